@@ -1,0 +1,149 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "serval",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "serval", targets: ["serval"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+    ],
+    targets: [
+        // Domain values, errors and configuration. Knows nothing of I/O.
+        .target(
+            name: "ServalCore",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        // Pure state machines for batching, admission and restart backoff.
+        .target(
+            name: "ServalScheduling",
+            dependencies: ["ServalCore", .product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: swiftSettings
+        ),
+        // The versioned, length-prefixed frame codec spoken with model workers.
+        .target(
+            name: "ServalWorkerIPC",
+            dependencies: ["ServalCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        // Metadata store protocol and its SQLite implementation.
+        .target(
+            name: "ServalStore",
+            dependencies: ["ServalCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        // zlib, for gzip-compressed model packages.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Model packages: safe archive extraction, package layout detection.
+        .target(
+            name: "ServalArtifacts",
+            dependencies: [
+                "ServalCore",
+                "CZlib",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Worker processes, Python environments, per-variant batching and routing.
+        .target(
+            name: "ServalRuntime",
+            dependencies: [
+                "ServalCore", "ServalScheduling", "ServalWorkerIPC", "ServalArtifacts",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Protocol-agnostic use cases shared by every frontend.
+        .target(
+            name: "ServalServices",
+            dependencies: [
+                "ServalCore", "ServalStore", "ServalArtifacts", "ServalRuntime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The JSON shapes of Serval's REST API, shared by the server and the client.
+        .target(
+            name: "ServalAPI",
+            dependencies: ["ServalCore"],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP frontend: Serval's REST API and the SageMaker runtime contract.
+        .target(
+            name: "ServalHTTP",
+            dependencies: [
+                "ServalCore", "ServalAPI", "ServalServices", "ServalRuntime",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            resources: [.copy("Resources/openapi.json")],
+            swiftSettings: swiftSettings
+        ),
+        // A typed HTTP client for Serval's REST API, used by the CLI and the tests.
+        .target(
+            name: "ServalClient",
+            dependencies: [
+                "ServalCore", "ServalAPI", "ServalArtifacts",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "serval",
+            dependencies: [
+                "ServalCore", "ServalAPI", "ServalServices", "ServalHTTP", "ServalClient", "ServalArtifacts", "ServalStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                "ServalRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "ServalCoreTests", dependencies: ["ServalCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "ServalSchedulingTests", dependencies: ["ServalScheduling"], swiftSettings: swiftSettings),
+        .testTarget(name: "ServalWorkerIPCTests", dependencies: ["ServalWorkerIPC"], swiftSettings: swiftSettings),
+        .testTarget(name: "ServalStoreTests", dependencies: ["ServalStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "ServalArtifactsTests", dependencies: ["ServalArtifacts"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServalEndToEndTests",
+            dependencies: [
+                "ServalCore", "ServalClient", "ServalArtifacts",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,222 @@
+import Foundation
+public import ServalCore
+
+/// The JSON shapes of Serval's REST API. Field names are camelCase; times are ISO 8601 strings in UTC.
+///
+/// These types are the contract between the server and every client; `openapi.json` documents the same shapes.
+
+/// `POST /models` with a JSON body: a model whose package is referenced, not uploaded.
+public struct CreateModelRequest: Codable, Sendable, Equatable {
+    /// The model's name.
+    public var name: String
+    /// Where the package is: an absolute path or `file://` URL on the server, of a folder or a (gzipped) tar.
+    public var modelDataUrl: String
+    /// Environment variables for the model's workers.
+    public var environment: [String: String]?
+
+    /// Creates a request.
+    public init(name: String, modelDataUrl: String, environment: [String: String]? = nil) {
+        self.name = name
+        self.modelDataUrl = modelDataUrl
+        self.environment = environment
+    }
+}
+
+/// A model as the API shows it.
+public struct ModelDescription: Codable, Sendable, Equatable {
+    public var name: String
+    /// The framework file found: `sklearn`, `xgboost`, `onnx`, `torchscript` or `custom`.
+    public var artifact: String
+    /// Whether the package has `code/inference.py`.
+    public var hasInferenceCode: Bool
+    /// Whether the package has `code/requirements.txt`.
+    public var hasRequirements: Bool
+    /// SHA-256 of the package as received.
+    public var packageDigest: String
+    /// Unpacked size in bytes.
+    public var packageSizeBytes: Int64
+    public var environment: [String: String]
+    public var createdAt: String
+
+    /// Describes a model.
+    public init(_ model: Model) {
+        name = model.name
+        artifact = model.package.artifact.rawValue
+        hasInferenceCode = model.package.hasInferenceCode
+        hasRequirements = model.package.requirements != nil
+        packageDigest = model.package.digest
+        packageSizeBytes = model.package.sizeBytes
+        environment = model.environment
+        createdAt = model.createdAt.iso8601
+    }
+}
+
+/// One production variant, as sent to `POST /endpoint-configs` and shown back.
+public struct VariantConfig: Codable, Sendable, Equatable {
+    /// The variant's name; default `AllTraffic`.
+    public var name: String?
+    /// The model it serves.
+    public var model: String
+    /// Worker instances; default 1.
+    public var instanceCount: Int?
+    /// Traffic weight; default 1.
+    public var weight: Double?
+    /// Most items per batch; default 1 (batching off).
+    public var maxBatchSize: Int?
+    /// How long the oldest item waits for a fuller batch, in milliseconds (fractions allowed); default 0.
+    public var maxQueueDelayMs: Double?
+    /// Most queued items before requests are refused with 503; default 1024.
+    public var maxQueueSize: Int?
+    /// Seconds a batch may run before its worker is restarted; default 60.
+    public var invocationTimeoutSeconds: Int?
+    /// Seconds a worker may take to load the model; default 240.
+    public var modelLoadTimeoutSeconds: Int?
+
+    /// Creates a variant config.
+    public init(
+        name: String? = nil, model: String, instanceCount: Int? = nil, weight: Double? = nil,
+        maxBatchSize: Int? = nil, maxQueueDelayMs: Double? = nil, maxQueueSize: Int? = nil,
+        invocationTimeoutSeconds: Int? = nil, modelLoadTimeoutSeconds: Int? = nil
+    ) {
+        self.name = name
+        self.model = model
+        self.instanceCount = instanceCount
+        self.weight = weight
+        self.maxBatchSize = maxBatchSize
+        self.maxQueueDelayMs = maxQueueDelayMs
+        self.maxQueueSize = maxQueueSize
+        self.invocationTimeoutSeconds = invocationTimeoutSeconds
+        self.modelLoadTimeoutSeconds = modelLoadTimeoutSeconds
+    }
+
+    /// Shows a stored variant with every default filled in.
+    public init(_ variant: ProductionVariant) {
+        self.init(
+            name: variant.name, model: variant.modelName, instanceCount: variant.instanceCount, weight: variant.weight,
+            maxBatchSize: variant.batching.maxBatchSize,
+            maxQueueDelayMs: Double(variant.batching.maxQueueDelayMicroseconds) / 1000,
+            maxQueueSize: variant.batching.maxQueueSize, invocationTimeoutSeconds: variant.invocationTimeoutSeconds,
+            modelLoadTimeoutSeconds: variant.modelLoadTimeoutSeconds)
+    }
+
+    /// The domain variant, with defaults for absent fields.
+    public func productionVariant(field: String) throws(ServalError) -> ProductionVariant {
+        let delay = maxQueueDelayMs ?? 0
+        guard delay.isFinite, delay >= 0, delay <= 60_000 else {
+            throw .invalid("\(field).maxQueueDelayMs", "must be between 0 and 60000.")
+        }
+        return ProductionVariant(
+            name: name ?? "AllTraffic", modelName: model, instanceCount: instanceCount ?? 1, weight: weight ?? 1,
+            batching: BatchingSettings(
+                maxBatchSize: maxBatchSize ?? 1, maxQueueDelayMicroseconds: Int((delay * 1000).rounded()),
+                maxQueueSize: maxQueueSize ?? BatchingSettings.off.maxQueueSize),
+            invocationTimeoutSeconds: invocationTimeoutSeconds ?? ProductionVariant.defaultInvocationTimeoutSeconds,
+            modelLoadTimeoutSeconds: modelLoadTimeoutSeconds ?? ProductionVariant.defaultModelLoadTimeoutSeconds)
+    }
+}
+
+/// `POST /endpoint-configs`, and how a config is shown.
+public struct EndpointConfigDescription: Codable, Sendable, Equatable {
+    public var name: String
+    public var variants: [VariantConfig]
+    /// Absent in requests.
+    public var createdAt: String?
+
+    /// Creates a request body.
+    public init(name: String, variants: [VariantConfig]) {
+        self.name = name
+        self.variants = variants
+    }
+
+    /// Describes a stored config.
+    public init(_ config: EndpointConfig) {
+        name = config.name
+        variants = config.variants.map(VariantConfig.init)
+        createdAt = config.createdAt.iso8601
+    }
+}
+
+/// `POST /endpoints`.
+public struct CreateEndpointRequest: Codable, Sendable, Equatable {
+    public var name: String
+    /// The endpoint config to deploy.
+    public var config: String
+
+    /// Creates a request.
+    public init(name: String, config: String) {
+        self.name = name
+        self.config = config
+    }
+}
+
+/// The live state of one variant of a running endpoint.
+public struct VariantState: Codable, Sendable, Equatable {
+    public var name: String
+    public var desiredInstances: Int
+    public var readyInstances: Int
+    public var queueDepth: Int
+    public var inFlight: Int
+
+    /// Creates a variant state.
+    public init(name: String, desiredInstances: Int, readyInstances: Int, queueDepth: Int, inFlight: Int) {
+        self.name = name
+        self.desiredInstances = desiredInstances
+        self.readyInstances = readyInstances
+        self.queueDepth = queueDepth
+        self.inFlight = inFlight
+    }
+}
+
+/// An endpoint as the API shows it.
+public struct EndpointDescription: Codable, Sendable, Equatable {
+    public var name: String
+    public var config: String
+    /// `Creating`, `InService`, `Failed`, `Deleting`, ...
+    public var status: String
+    /// Why it failed, when `status` is `Failed`.
+    public var failureReason: String?
+    public var createdAt: String
+    public var updatedAt: String
+    /// Live numbers per variant while it runs.
+    public var variants: [VariantState]
+
+    /// Describes an endpoint.
+    public init(_ endpoint: Endpoint, variants: [VariantState]) {
+        name = endpoint.name
+        config = endpoint.configName
+        status = endpoint.status.rawValue
+        failureReason = endpoint.failureReason
+        createdAt = endpoint.createdAt.iso8601
+        updatedAt = endpoint.updatedAt.iso8601
+        self.variants = variants
+    }
+}
+
+/// Every error response body.
+public struct ErrorBody: Codable, Sendable, Equatable {
+    /// The stable error code.
+    public var code: String
+    /// What went wrong and what to do.
+    public var message: String
+
+    /// Creates an error body.
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// `GET /models`.
+public struct ModelList: Codable, Sendable { public var models: [ModelDescription]; public init(models: [ModelDescription]) { self.models = models } }
+/// `GET /endpoint-configs`.
+public struct EndpointConfigList: Codable, Sendable { public var endpointConfigs: [EndpointConfigDescription]; public init(endpointConfigs: [EndpointConfigDescription]) { self.endpointConfigs = endpointConfigs } }
+/// `GET /endpoints`.
+public struct EndpointList: Codable, Sendable { public var endpoints: [EndpointDescription]; public init(endpoints: [EndpointDescription]) { self.endpoints = endpoints } }
+
+extension Timestamp {
+    /// ISO 8601 in UTC with milliseconds, e.g. `2026-11-24T06:58:35.123Z`.
+    public var iso8601: String {
+        Date(timeIntervalSince1970: secondsSinceEpoch).formatted(
+            .iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true).timeSeparator(.colon).timeZone(separator: .omitted))
+    }
+}

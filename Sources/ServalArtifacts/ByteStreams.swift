@@ -1,0 +1,111 @@
+import CZlib
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A source of bytes read in chunks, ending with `nil`.
+protocol ByteStream {
+    /// Reads the next chunk of at most `maxLength` bytes; `nil` at the end of the stream.
+    mutating func next(maxLength: Int) throws(PackageError) -> ByteBuffer?
+}
+
+/// Reads a file descriptor in chunks. Does not own the descriptor.
+struct FileDescriptorStream: ByteStream {
+    let descriptor: Int32
+
+    mutating func next(maxLength: Int) throws(PackageError) -> ByteBuffer? {
+        var buffer = ByteBufferAllocator().buffer(capacity: maxLength)
+        var failure: Int32 = 0
+        let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: maxLength) { pointer in
+            var result: Int
+            repeat {
+                result = read(descriptor, pointer.baseAddress, maxLength)
+            } while result < 0 && errno == EINTR
+            if result < 0 { failure = errno }
+            return max(result, 0)
+        }
+        guard failure == 0 else { throw .io("reading the package failed: \(String(cString: strerror(failure)))") }
+        return count == 0 ? nil : buffer
+    }
+}
+
+/// Decompresses a gzip stream read from `base`. Concatenated gzip members are read as one stream.
+struct GzipStream<Base: ByteStream>: ByteStream {
+    /// The compressed stream.
+    private(set) var base: Base
+    private let inflater: Inflater
+    private var input = ByteBuffer()
+    private var baseEnded = false
+
+    init(base: Base) throws(PackageError) {
+        self.base = base
+        self.inflater = try Inflater()
+    }
+
+    mutating func next(maxLength: Int) throws(PackageError) -> ByteBuffer? {
+        var output = ByteBufferAllocator().buffer(capacity: maxLength)
+        while output.readableBytes == 0 {
+            if input.readableBytes == 0 {
+                if baseEnded { return nil }
+                guard let chunk = try base.next(maxLength: 64 * 1024) else {
+                    baseEnded = true
+                    guard inflater.isIdle else {
+                        throw .invalid("the gzip data ends early; the archive is truncated")
+                    }
+                    return nil
+                }
+                input = chunk
+            }
+            try inflater.inflate(from: &input, to: &output, capacity: maxLength)
+        }
+        return output
+    }
+}
+
+/// A zlib inflate stream for gzip data; a class so that the `z_stream` never moves.
+private final class Inflater {
+    private var stream = z_stream()
+    /// True between gzip members: nothing is pending, a new member may start.
+    private(set) var isIdle = true
+
+    init() throws(PackageError) {
+        let status = inflateInit2_(&stream, 15 + 16, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        guard status == Z_OK else { throw .io("zlib could not start (status \(status))") }
+    }
+
+    deinit {
+        inflateEnd(&stream)
+    }
+
+    func inflate(from input: inout ByteBuffer, to output: inout ByteBuffer, capacity: Int) throws(PackageError) {
+        var status: Int32 = Z_OK
+        var consumed = 0
+        _ = input.withUnsafeReadableBytes { inBytes in
+            output.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { outBytes in
+                stream.next_in = UnsafeMutablePointer(mutating: inBytes.bindMemory(to: Bytef.self).baseAddress)
+                stream.avail_in = uInt(inBytes.count)
+                stream.next_out = outBytes.bindMemory(to: Bytef.self).baseAddress
+                stream.avail_out = uInt(outBytes.count)
+                status = CZlib.inflate(&stream, Z_NO_FLUSH)
+                consumed = inBytes.count - Int(stream.avail_in)
+                return outBytes.count - Int(stream.avail_out)
+            }
+        }
+        input.moveReaderIndex(forwardBy: consumed)
+        switch status {
+        case Z_OK, Z_BUF_ERROR:
+            isIdle = false
+        case Z_STREAM_END:
+            isIdle = true
+            inflateReset(&stream)
+        default:
+            throw .invalid("the archive is not valid gzip data (zlib status \(status))")
+        }
+    }
+}

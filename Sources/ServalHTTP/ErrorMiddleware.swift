@@ -1,0 +1,105 @@
+import Foundation
+public import HTTPTypes
+public import Hummingbird
+import Logging
+import NIOCore
+import ServalAPI
+public import ServalCore
+
+/// Maps every error to one JSON shape, once: `{"code", "message"}` with the status for its code, SageMaker's
+/// `x-amzn-ErrorType` header, and `Retry-After` when a retry may succeed. Unknown errors become a generic 500;
+/// their details go to the log only.
+public struct ErrorMiddleware: RouterMiddleware {
+    public typealias Context = ServalRequestContext
+
+    /// Creates the middleware.
+    public init() {}
+
+    public func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as ServalError {
+            response = Self.response(for: error)
+        } catch let error as HTTPError {
+            response = Self.response(for: Self.servalError(from: error, request: request))
+        } catch let error as DecodingError {
+            response = Self.response(for: ServalError(.validationError, "The JSON body is invalid: \(Self.describe(error))"))
+        } catch {
+            context.logger.error("Unhandled error", metadata: ["error": "\(String(reflecting: error))"])
+            response = Self.response(for: ServalError(.internalFailure, "Serval failed to handle the request; the server log has the details (request id \(context.requestID))."))
+        }
+        response.headers[.requestID] = context.requestID
+        return response
+    }
+
+    /// The HTTP status for each error code.
+    public static func status(for code: ServalError.Code) -> HTTPResponse.Status {
+        switch code {
+        case .validationError: .badRequest
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .payloadTooLarge: .contentTooLarge
+        case .modelError: HTTPResponse.Status(code: 424, reasonPhrase: "Failed Dependency")
+        case .modelNotReady: .tooManyRequests
+        case .serviceUnavailable: .serviceUnavailable
+        case .invocationTimeout: .gatewayTimeout
+        case .internalFailure: .internalServerError
+        }
+    }
+
+    static func response(for error: ServalError) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        // botocore reads the error code from this header; SageMaker reports a missing endpoint as a ValidationError.
+        headers[.amznErrorType] = error.code == .notFound ? "ValidationError" : error.code.rawValue
+        if let seconds = error.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
+        var body = (try? JSONEncoder().encode(ErrorBody(code: error.code.rawValue, message: error.message))) ?? Data()
+        if error.code == .modelError {
+            body = (try? JSONSerialization.data(withJSONObject: [
+                "code": error.code.rawValue, "message": error.message, "OriginalStatusCode": 500,
+                "OriginalMessage": error.message,
+            ])) ?? body
+        }
+        return Response(status: status(for: error.code), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    private static func servalError(from error: HTTPError, request: Request) -> ServalError {
+        switch error.status {
+        case .contentTooLarge:
+            return ServalError(
+                .payloadTooLarge,
+                "The request body is larger than this route accepts (\(InvocationLimits.maxPayloadBytes) bytes for invocations); use asynchronous inference for larger inputs.")
+        case .notFound:
+            return ServalError(.notFound, "There is no route \(request.method) \(request.uri.path); see /openapi.json for the API.")
+        case .methodNotAllowed:
+            return ServalError(.validationError, "\(request.method) is not allowed on \(request.uri.path); see /openapi.json for the API.")
+        default:
+            return ServalError(error.status.code >= 500 ? .internalFailure : .validationError, error.body ?? error.status.reasonPhrase)
+        }
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return path.isEmpty ? "" : " at \(path.hasPrefix(".") ? String(path.dropFirst()) : path)"
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "missing field \"\(key.stringValue)\"\(path(context))."
+        case .typeMismatch(let type, let context): return "expected \(type)\(path(context))."
+        case .valueNotFound(let type, let context): return "expected \(type)\(path(context)), found null."
+        case .dataCorrupted(let context): return "\(context.debugDescription)\(path(context))"
+        @unknown default: return "\(error)"
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let requestID = Self("x-amzn-RequestId")!
+    static let amznErrorType = Self("x-amzn-ErrorType")!
+    static let invokedProductionVariant = Self("x-Amzn-Invoked-Production-Variant")!
+    static let customAttributes = Self("X-Amzn-SageMaker-Custom-Attributes")!
+    static let targetVariant = Self("X-Amzn-SageMaker-Target-Variant")!
+    static let inferenceID = Self("X-Amzn-SageMaker-Inference-Id")!
+}

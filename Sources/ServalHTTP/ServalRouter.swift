@@ -1,0 +1,247 @@
+import Foundation
+import HTTPTypes
+public import Hummingbird
+import Logging
+import NIOCore
+import ServalAPI
+import ServalCore
+import ServalRuntime
+public import ServalServices
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The services the HTTP frontend calls.
+public struct HTTPServices: Sendable {
+    public var models: ModelService
+    public var configs: EndpointConfigService
+    public var endpoints: EndpointManager
+    public var inference: InferenceService
+    /// Where uploaded packages are staged before they are extracted.
+    public var stagingDirectory: String
+    /// The largest model package upload accepted, in bytes.
+    public var maxPackageUploadBytes: Int
+
+    /// Creates the set.
+    public init(
+        models: ModelService, configs: EndpointConfigService, endpoints: EndpointManager, inference: InferenceService,
+        stagingDirectory: String, maxPackageUploadBytes: Int
+    ) {
+        self.models = models
+        self.configs = configs
+        self.endpoints = endpoints
+        self.inference = inference
+        self.stagingDirectory = stagingDirectory
+        self.maxPackageUploadBytes = maxPackageUploadBytes
+    }
+}
+
+/// Builds the router for Serval's HTTP port: health, the REST API, the SageMaker runtime routes and the
+/// OpenAPI document.
+public func makeRouter(services: HTTPServices) -> Router<ServalRequestContext> {
+    let router = Router(context: ServalRequestContext.self)
+    router.add(middleware: ErrorMiddleware())
+
+    router.get("/ping") { _, _ in Response(status: .ok) }
+    router.get("/openapi.json") { _, _ in
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: OpenAPIDocument.bytes))
+    }
+
+    let runtime = SageMakerRuntimeRoutes(inference: services.inference)
+    router.post("/endpoints/{name}/invocations", use: runtime.invoke)
+
+    let api = RESTRoutes(services: services)
+    router.post("/models", use: api.createModel)
+    router.get("/models", use: api.listModels)
+    router.get("/models/{name}", use: api.describeModel)
+    router.delete("/models/{name}", use: api.deleteModel)
+    router.post("/endpoint-configs", use: api.createEndpointConfig)
+    router.get("/endpoint-configs", use: api.listEndpointConfigs)
+    router.get("/endpoint-configs/{name}", use: api.describeEndpointConfig)
+    router.delete("/endpoint-configs/{name}", use: api.deleteEndpointConfig)
+    router.post("/endpoints", use: api.createEndpoint)
+    router.get("/endpoints", use: api.listEndpoints)
+    router.get("/endpoints/{name}", use: api.describeEndpoint)
+    router.delete("/endpoints/{name}", use: api.deleteEndpoint)
+    return router
+}
+
+/// The SageMaker runtime contract: `POST /endpoints/{name}/invocations`.
+struct SageMakerRuntimeRoutes: Sendable {
+    let inference: InferenceService
+
+    @Sendable func invoke(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        let name = try context.parameters.require("name")
+        let body = try await request.body.collect(upTo: InvocationLimits.maxPayloadBytes)
+        let headers = request.headers
+        let invocation = InvocationRequest(
+            body: body, contentType: headers[.contentType] ?? "", accept: headers[.accept] ?? "",
+            customAttributes: headers[.customAttributes] ?? "")
+        let (response, variant) = try await inference.invoke(
+            endpoint: name, request: invocation, targetVariant: headers[.targetVariant])
+        var responseHeaders: HTTPFields = [
+            .contentType: response.contentType.isEmpty ? "application/octet-stream" : response.contentType,
+            .invokedProductionVariant: variant,
+        ]
+        responseHeaders.reserveCapacity(4)
+        return Response(status: .ok, headers: responseHeaders, body: .init(byteBuffer: response.body))
+    }
+}
+
+/// Serval's own REST API for models, endpoint configs and endpoints.
+struct RESTRoutes: Sendable {
+    let services: HTTPServices
+
+    // MARK: Models
+
+    /// `POST /models`: JSON `{"name", "modelDataUrl"}` for a package on the server, or `?name=NAME` with a
+    /// tar or tar.gz body to upload one.
+    @Sendable func createModel(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        let model: Model
+        if request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true {
+            let body = try await request.decode(as: CreateModelRequest.self, context: context)
+            model = try await services.models.create(
+                name: body.name, source: try Self.packageSource(body.modelDataUrl), environment: body.environment ?? [:])
+        } else {
+            guard let name = request.uri.queryParameters.get("name") else {
+                throw ServalError.invalid(
+                    "name", "is required: upload a package with POST /models?name=NAME, or send JSON {\"name\", \"modelDataUrl\"}.")
+            }
+            try ResourceName.validate(name, field: "name")
+            let archive = try await stage(request.body)
+            defer { unlink(archive) }
+            model = try await services.models.create(name: name, source: .archive(path: archive), environment: [:])
+        }
+        return try Self.json(ModelDescription(model), status: .created)
+    }
+
+    @Sendable func listModels(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        try Self.json(ModelList(models: try await services.models.list().map(ModelDescription.init)))
+    }
+
+    @Sendable func describeModel(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        try Self.json(ModelDescription(try await services.models.get(try context.parameters.require("name"))))
+    }
+
+    @Sendable func deleteModel(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        try await services.models.delete(try context.parameters.require("name"))
+        return Response(status: .noContent)
+    }
+
+    // MARK: Endpoint configs
+
+    @Sendable func createEndpointConfig(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        let body = try await request.decode(as: EndpointConfigDescription.self, context: context)
+        var variants: [ProductionVariant] = []
+        for (index, variant) in body.variants.enumerated() {
+            variants.append(try variant.productionVariant(field: "variants[\(index)]"))
+        }
+        let config = try await services.configs.create(name: body.name, variants: variants)
+        return try Self.json(EndpointConfigDescription(config), status: .created)
+    }
+
+    @Sendable func listEndpointConfigs(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        try Self.json(EndpointConfigList(endpointConfigs: try await services.configs.list().map(EndpointConfigDescription.init)))
+    }
+
+    @Sendable func describeEndpointConfig(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        try Self.json(EndpointConfigDescription(try await services.configs.get(try context.parameters.require("name"))))
+    }
+
+    @Sendable func deleteEndpointConfig(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        try await services.configs.delete(try context.parameters.require("name"))
+        return Response(status: .noContent)
+    }
+
+    // MARK: Endpoints
+
+    @Sendable func createEndpoint(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        let body = try await request.decode(as: CreateEndpointRequest.self, context: context)
+        let endpoint = try await services.endpoints.create(name: body.name, configName: body.config)
+        return try Self.json(await describe(endpoint), status: .created)
+    }
+
+    @Sendable func listEndpoints(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        var described: [EndpointDescription] = []
+        for endpoint in try await services.endpoints.list() { described.append(await describe(endpoint)) }
+        return try Self.json(EndpointList(endpoints: described))
+    }
+
+    @Sendable func describeEndpoint(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        try Self.json(await describe(try await services.endpoints.get(try context.parameters.require("name"))))
+    }
+
+    @Sendable func deleteEndpoint(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        let endpoint = try await services.endpoints.delete(try context.parameters.require("name"))
+        return try Self.json(await describe(endpoint), status: .accepted)
+    }
+
+    // MARK: Helpers
+
+    private func describe(_ endpoint: Endpoint) async -> EndpointDescription {
+        let variants = await services.endpoints.variantStatuses(endpoint.name).map {
+            VariantState(
+                name: $0.name, desiredInstances: $0.status.desiredInstances, readyInstances: $0.status.readyInstances,
+                queueDepth: $0.status.queueDepth, inFlight: $0.status.inFlight)
+        }
+        return EndpointDescription(endpoint, variants: variants)
+    }
+
+    /// Streams an upload to a staging file, refusing more than the configured limit.
+    private func stage(_ body: RequestBody) async throws -> String {
+        try FileManager.default.createDirectory(atPath: services.stagingDirectory, withIntermediateDirectories: true)
+        let path = services.stagingDirectory + "/upload-\(UUID().uuidString.lowercased())"
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ServalError(.internalFailure, "Cannot stage the upload: \(String(cString: strerror(errno))).") }
+        var ok = false
+        defer {
+            close(fd)
+            if !ok { unlink(path) }
+        }
+        var total = 0
+        for try await chunk in body {
+            total += chunk.readableBytes
+            guard total <= services.maxPackageUploadBytes else {
+                throw ServalError(.payloadTooLarge, "The package is larger than \(services.maxPackageUploadBytes) bytes, the upload limit (--max-package-bytes).")
+            }
+            try chunk.withUnsafeReadableBytes { bytes in
+                var offset = 0
+                while offset < bytes.count {
+                    let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        throw ServalError(.internalFailure, "Cannot stage the upload: \(String(cString: strerror(errno))).")
+                    }
+                    offset += written
+                }
+            }
+        }
+        guard total > 0 else {
+            throw ServalError(.validationError, "The upload is empty: send the package (tar or tar.gz) as the request body.")
+        }
+        ok = true
+        return path
+    }
+
+    private static func packageSource(_ url: String) throws(ServalError) -> PackageSource {
+        var path = url
+        if path.hasPrefix("file://") { path.removeFirst("file://".count) }
+        guard path.hasPrefix("/") else {
+            throw .invalid("modelDataUrl", "\"\(url)\" must be an absolute path or a file:// URL on the server; to send a package from elsewhere, upload it with POST /models?name=NAME.")
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw .invalid("modelDataUrl", "\(path) does not exist on the server.")
+        }
+        return isDirectory.boolValue ? .folder(path: path) : .archive(path: path)
+    }
+
+    private static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(value)
+        return Response(
+            status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

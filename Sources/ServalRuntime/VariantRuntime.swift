@@ -1,0 +1,546 @@
+import Foundation
+public import Logging
+public import NIOCore
+public import ServalCore
+import ServalScheduling
+import ServalWorkerIPC
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What it takes to run one production variant.
+public struct VariantSpec: Sendable {
+    /// The endpoint the variant belongs to.
+    public var endpointName: String
+    /// The variant's settings.
+    public var variant: ProductionVariant
+    /// The model it serves.
+    public var model: Model
+    /// The absolute path of the model's extracted package.
+    public var modelDirectory: String
+
+    /// Creates a spec.
+    public init(endpointName: String, variant: ProductionVariant, model: Model, modelDirectory: String) {
+        self.endpointName = endpointName
+        self.variant = variant
+        self.model = model
+        self.modelDirectory = modelDirectory
+    }
+}
+
+/// A snapshot of a running variant, for describe calls and metrics.
+public struct VariantStatus: Sendable, Equatable {
+    /// The variant's lifecycle state.
+    public var state: VariantRuntime.State
+    /// Instances the variant should run.
+    public var desiredInstances: Int
+    /// Instances ready to take batches now.
+    public var readyInstances: Int
+    /// Items waiting in the queue.
+    public var queueDepth: Int
+    /// Items in batches that instances are running.
+    public var inFlight: Int
+}
+
+/// Runs one production variant: its worker instances, its dynamic batcher and its router.
+///
+/// The batching and routing decisions are ``BatchScheduler``'s; this actor carries them out against real
+/// worker processes. Each instance slot is supervised: a worker that exits or hangs past the invocation
+/// timeout is killed and restarted with capped backoff, and the requests it held fail at once with a clear
+/// error. A worker that cannot load the model during the first start, or that crashes five times in a row,
+/// makes the variant ``State/failed(_:)`` with the worker's own words as the reason.
+public actor VariantRuntime {
+    /// The lifecycle of a variant.
+    public enum State: Sendable, Equatable {
+        /// Workers are starting; not every instance has loaded the model yet.
+        case starting
+        /// Every instance has loaded the model at least once; requests are served.
+        case ready
+        /// The variant cannot serve; the reason says why, for the user.
+        case failed(String)
+        /// The variant was stopped.
+        case stopped
+    }
+
+    private struct Pending {
+        var request: InvocationRequest
+        var continuation: CheckedContinuation<Result<InvocationResponse, ServalError>, Never>
+
+        func resolve(_ result: Result<InvocationResponse, ServalError>) {
+            continuation.resume(returning: result)
+        }
+    }
+
+    private enum InstanceOutcome {
+        case exited
+        case loadFailed(String)
+        case launchFailed(ServalError)
+    }
+
+    /// The variant's spec.
+    public nonisolated let spec: VariantSpec
+    private let environments: PythonEnvironments
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let onStateChange: @Sendable (State) async -> Void
+
+    private var scheduler: BatchScheduler<Pending>
+    private var workers: [Int: WorkerProcess] = [:]
+    private var state: State = .starting
+    private var slotsEverReady = Set<Int>()
+    private var readyWaiters: [CheckedContinuation<Void, Never>] = []
+    private var drainWaiters: [CheckedContinuation<Void, Never>] = []
+    private var stopping = false
+    private var nextInstanceID = 1
+    private var wakeUpTask: Task<Void, Never>?
+    private var wakeUpAt: ContinuousClock.Instant?
+    private var workerMetadata: [String: String] = [:]
+    private let allocator = ByteBufferAllocator()
+
+    /// Creates a variant runtime; ``run()`` starts it.
+    ///
+    /// - Parameter onStateChange: called, in order, whenever ``State`` changes.
+    public init(
+        spec: VariantSpec,
+        environments: PythonEnvironments,
+        eventLoopGroup: any EventLoopGroup,
+        logger: Logger,
+        onStateChange: @escaping @Sendable (State) async -> Void = { _ in }
+    ) {
+        self.spec = spec
+        self.environments = environments
+        self.eventLoopGroup = eventLoopGroup
+        var logger = logger
+        logger[metadataKey: "endpoint"] = "\(spec.endpointName)"
+        logger[metadataKey: "variant"] = "\(spec.variant.name)"
+        self.logger = logger
+        self.onStateChange = onStateChange
+        let batching = spec.variant.batching
+        self.scheduler = BatchScheduler(
+            configuration: .init(
+                maxBatchSize: batching.maxBatchSize,
+                maxQueueDelay: .microseconds(batching.maxQueueDelayMicroseconds),
+                maxQueueSize: batching.maxQueueSize,
+                invocationTimeout: .seconds(spec.variant.invocationTimeoutSeconds)))
+    }
+
+    // MARK: Serving
+
+    /// Runs the request through the variant's batcher and a worker.
+    public func invoke(_ request: InvocationRequest) async throws(ServalError) -> InvocationResponse {
+        switch state {
+        case .ready:
+            break
+        case .starting:
+            throw ServalError(
+                .modelNotReady,
+                "Endpoint \"\(spec.endpointName)\" is still loading its model (variant \(spec.variant.name)); retry shortly.",
+                retryAfterSeconds: 1)
+        case .failed(let reason):
+            throw ServalError(
+                .serviceUnavailable, "Endpoint \"\(spec.endpointName)\" failed and cannot serve: \(reason)")
+        case .stopped:
+            throw ServalError(.serviceUnavailable, "Endpoint \"\(spec.endpointName)\" has been stopped.")
+        }
+        guard !stopping else {
+            throw ServalError(
+                .serviceUnavailable, "Endpoint \"\(spec.endpointName)\" is shutting down; retry against another node.",
+                retryAfterSeconds: 1)
+        }
+        let result = await withCheckedContinuation { continuation in
+            let pending = Pending(request: request, continuation: continuation)
+            guard let step = scheduler.enqueue(pending, bytes: request.body.readableBytes, now: .now) else {
+                pending.resolve(
+                    .failure(
+                        ServalError(
+                            .serviceUnavailable,
+                            "Variant \(spec.variant.name) of endpoint \"\(spec.endpointName)\" has \(scheduler.queueDepth) requests queued, its limit; retry later or add instances.",
+                            retryAfterSeconds: 1)))
+                return
+            }
+            perform(step)
+        }
+        return try result.get()
+    }
+
+    /// Waits until every instance has loaded the model once, or throws the reason the variant failed.
+    public func waitUntilReady() async throws(ServalError) {
+        while true {
+            switch state {
+            case .ready: return
+            case .failed(let reason): throw ServalError(.validationError, reason)
+            case .stopped: throw ServalError(.serviceUnavailable, "The variant was stopped before it was ready.")
+            case .starting: await withCheckedContinuation { readyWaiters.append($0) }
+            }
+        }
+    }
+
+    /// The variant's current numbers.
+    public func status() -> VariantStatus {
+        VariantStatus(
+            state: state, desiredInstances: spec.variant.instanceCount, readyInstances: scheduler.readyInstanceCount,
+            queueDepth: scheduler.queueDepth, inFlight: scheduler.inFlightItemCount)
+    }
+
+    // MARK: Lifecycle
+
+    /// Starts the instances and supervises them until the variant is stopped or fails.
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            for slot in 0..<spec.variant.instanceCount {
+                group.addTask { await self.superviseSlot(slot) }
+            }
+            group.addTask { await self.watchdog() }
+        }
+        wakeUpTask?.cancel()
+        if case .failed = state {} else { await setState(.stopped) }
+    }
+
+    /// Stops the variant gracefully: refuses new requests, lets queued and running ones finish (up to
+    /// `drainTimeout`), then asks each worker to exit, killing those that do not within `exitTimeout`.
+    public func stop(drainTimeout: Duration = .seconds(30), exitTimeout: Duration = .seconds(10)) async {
+        guard !stopping else { return }
+        stopping = true
+        if scheduler.queueDepth + scheduler.inFlightItemCount > 0 {
+            await waitForDrain(timeout: drainTimeout)
+        }
+        let unserved = scheduler.removeAllQueued()
+        for pending in unserved {
+            pending.resolve(.failure(ServalError(.serviceUnavailable, "Endpoint \"\(spec.endpointName)\" stopped before this request ran.")))
+        }
+        for worker in workers.values { worker.shutdown() }
+        let deadline = ContinuousClock.now + exitTimeout
+        while !workers.isEmpty && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        for worker in workers.values { worker.kill() }
+    }
+
+    // MARK: Instances
+
+    private func superviseSlot(_ slot: Int) async {
+        var backoff = RestartBackoff()
+        while !stopping && !isFailed {
+            backoff.started(now: .now)
+            let outcome = await runInstance(slot: slot)
+            if stopping || isFailed { return }
+            switch outcome {
+            case .launchFailed(let error):
+                await fail(error.message)
+                return
+            case .loadFailed(let reason) where state == .starting:
+                await fail("The model failed to load:\n\(reason)")
+                return
+            case .loadFailed, .exited:
+                break
+            }
+            switch backoff.exited(now: .now) {
+            case .restart(let delay):
+                logger.warning("Restarting model worker", metadata: ["slot": "\(slot)", "delay": "\(delay)"])
+                await sleepUnlessStopping(delay)
+            case .giveUp(let failures):
+                await fail("The model worker crashed \(failures) times in a row. \(lastCrash ?? "")")
+                return
+            }
+        }
+    }
+
+    private var lastCrash: String?
+
+    private var isFailed: Bool {
+        if case .failed = state { return true }
+        return false
+    }
+
+    /// Starts one worker process and serves batches with it until it exits.
+    private func runInstance(slot: Int) async -> InstanceOutcome {
+        let environment: PythonEnvironment
+        do {
+            environment = try await environments.environment(for: spec.model.package)
+        } catch {
+            return .launchFailed(error)
+        }
+        let id = nextInstanceID
+        nextInstanceID += 1
+        let worker: WorkerProcess
+        do {
+            worker = try await WorkerProcess.launch(
+                WorkerLaunchSpec(
+                    python: environment.python, workerPath: environments.workerPath,
+                    modelDirectory: spec.modelDirectory, environment: spec.model.environment,
+                    label: "\(spec.endpointName)/\(spec.variant.name)/\(slot)"),
+                group: eventLoopGroup, logger: logger)
+        } catch {
+            return .launchFailed(error)
+        }
+        scheduler.addInstance(id)
+        workers[id] = worker
+        logger.info("Started model worker", metadata: ["pid": "\(worker.process.pid)", "slot": "\(slot)"])
+
+        var frames = worker.frames.makeAsyncIterator()
+        let loadTimedOut = Flag()
+        let loadTimeout = Duration.seconds(spec.variant.modelLoadTimeoutSeconds)
+        let loadWatch = Task {
+            try? await Task.sleep(for: loadTimeout)
+            if !Task.isCancelled {
+                loadTimedOut.set()
+                worker.kill()
+            }
+        }
+        let first = await frames.next(isolation: self)
+        loadWatch.cancel()
+
+        var outcome = InstanceOutcome.exited
+        switch first?.type {
+        case .ready:
+            recordReady(first!.payload)
+            slotsEverReady.insert(slot)
+            perform(scheduler.instanceReady(id, now: .now))
+            if state == .starting && slotsEverReady.count == spec.variant.instanceCount {
+                await setState(.ready)
+            }
+            await serve(instance: id, worker: worker, frames: &frames)
+        case .loadFailed:
+            outcome = .loadFailed(Self.loadFailureReason(first!.payload))
+        case nil:
+            break
+        case .some(let type):
+            logger.error("Model worker sent \(type) before READY; killing it")
+        }
+
+        // The worker is gone, or must go.
+        let lost = scheduler.removeInstance(id)
+        let status = await waitForExit(worker)
+        workers[id] = nil
+        let output = await worker.outputTail()
+        let timedOut = loadTimedOut.isSet
+        if timedOut, case .exited = outcome {
+            outcome = .loadFailed(
+                "The worker did not load the model within \(spec.variant.modelLoadTimeoutSeconds) s (modelLoadTimeoutSeconds). Last output:\n\(tail(output, lines: 10))")
+        } else if case .exited = outcome, !stopping {
+            lastCrash = "The worker \(status). Last output:\n\(tail(output, lines: 15))"
+            if state == .starting {
+                outcome = .loadFailed(lastCrash!)
+            }
+            logger.error("Model worker \(status)", metadata: ["slot": "\(slot)", "output": "\(tail(output, lines: 5))"])
+        }
+        let error = ServalError(
+            .serviceUnavailable,
+            "The model worker \(status) while handling this request; Serval is restarting it. Retry the request.",
+            retryAfterSeconds: 1)
+        for pending in lost { pending.resolve(.failure(error)) }
+        notifyDrainIfIdle()
+        return outcome
+    }
+
+    /// Reads RESULT frames until the worker's channel closes.
+    private func serve(
+        instance id: Int, worker: WorkerProcess, frames: inout AsyncStream<WorkerFrame>.Iterator
+    ) async {
+        while let frame = await frames.next(isolation: self) {
+            guard frame.type == .result else {
+                logger.error("Model worker sent an unexpected \(frame.type) frame; killing it")
+                worker.kill()
+                return
+            }
+            let result: WorkerBatchResult
+            do {
+                result = try WorkerMessages.readResult(frame.payload)
+            } catch {
+                logger.error("Model worker sent a malformed RESULT; killing it", metadata: ["error": "\(error)"])
+                worker.kill()
+                return
+            }
+            complete(instance: id, result: result, worker: worker)
+        }
+    }
+
+    private func complete(instance id: Int, result: WorkerBatchResult, worker: WorkerProcess) {
+        let (items, next) = scheduler.batchCompleted(instance: id, batchID: result.batchID, now: .now)
+        if let items {
+            if items.count == result.items.count {
+                for (pending, item) in zip(items, result.items) {
+                    pending.resolve(Self.response(for: item))
+                }
+            } else {
+                let error = ServalError(
+                    .internalFailure,
+                    "The model worker answered \(result.items.count) of \(items.count) requests in a batch.")
+                for pending in items { pending.resolve(.failure(error)) }
+                worker.kill()
+            }
+        }
+        perform(next)
+        notifyDrainIfIdle()
+    }
+
+    private static func response(for item: WorkerItemResult) -> Result<InvocationResponse, ServalError> {
+        switch item {
+        case .success(let response):
+            guard response.body.readableBytes <= InvocationLimits.maxPayloadBytes else {
+                return .failure(
+                    ServalError(
+                        .modelError,
+                        "The model's response is \(response.body.readableBytes) bytes, above the \(InvocationLimits.maxPayloadBytes)-byte limit; use asynchronous inference for large outputs."))
+            }
+            return .success(response)
+        case .badInput(let message):
+            return .failure(ServalError(.validationError, message))
+        case .modelError(let message):
+            return .failure(ServalError(.modelError, "The model raised an error: \(message)"))
+        }
+    }
+
+    // MARK: Scheduler actions
+
+    private func perform(_ step: BatchScheduler<Pending>.Step) {
+        for dispatch in step.dispatches {
+            send(dispatch)
+        }
+        if let wakeUp = step.wakeUp {
+            armWakeUp(at: wakeUp)
+        }
+    }
+
+    private func send(_ dispatch: BatchScheduler<Pending>.Dispatch) {
+        guard let worker = workers[dispatch.instance] else { return }
+        var buffer = allocator.buffer(capacity: 0)
+        do {
+            try WorkerMessages.writeInvoke(
+                batchID: dispatch.batchID, requests: dispatch.items.lazy.map(\.request), into: &buffer)
+        } catch {
+            let failure = ServalError(.internalFailure, "Serval could not encode the batch: \(error).")
+            let (items, next) = scheduler.batchCompleted(instance: dispatch.instance, batchID: dispatch.batchID, now: .now)
+            for pending in items ?? [] { pending.resolve(.failure(failure)) }
+            perform(next)
+            return
+        }
+        worker.send(buffer)
+    }
+
+    private func armWakeUp(at instant: ContinuousClock.Instant) {
+        if let wakeUpAt, wakeUpAt <= instant, wakeUpTask != nil { return }
+        wakeUpTask?.cancel()
+        wakeUpAt = instant
+        wakeUpTask = Task { [weak self] in
+            try? await Task.sleep(until: instant, clock: .continuous)
+            guard !Task.isCancelled else { return }
+            await self?.wakeUp()
+        }
+    }
+
+    private func wakeUp() {
+        wakeUpTask = nil
+        wakeUpAt = nil
+        perform(scheduler.wakeUp(now: .now))
+    }
+
+    /// Every 250 ms: kills instances whose batch ran past the invocation timeout and fails stale queued items.
+    private func watchdog() async {
+        while !stopping && !isFailed {
+            try? await Task.sleep(for: .milliseconds(250))
+            let expired = scheduler.expire(now: .now)
+            for (instance, items) in expired.hungInstances {
+                logger.error("Model worker exceeded the invocation timeout; killing it", metadata: ["instance": "\(instance)"])
+                workers[instance]?.kill()
+                let error = ServalError(
+                    .invocationTimeout,
+                    "The model did not answer within \(spec.variant.invocationTimeoutSeconds) s (invocationTimeoutSeconds); its worker was restarted.")
+                for pending in items { pending.resolve(.failure(error)) }
+            }
+            if !expired.staleItems.isEmpty {
+                let error = ServalError(
+                    .serviceUnavailable,
+                    "No model worker of endpoint \"\(spec.endpointName)\" could take this request within \(spec.variant.invocationTimeoutSeconds) s; retry later.",
+                    retryAfterSeconds: 1)
+                for pending in expired.staleItems { pending.resolve(.failure(error)) }
+            }
+            if !expired.hungInstances.isEmpty || !expired.staleItems.isEmpty { notifyDrainIfIdle() }
+        }
+    }
+
+    // MARK: State
+
+    private func setState(_ newState: State) async {
+        guard state != newState else { return }
+        state = newState
+        if newState != .starting {
+            let waiters = readyWaiters
+            readyWaiters = []
+            waiters.forEach { $0.resume() }
+        }
+        await onStateChange(newState)
+    }
+
+    private func fail(_ reason: String) async {
+        logger.error("Variant failed", metadata: ["reason": "\(reason)"])
+        await setState(.failed(reason))
+        let error = ServalError(.serviceUnavailable, "Endpoint \"\(spec.endpointName)\" failed: \(reason)")
+        for pending in scheduler.removeAllQueued() { pending.resolve(.failure(error)) }
+        for worker in workers.values { worker.kill() }
+    }
+
+    private func recordReady(_ payload: ByteBuffer) {
+        if let object = try? JSONSerialization.jsonObject(with: Data(payload.readableBytesView)) as? [String: Any] {
+            workerMetadata = object.mapValues { "\($0)" }
+            logger.info("Model loaded", metadata: ["handler": "\(workerMetadata["handler"] ?? "?")", "batching": "\(workerMetadata["batching"] ?? "?")"])
+        }
+    }
+
+    private static func loadFailureReason(_ payload: ByteBuffer) -> String {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload.readableBytesView)) as? [String: Any]
+        else { return "The worker reported a load failure it could not describe." }
+        let message = object["message"] as? String ?? "unknown error"
+        let traceback = object["traceback"] as? String ?? ""
+        return traceback.isEmpty ? message : tail(traceback, lines: 12)
+    }
+
+    private func waitForExit(_ worker: WorkerProcess) async -> ExitStatus {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await Task.sleep(for: .seconds(2))
+                if !Task.isCancelled { worker.kill() }
+            }
+            let status = await worker.waitForExit()
+            group.cancelAll()
+            return status
+        }
+    }
+
+    private func sleepUnlessStopping(_ delay: Duration) async {
+        let deadline = ContinuousClock.now + delay
+        while !stopping && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: min(.milliseconds(100), deadline - .now))
+        }
+    }
+
+    private func waitForDrain(timeout: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                await self.notifyDrain()
+            }
+            await withCheckedContinuation { drainWaiters.append($0) }
+            group.cancelAll()
+        }
+    }
+
+    private func notifyDrainIfIdle() {
+        if stopping && scheduler.queueDepth == 0 && scheduler.inFlightItemCount == 0 { notifyDrain() }
+    }
+
+    private func notifyDrain() {
+        let waiters = drainWaiters
+        drainWaiters = []
+        waiters.forEach { $0.resume() }
+    }
+}
+
+/// A flag set once, from any thread.
+private final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
+}

@@ -1,0 +1,194 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServalCore
+import ServalWorkerIPC
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What Serval needs to start one worker.
+struct WorkerLaunchSpec: Sendable {
+    var python: String
+    var workerPath: String
+    var modelDirectory: String
+    var environment: [String: String]
+    var label: String
+}
+
+/// One running Python worker: its process, the framed channel to it, and the tail of its output.
+final class WorkerProcess: Sendable {
+    let process: ChildProcess
+    /// Frames from the worker; finishes when the channel closes or the worker breaks the protocol.
+    let frames: AsyncStream<WorkerFrame>
+    private let channel: any Channel
+    private let output: OutputTail
+
+    private init(process: ChildProcess, channel: any Channel, frames: AsyncStream<WorkerFrame>, output: OutputTail) {
+        self.process = process
+        self.channel = channel
+        self.frames = frames
+        self.output = output
+    }
+
+    /// Starts a worker and connects to it.
+    static func launch(
+        _ spec: WorkerLaunchSpec, group: any EventLoopGroup, logger: Logger
+    ) async throws(ServalError) -> WorkerProcess {
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SERVAL_") }
+        for (key, value) in spec.environment { environment[key] = value }
+        environment["PYTHONPATH"] = [spec.workerPath, environment["PYTHONPATH"]].compactMap { $0 }.joined(separator: ":")
+        environment["PYTHONUNBUFFERED"] = "1"
+        environment["PYTHONDONTWRITEBYTECODE"] = "1"
+        environment["SM_MODEL_DIR"] = spec.modelDirectory
+        let process = try ChildProcess.launch(
+            arguments: [spec.python, "-m", "serval_worker", "--model-dir", spec.modelDirectory, "--fd", "3"],
+            environment: environment, withChannel: true)
+        let output = OutputTail(descriptor: process.outputDescriptor, logger: logger, label: spec.label)
+        let (frames, continuation) = AsyncStream<WorkerFrame>.makeStream()
+        do {
+            let channel = try await ClientBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandlers(
+                            ByteToMessageHandler(WorkerFrameDecoder()),
+                            FrameForwarder(continuation: continuation, logger: logger))
+                    }
+                }
+                .withConnectedSocket(process.channelDescriptor!)
+                .get()
+            return WorkerProcess(process: process, channel: channel, frames: frames, output: output)
+        } catch {
+            close(process.channelDescriptor!)
+            process.signal(SIGKILL)
+            _ = await process.waitForExit()
+            throw ServalError(.internalFailure, "Cannot connect to the model worker: \(error).")
+        }
+    }
+
+    /// Sends an encoded frame. Failures surface as the channel closing, which ends ``frames``.
+    func send(_ buffer: ByteBuffer) {
+        channel.writeAndFlush(buffer, promise: nil)
+    }
+
+    /// Kills the worker and its children at once.
+    func kill() {
+        process.signal(SIGKILL)
+        channel.close(promise: nil)
+    }
+
+    /// Asks the worker to finish its batch and exit.
+    func shutdown() {
+        var buffer = channel.allocator.buffer(capacity: 6 + 4)
+        WorkerMessages.writeShutdown(into: &buffer)
+        send(buffer)
+    }
+
+    /// Waits for the process to end, closing the channel, and returns how it ended.
+    func waitForExit() async -> ExitStatus {
+        let status = await process.waitForExit()
+        try? await channel.close()
+        return status
+    }
+
+    /// The last lines the worker printed.
+    func outputTail(lines: Int = 20) async -> String {
+        await output.finished(lines: lines)
+    }
+}
+
+/// Passes decoded frames into an `AsyncStream`, finishing it when the channel closes.
+private final class FrameForwarder: ChannelInboundHandler, Sendable {
+    typealias InboundIn = WorkerFrame
+
+    let continuation: AsyncStream<WorkerFrame>.Continuation
+    let logger: Logger
+
+    init(continuation: AsyncStream<WorkerFrame>.Continuation, logger: Logger) {
+        self.continuation = continuation
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        continuation.yield(unwrapInboundIn(data))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        continuation.finish()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !(error is ChannelError) {
+            logger.error("Worker protocol error; closing the worker's channel", metadata: ["error": "\(error)"])
+        }
+        continuation.finish()
+        context.close(promise: nil)
+    }
+}
+
+/// Reads a worker's output on a thread of its own: logs each line and keeps the last ones for failure reasons.
+private final class OutputTail: Sendable {
+    private struct State {
+        var lines: [String] = []
+        var finished = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+    private static let keptLines = 60
+
+    init(descriptor: Int32, logger: Logger, label: String) {
+        Thread.detachNewThread { [self] in
+            var pending: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 8192)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { break }
+                pending.append(contentsOf: chunk[0..<count])
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = String(decoding: pending[..<newline], as: UTF8.self)
+                    pending.removeSubrange(...newline)
+                    self.append(line, logger: logger, label: label)
+                }
+                if pending.count > 64 * 1024 {  // A very long line without a newline: keep its start.
+                    self.append(String(decoding: pending.prefix(4096), as: UTF8.self), logger: logger, label: label)
+                    pending.removeAll()
+                }
+            }
+            if !pending.isEmpty { self.append(String(decoding: pending, as: UTF8.self), logger: logger, label: label) }
+            close(descriptor)
+            let waiters = self.state.withLock { state in
+                state.finished = true
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            waiters.forEach { $0.resume() }
+        }
+    }
+
+    private func append(_ line: String, logger: Logger, label: String) {
+        logger.info("\(line)", metadata: ["worker": "\(label)"])
+        state.withLock { state in
+            state.lines.append(line)
+            if state.lines.count > 2 * Self.keptLines { state.lines.removeFirst(state.lines.count - Self.keptLines) }
+        }
+    }
+
+    /// Waits until the output has ended (the process closed it) and returns its last lines.
+    func finished(lines: Int) async -> String {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state in
+                if state.finished { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+        return state.withLock { $0.lines.suffix(lines).joined(separator: "\n") }
+    }
+}

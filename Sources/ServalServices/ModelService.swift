@@ -1,0 +1,116 @@
+public import ServalArtifacts
+public import ServalCore
+public import ServalStore
+
+/// Where a new model's package comes from.
+public enum PackageSource: Sendable {
+    /// A tar or tar.gz archive at this path on the server (an upload Serval staged, or a path given by reference).
+    case archive(path: String)
+    /// A package folder at this path on the server; it is copied.
+    case folder(path: String)
+}
+
+/// Creating, reading and deleting models.
+public struct ModelService: Sendable {
+    let store: any MetadataStore
+    let packages: PackageStore
+    let clock: any WallClock
+
+    /// Creates the service.
+    public init(store: any MetadataStore, packages: PackageStore, clock: any WallClock) {
+        self.store = store
+        self.packages = packages
+        self.clock = clock
+    }
+
+    /// Stores the package and records the model.
+    public func create(name: String, source: PackageSource, environment: [String: String]) async throws -> Model {
+        try ResourceName.validate(name, field: "name")
+        try Model.validateEnvironment(environment)
+        if try await store.model(named: name) != nil {
+            throw ServalError(.conflict, "Model \"\(name)\" already exists; delete it first or choose another name.")
+        }
+        let stored: StoredPackage
+        do {
+            switch source {
+            case .archive(let path): stored = try packages.storeArchive(at: path, modelName: name)
+            case .folder(let path): stored = try packages.storeFolder(at: path, modelName: name)
+            }
+        } catch {
+            throw error.servalError
+        }
+        let model = Model(
+            name: name, packagePath: stored.relativePath, package: stored.info, environment: environment,
+            createdAt: clock.now())
+        do {
+            try await store.createModel(model)
+        } catch {
+            packages.remove(relativePath: stored.relativePath)
+            throw error
+        }
+        return model
+    }
+
+    /// The named model.
+    public func get(_ name: String) async throws -> Model {
+        guard let model = try await store.model(named: name) else { throw ServalError.notFound("Model", name) }
+        return model
+    }
+
+    /// Every model.
+    public func list() async throws -> [Model] {
+        try await store.models()
+    }
+
+    /// Deletes the model and its package; refused while an endpoint config uses it.
+    public func delete(_ name: String) async throws {
+        let model = try await get(name)
+        guard try await store.deleteModel(named: name) else { throw ServalError.notFound("Model", name) }
+        packages.remove(relativePath: model.packagePath)
+    }
+}
+
+/// Creating, reading and deleting endpoint configs.
+public struct EndpointConfigService: Sendable {
+    let store: any MetadataStore
+    let clock: any WallClock
+
+    /// Creates the service.
+    public init(store: any MetadataStore, clock: any WallClock) {
+        self.store = store
+        self.clock = clock
+    }
+
+    /// Validates and records a config; every variant's model must exist.
+    public func create(name: String, variants: [ProductionVariant]) async throws -> EndpointConfig {
+        let config = EndpointConfig(name: name, variants: variants, createdAt: clock.now())
+        try config.validate()
+        for (index, variant) in variants.enumerated() where try await store.model(named: variant.modelName) == nil {
+            throw ServalError(
+                .notFound,
+                "variants[\(index)].model: model \"\(variant.modelName)\" does not exist; create it first (POST /models).")
+        }
+        try await store.createEndpointConfig(config)
+        return config
+    }
+
+    /// The named config.
+    public func get(_ name: String) async throws -> EndpointConfig {
+        guard let config = try await store.endpointConfig(named: name) else {
+            throw ServalError.notFound("Endpoint config", name)
+        }
+        return config
+    }
+
+    /// Every config.
+    public func list() async throws -> [EndpointConfig] {
+        try await store.endpointConfigs()
+    }
+
+    /// Deletes the config; refused while an endpoint uses it.
+    public func delete(_ name: String) async throws {
+        guard try await store.deleteEndpointConfig(named: name) else {
+            throw ServalError.notFound("Endpoint config", name)
+        }
+    }
+}

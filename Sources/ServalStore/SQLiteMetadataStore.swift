@@ -1,0 +1,174 @@
+import Foundation
+public import GRDB
+public import ServalCore
+
+/// The metadata store of a single machine: one SQLite database in the data folder, in WAL mode.
+///
+/// Each resource is a row with its name, the columns queries need, and the whole value as JSON, so that new
+/// fields need no migration.
+public final class SQLiteMetadataStore: MetadataStore {
+    private let database: DatabasePool
+
+    /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        database = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(database)
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE model (name TEXT PRIMARY KEY NOT NULL, body BLOB NOT NULL);
+                    CREATE TABLE endpoint_config (name TEXT PRIMARY KEY NOT NULL, body BLOB NOT NULL);
+                    CREATE TABLE endpoint_config_model (
+                        config_name TEXT NOT NULL REFERENCES endpoint_config(name) ON DELETE CASCADE,
+                        model_name TEXT NOT NULL,
+                        PRIMARY KEY (config_name, model_name));
+                    CREATE INDEX endpoint_config_model_by_model ON endpoint_config_model(model_name);
+                    CREATE TABLE endpoint (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        config_name TEXT NOT NULL,
+                        body BLOB NOT NULL);
+                    CREATE INDEX endpoint_by_config ON endpoint(config_name);
+                    """)
+        }
+        return migrator
+    }
+
+    // MARK: Models
+
+    public func createModel(_ model: Model) async throws {
+        let body = try Self.encode(model)
+        try await insert(kind: "model", name: model.name) { db in
+            try db.execute(sql: "INSERT INTO model (name, body) VALUES (?, ?)", arguments: [model.name, body])
+        }
+    }
+
+    public func model(named name: String) async throws -> Model? {
+        try await fetchOne(sql: "SELECT body FROM model WHERE name = ?", name)
+    }
+
+    public func models() async throws -> [Model] {
+        try await fetchAll(sql: "SELECT body FROM model ORDER BY name")
+    }
+
+    public func deleteModel(named name: String) async throws -> Bool {
+        try await database.write { db in
+            let users = try String.fetchAll(
+                db, sql: "SELECT config_name FROM endpoint_config_model WHERE model_name = ? ORDER BY config_name",
+                arguments: [name])
+            guard users.isEmpty else {
+                throw ServalError(
+                    .conflict,
+                    "Model \"\(name)\" is used by endpoint config \(users.map { "\"\($0)\"" }.joined(separator: ", ")); delete the config first.")
+            }
+            try db.execute(sql: "DELETE FROM model WHERE name = ?", arguments: [name])
+            return db.changesCount > 0
+        }
+    }
+
+    // MARK: Endpoint configs
+
+    public func createEndpointConfig(_ config: EndpointConfig) async throws {
+        let body = try Self.encode(config)
+        try await insert(kind: "endpoint config", name: config.name) { db in
+            try db.execute(sql: "INSERT INTO endpoint_config (name, body) VALUES (?, ?)", arguments: [config.name, body])
+            for model in Set(config.variants.map(\.modelName)) {
+                try db.execute(
+                    sql: "INSERT INTO endpoint_config_model (config_name, model_name) VALUES (?, ?)",
+                    arguments: [config.name, model])
+            }
+        }
+    }
+
+    public func endpointConfig(named name: String) async throws -> EndpointConfig? {
+        try await fetchOne(sql: "SELECT body FROM endpoint_config WHERE name = ?", name)
+    }
+
+    public func endpointConfigs() async throws -> [EndpointConfig] {
+        try await fetchAll(sql: "SELECT body FROM endpoint_config ORDER BY name")
+    }
+
+    public func deleteEndpointConfig(named name: String) async throws -> Bool {
+        try await database.write { db in
+            let users = try String.fetchAll(
+                db, sql: "SELECT name FROM endpoint WHERE config_name = ? ORDER BY name", arguments: [name])
+            guard users.isEmpty else {
+                throw ServalError(
+                    .conflict,
+                    "Endpoint config \"\(name)\" is used by endpoint \(users.map { "\"\($0)\"" }.joined(separator: ", ")); delete the endpoint first.")
+            }
+            try db.execute(sql: "DELETE FROM endpoint_config_model WHERE config_name = ?", arguments: [name])
+            try db.execute(sql: "DELETE FROM endpoint_config WHERE name = ?", arguments: [name])
+            return db.changesCount > 0
+        }
+    }
+
+    // MARK: Endpoints
+
+    public func createEndpoint(_ endpoint: Endpoint) async throws {
+        let body = try Self.encode(endpoint)
+        try await insert(kind: "endpoint", name: endpoint.name) { db in
+            try db.execute(
+                sql: "INSERT INTO endpoint (name, config_name, body) VALUES (?, ?, ?)",
+                arguments: [endpoint.name, endpoint.configName, body])
+        }
+    }
+
+    public func endpoint(named name: String) async throws -> Endpoint? {
+        try await fetchOne(sql: "SELECT body FROM endpoint WHERE name = ?", name)
+    }
+
+    public func endpoints() async throws -> [Endpoint] {
+        try await fetchAll(sql: "SELECT body FROM endpoint ORDER BY name")
+    }
+
+    public func updateEndpoint(_ endpoint: Endpoint) async throws {
+        let body = try Self.encode(endpoint)
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE endpoint SET config_name = ?, body = ? WHERE name = ?",
+                arguments: [endpoint.configName, body, endpoint.name])
+            guard db.changesCount > 0 else { throw ServalError.notFound("Endpoint", endpoint.name) }
+        }
+    }
+
+    public func deleteEndpoint(named name: String) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM endpoint WHERE name = ?", arguments: [name])
+            return db.changesCount > 0
+        }
+    }
+
+    // MARK: Helpers
+
+    private func insert(kind: String, name: String, _ body: @escaping @Sendable (Database) throws -> Void) async throws {
+        do {
+            try await database.write(body)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw ServalError(.conflict, "\(kind.prefix(1).uppercased() + kind.dropFirst()) \"\(name)\" already exists; delete it first or choose another name.")
+        }
+    }
+
+    private func fetchOne<Value: Decodable & Sendable>(sql: String, _ name: String) async throws -> Value? {
+        let data = try await database.read { db in try Data.fetchOne(db, sql: sql, arguments: [name]) }
+        return try data.map(Self.decode)
+    }
+
+    private func fetchAll<Value: Decodable & Sendable>(sql: String) async throws -> [Value] {
+        let rows = try await database.read { db in try Data.fetchAll(db, sql: sql) }
+        return try rows.map(Self.decode)
+    }
+
+    private static func encode(_ value: some Encodable) throws -> Data {
+        try JSONEncoder().encode(value)
+    }
+
+    private static func decode<Value: Decodable>(_ data: Data) throws -> Value {
+        try JSONDecoder().decode(Value.self, from: data)
+    }
+}

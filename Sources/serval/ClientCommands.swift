@@ -1,0 +1,202 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import ServalAPI
+import ServalClient
+import ServalCore
+
+/// Options every client command shares.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Serval's URL (or SERVAL_URL).")
+    var server: String?
+
+    var client: ServalClient {
+        ServalClient(baseURL: server ?? ProcessInfo.processInfo.environment["SERVAL_URL"] ?? "http://127.0.0.1:8080")
+    }
+}
+
+/// Prints a value as indented JSON.
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// Runs a client action, turning Serval's errors into a message and exit status 1.
+func reportingErrors(_ action: () async throws -> Void) async throws {
+    do {
+        try await action()
+    } catch let error as ServalError {
+        FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+/// `serval deploy`: model, endpoint config and endpoint in one step, waiting until it serves.
+struct Deploy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Deploy a model package (folder, .tar or .tar.gz) as an endpoint and wait until it is InService.")
+
+    @Argument(help: "The model package.")
+    var path: String
+
+    @Option(help: "The name of the model, endpoint config and endpoint.")
+    var name: String
+
+    @Option(help: "Worker instances.")
+    var instances = 1
+
+    @Option(help: "The most requests per batch (1 = batching off).")
+    var maxBatchSize = 1
+
+    @Option(help: "How long a request may wait for a fuller batch, in milliseconds.")
+    var maxDelayMs = 0.0
+
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let client = options.client
+            print("Uploading \(path) as model \(name)…")
+            let model = try await client.createModel(name: name, package: path)
+            print("Stored model \(name) (\(model.artifact)\(model.hasInferenceCode ? ", code/inference.py" : "")).")
+            _ = try await client.createEndpointConfig(
+                EndpointConfigDescription(
+                    name: name,
+                    variants: [VariantConfig(model: name, instanceCount: instances, maxBatchSize: maxBatchSize, maxQueueDelayMs: maxDelayMs)]))
+            _ = try await client.createEndpoint(name: name, config: name)
+            print("Endpoint \(name) is Creating; waiting for the model to load…")
+            let endpoint = try await client.waitForEndpoint(name)
+            guard endpoint.status == "InService" else {
+                FileHandle.standardError.write(
+                    Data("error: endpoint \(name) is \(endpoint.status): \(endpoint.failureReason ?? "no reason given")\n".utf8))
+                throw ExitCode.failure
+            }
+            print("Endpoint \(name) is InService: POST \(client.baseURL)/endpoints/\(name)/invocations")
+        }
+    }
+}
+
+/// `serval invoke`: one real-time request.
+struct Invoke: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Send one request to an endpoint and print the answer.")
+
+    @Argument(help: "The endpoint.")
+    var name: String
+
+    @Option(help: "The body's content type.")
+    var contentType = "application/json"
+
+    @Option(help: "The content type to ask for.")
+    var accept: String?
+
+    @Option(help: "The body: text, @FILE to read a file, or - to read standard input.")
+    var body: String
+
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let data: Data
+            if body == "-" {
+                data = FileHandle.standardInput.readDataToEndOfFile()
+            } else if body.hasPrefix("@") {
+                guard let file = FileManager.default.contents(atPath: String(body.dropFirst())) else {
+                    throw ServalError(.validationError, "Cannot read \(body.dropFirst()).")
+                }
+                data = file
+            } else {
+                data = Data(body.utf8)
+            }
+            let response = try await options.client.invoke(
+                name, body: ByteBuffer(bytes: data), contentType: contentType, accept: accept)
+            guard response.status == 200 else { throw ServalClient.error(from: response) }
+            FileHandle.standardOutput.write(Data(response.body.readableBytesView))
+            if response.body.readableBytesView.last != UInt8(ascii: "\n") { print() }
+        }
+    }
+}
+
+/// `serval models ...`.
+struct ModelsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models", abstract: "Manage models.",
+        subcommands: [Create.self, List.self, Describe.self, Delete.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Upload a model package without deploying it.")
+        @Argument var name: String
+        @Argument(help: "The model package: a folder, .tar or .tar.gz.") var path: String
+        @OptionGroup var options: ServerOptions
+        func run() async throws {
+            try await reportingErrors { try printJSON(try await options.client.createModel(name: name, package: path)) }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List models.")
+        @OptionGroup var options: ServerOptions
+        func run() async throws {
+            try await reportingErrors { try printJSON(try await options.client.models()) }
+        }
+    }
+
+    struct Describe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Describe a model.")
+        @Argument var name: String
+        @OptionGroup var options: ServerOptions
+        func run() async throws {
+            try await reportingErrors { try printJSON(try await options.client.model(name)) }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a model and its stored package.")
+        @Argument var name: String
+        @OptionGroup var options: ServerOptions
+        func run() async throws {
+            try await reportingErrors {
+                try await options.client.deleteModel(name)
+                print("Deleted model \(name).")
+            }
+        }
+    }
+}
+
+/// `serval endpoints ...`.
+struct EndpointsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "endpoints", abstract: "Manage endpoints.", subcommands: [List.self, Describe.self, Delete.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List endpoints.")
+        @OptionGroup var options: ServerOptions
+        func run() async throws {
+            try await reportingErrors { try printJSON(try await options.client.endpoints()) }
+        }
+    }
+
+    struct Describe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Describe an endpoint.")
+        @Argument var name: String
+        @OptionGroup var options: ServerOptions
+        func run() async throws {
+            try await reportingErrors { try printJSON(try await options.client.endpoint(name)) }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete an endpoint: it drains, its workers stop, and it is removed. Its config and model stay.")
+        @Argument var name: String
+        @Flag(help: "Return at once instead of waiting until it is gone.") var noWait = false
+        @OptionGroup var options: ServerOptions
+        func run() async throws {
+            try await reportingErrors {
+                _ = try await options.client.deleteEndpoint(name)
+                if !noWait { try await options.client.waitForEndpointDeleted(name) }
+                print(noWait ? "Endpoint \(name) is Deleting." : "Deleted endpoint \(name).")
+            }
+        }
+    }
+}

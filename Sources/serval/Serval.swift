@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `serval` command: the server and its command-line client.
+@main
+struct Serval: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serval",
+        abstract: "Serve trained machine-learning models over HTTP.",
+        subcommands: [
+            Serve.self, Deploy.self, Invoke.self, ModelsCommand.self, EndpointsCommand.self,
+        ])
+}

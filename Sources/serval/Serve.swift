@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import ServalArtifacts
+import ServalHTTP
+import ServalRuntime
+import ServalServices
+import ServalStore
+import ServiceLifecycle
+import UnixSignals
+
+/// `serval serve`: one process serving the REST API, the SageMaker runtime routes and every endpoint's workers.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the Serval server.")
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The HTTP port (0 picks a free one and prints it).")
+    var port = 8080
+
+    @Option(help: "The data folder: the SQLite database and stored model packages.")
+    var dataDir = ".serval"
+
+    @Option(help: "The Python interpreter for the base runtime (or SERVAL_PYTHON).")
+    var python: String?
+
+    @Option(help: "Where Python environments are cached (or SERVAL_PYTHON_CACHE; default <data-dir>/python).")
+    var pythonCache: String?
+
+    @Option(help: "The folder holding the serval_worker package (or SERVAL_WORKER_PATH; found automatically in a checkout).")
+    var workerPath: String?
+
+    @Option(help: "The largest model package upload, in bytes.")
+    var maxPackageBytes = 10 * 1024 * 1024 * 1024
+
+    @Option(help: "Seconds an idle HTTP connection stays open.")
+    var idleTimeout = 75
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func run() async throws {
+        var logger = Logger(label: "serval")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let environment = ProcessInfo.processInfo.environment
+        let dataDirectory = URL(fileURLWithPath: dataDir).standardizedFileURL.path
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+
+        guard let workerPath = workerPath ?? environment["SERVAL_WORKER_PATH"] ?? Self.findWorker() else {
+            throw ValidationError(
+                "Cannot find the Python worker (a folder containing serval_worker/). Pass --worker-path or set SERVAL_WORKER_PATH.")
+        }
+        let settings = PythonSettings(
+            executable: python ?? environment["SERVAL_PYTHON"] ?? "python3",
+            workerPath: URL(fileURLWithPath: workerPath).standardizedFileURL.path,
+            cacheDirectory: URL(fileURLWithPath: pythonCache ?? environment["SERVAL_PYTHON_CACHE"] ?? dataDirectory + "/python").standardizedFileURL.path,
+            basePackages: PythonSettings.defaultBasePackages)
+
+        let clock = SystemClock()
+        let store = try SQLiteMetadataStore(path: dataDirectory + "/serval.sqlite")
+        let packages = PackageStore(dataDirectory: dataDirectory)
+        let environments = PythonEnvironments(settings: settings, logger: logger)
+        let manager = EndpointManager(
+            store: store, packages: packages, environments: environments,
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, clock: clock, logger: logger)
+        let services = HTTPServices(
+            models: ModelService(store: store, packages: packages, clock: clock),
+            configs: EndpointConfigService(store: store, clock: clock),
+            endpoints: manager,
+            inference: InferenceService(endpoints: manager),
+            stagingDirectory: dataDirectory + "/staging",
+            maxPackageUploadBytes: maxPackageBytes)
+
+        let host = self.host
+        let app = Application(
+            router: makeRouter(services: services),
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(idleTimeout)))),
+            configuration: .init(address: .hostname(host, port: port), serverName: "Serval"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                FileHandle.standardOutput.write(Data("Serval is listening on http://\(host):\(port)\n".utf8))
+            },
+            logger: logger)
+        // Shutdown runs in reverse order: the HTTP server drains its requests first, then the endpoints stop.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: manager), .init(service: app)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+    }
+
+    /// Looks for the worker package beside an installed binary, then up from the binary (a source checkout).
+    private static func findWorker() -> String? {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var folder = executable.deletingLastPathComponent()
+        let installed = folder.appendingPathComponent("../share/serval/python").standardizedFileURL
+        if FileManager.default.fileExists(atPath: installed.appendingPathComponent("serval_worker/__main__.py").path) {
+            return installed.path
+        }
+        for _ in 0..<6 {
+            let candidate = folder.appendingPathComponent("python")
+            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("serval_worker/__main__.py").path) {
+                return candidate.path
+            }
+            folder.deleteLastPathComponent()
+        }
+        let current = FileManager.default.currentDirectoryPath + "/python"
+        return FileManager.default.fileExists(atPath: current + "/serval_worker/__main__.py") ? current : nil
+    }
+}

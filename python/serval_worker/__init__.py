@@ -1,0 +1,30 @@
+"""Serval's Python model worker: loads one model package and serves batches over the worker protocol.
+
+Run as ``python -m serval_worker --model-dir DIR [--fd 3]``; the protocol is docs/worker-protocol.md.
+
+Model package rules (what users rely on):
+
+* Without ``code/inference.py`` the first of ``model.joblib``, ``model.pkl``, ``model.json``,
+  ``model.ubj``, ``xgboost-model``, ``model.onnx``, ``model.pt`` (TorchScript) is loaded and served by
+  the default handler: JSON ``{"instances": [...]}``, ``{"inputs": [...]}`` or a bare list (rows, or one
+  flat row), CSV rows or ``.npy`` in; ``{"predictions": [...]}`` JSON or CSV out. The rows of all items
+  of a batch are stacked and predicted in one call ("stacked" batching).
+* ``code/inference.py`` (imported as module ``inference`` with ``code/`` on ``sys.path``) may define the
+  SageMaker hooks ``model_fn(model_dir)``, ``input_fn(input_data, content_type)``,
+  ``predict_fn(data, model)``, ``output_fn(prediction, accept)`` or ``transform_fn(model, input_data,
+  content_type, accept)``. Each is optional; missing ones fall back to the defaults above.
+* ``input_data`` is a ``str`` (UTF-8 decoded) when the content type is ``application/json``,
+  ``text/*`` or ``application/x-www-form-urlencoded``, and ``bytes`` otherwise. An empty content type
+  is passed as ``"application/json"``; an empty or ``*/*`` accept as ``"application/json"`` (or
+  ``$SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``).
+* ``output_fn``/``transform_fn`` return ``bytes``, ``str`` or ``(body, content_type)``; without a content
+  type the response's is the accept value.
+* Batching with custom code: define ``predict_batch_fn(inputs, model) -> list`` (same length) and the
+  worker calls ``input_fn`` per item, ``predict_batch_fn`` once per batch, then ``output_fn`` per item.
+  If it raises or returns the wrong length, items are predicted one by one with ``predict_fn``.
+  Without it every item is handled on its own ("per_item").
+* Errors: an exception in ``input_fn`` (or default decoding) answers that item BAD_INPUT (HTTP 400); in
+  ``predict_fn``/``output_fn``/``transform_fn`` MODEL_ERROR (HTTP 424), with ``"ExceptionType: message"``.
+"""
+
+__version__ = "0.1.0"
