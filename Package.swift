@@ -134,14 +134,24 @@ let package = Package(
         ),
         .testTarget(name: "ServalCoreTests", dependencies: ["ServalCore"], swiftSettings: swiftSettings),
         .testTarget(name: "ServalSchedulingTests", dependencies: ["ServalScheduling"], swiftSettings: swiftSettings),
-        .testTarget(name: "ServalWorkerIPCTests", dependencies: ["ServalWorkerIPC"], swiftSettings: swiftSettings),
-        .testTarget(name: "ServalStoreTests", dependencies: ["ServalStore"], swiftSettings: swiftSettings),
-        .testTarget(name: "ServalArtifactsTests", dependencies: ["ServalArtifacts"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServalWorkerIPCTests",
+            dependencies: ["ServalWorkerIPC", "ServalCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "ServalStoreTests", dependencies: ["ServalStore", "ServalCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServalArtifactsTests",
+            dependencies: ["ServalArtifacts", "ServalCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ServalEndToEndTests",
             dependencies: [
-                "ServalCore", "ServalClient", "ServalArtifacts",
+                "ServalCore", "ServalAPI", "ServalClient", "ServalArtifacts",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -24,7 +24,9 @@ public struct ErrorMiddleware: RouterMiddleware {
         } catch let error as ServalError {
             response = Self.response(for: error)
         } catch let error as HTTPError {
-            response = Self.response(for: Self.servalError(from: error, request: request))
+            response = Self.response(for: Self.servalError(from: error.status, body: error.body, request: request))
+        } catch is NIOTooManyBytesError {
+            response = Self.response(for: Self.servalError(from: .contentTooLarge, body: nil, request: request))
         } catch let error as DecodingError {
             response = Self.response(for: ServalError(.validationError, "The JSON body is invalid: \(Self.describe(error))"))
         } catch {
@@ -65,8 +67,8 @@ public struct ErrorMiddleware: RouterMiddleware {
         return Response(status: status(for: error.code), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    private static func servalError(from error: HTTPError, request: Request) -> ServalError {
-        switch error.status {
+    private static func servalError(from status: HTTPResponse.Status, body: String?, request: Request) -> ServalError {
+        switch status {
         case .contentTooLarge:
             return ServalError(
                 .payloadTooLarge,
@@ -76,7 +78,7 @@ public struct ErrorMiddleware: RouterMiddleware {
         case .methodNotAllowed:
             return ServalError(.validationError, "\(request.method) is not allowed on \(request.uri.path); see /openapi.json for the API.")
         default:
-            return ServalError(error.status.code >= 500 ? .internalFailure : .validationError, error.body ?? error.status.reasonPhrase)
+            return ServalError(status.code >= 500 ? .internalFailure : .validationError, body ?? status.reasonPhrase)
         }
     }
 

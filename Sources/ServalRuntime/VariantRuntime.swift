@@ -320,10 +320,8 @@ public actor VariantRuntime {
             outcome = .loadFailed(
                 "The worker did not load the model within \(spec.variant.modelLoadTimeoutSeconds) s (modelLoadTimeoutSeconds). Last output:\n\(tail(output, lines: 10))")
         } else if case .exited = outcome, !stopping {
+            // A crash, even during the first load, is retried with backoff: it may be transient (OOM, kill -9).
             lastCrash = "The worker \(status). Last output:\n\(tail(output, lines: 15))"
-            if state == .starting {
-                outcome = .loadFailed(lastCrash!)
-            }
             logger.error("Model worker \(status)", metadata: ["slot": "\(slot)", "output": "\(tail(output, lines: 5))"])
         }
         let error = ServalError(

@@ -1,0 +1,278 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import ServalAPI
+import ServalClient
+import ServalCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The repository root, from this file's location.
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+/// The Python interpreter the tests use for training models and as Serval's base runtime.
+/// `scripts/test.sh` points it at a venv with numpy, scikit-learn, joblib, xgboost, onnx and onnxruntime.
+let testPython = ProcessInfo.processInfo.environment["SERVAL_TEST_PYTHON"] ?? "python3"
+
+/// Where Serval caches layered Python environments across tests and runs.
+let testPythonCache =
+    ProcessInfo.processInfo.environment["SERVAL_TEST_PYTHON_CACHE"] ?? NSTemporaryDirectory() + "serval-test-python-cache"
+
+/// The `serval` binary built beside the test bundle.
+let servalBinary: String = {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    var folder = bundle.deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = folder.appendingPathComponent("serval").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        folder.deleteLastPathComponent()
+    }
+    return repositoryRoot + "/.build/debug/serval"
+}()
+
+/// A temporary folder removed when the value is released.
+final class TemporaryFolder: Sendable {
+    let path: String
+
+    init() throws {
+        path = NSTemporaryDirectory() + "serval-test-" + UUID().uuidString.lowercased().prefix(12)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// Runs a command to completion; returns its status and combined output.
+@discardableResult
+func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: arguments[0].contains("/") ? arguments[0] : "/usr/bin/env")
+    process.arguments = arguments[0].contains("/") ? Array(arguments.dropFirst()) : arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    if let input {
+        let inputPipe = Pipe()
+        process.standardInput = inputPipe
+        inputPipe.fileHandleForWriting.write(Data(input.utf8))
+        try inputPipe.fileHandleForWriting.close()
+    }
+    try process.run()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+}
+
+/// Runs Python code with the test interpreter; fails the test with its output when it fails.
+@discardableResult
+func python(_ code: String, _ arguments: String...) throws -> String {
+    let result = try run([testPython, "-c", code] + arguments)
+    guard result.status == 0 else {
+        throw ServalError(.internalFailure, "python failed (\(result.status)):\n\(result.output)")
+    }
+    return result.output
+}
+
+/// Model packages made at test time.
+enum Packages {
+    /// A LogisticRegression on `features` features saved as `model.joblib`, and the predictions it gives for
+    /// `probe`, computed in-process.
+    static func logisticRegression(in folder: String, features: Int = 4) throws -> (path: String, probe: [[Double]], expected: [Int]) {
+        let path = folder + "/lr"
+        let output = try python(
+            """
+            import json, sys, os, joblib
+            from sklearn.datasets import make_classification
+            from sklearn.linear_model import LogisticRegression
+            X, y = make_classification(n_samples=300, n_features=\(features), n_informative=2, n_redundant=0, random_state=7)
+            model = LogisticRegression().fit(X, y)
+            os.makedirs(sys.argv[1], exist_ok=True)
+            joblib.dump(model, os.path.join(sys.argv[1], "model.joblib"))
+            probe = X[:10].round(4)
+            print(json.dumps({"probe": probe.tolist(), "expected": model.predict(probe).tolist()}))
+            """, path)
+        let decoded = try JSONSerialization.jsonObject(with: Data(output.utf8)) as! [String: Any]
+        return (path, decoded["probe"] as! [[Double]], decoded["expected"] as! [Int])
+    }
+
+    /// A package with `code/inference.py` holding `source`, and optionally a model.joblib.
+    static func custom(in folder: String, name: String, source: String, requirements: String? = nil) throws -> String {
+        let path = folder + "/" + name
+        try FileManager.default.createDirectory(atPath: path + "/code", withIntermediateDirectories: true)
+        try source.write(toFile: path + "/code/inference.py", atomically: true, encoding: .utf8)
+        if let requirements {
+            try requirements.write(toFile: path + "/code/requirements.txt", atomically: true, encoding: .utf8)
+        }
+        return path
+    }
+}
+
+/// A real `serval serve` process on an ephemeral port with its own data folder.
+final class ServalServer: @unchecked Sendable {
+    let dataDirectory: String
+    private(set) var process: Process
+    private(set) var port = 0
+    private let output = OutputBuffer()
+    private let ownedData: TemporaryFolder?
+
+    var url: String { "http://127.0.0.1:\(port)" }
+    var client: ServalClient { ServalClient(baseURL: url) }
+
+    /// Starts a server; `dataDirectory` defaults to a fresh temporary folder.
+    init(dataDirectory: String? = nil) async throws {
+        if let dataDirectory {
+            self.dataDirectory = dataDirectory
+            ownedData = nil
+        } else {
+            let folder = try TemporaryFolder()
+            self.dataDirectory = folder.path
+            ownedData = folder
+        }
+        process = Process()
+        try await start()
+    }
+
+    private func start() async throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: servalBinary)
+        process.arguments = [
+            "serve", "--port", "0", "--data-dir", dataDirectory, "--python", testPython,
+            "--python-cache", testPythonCache, "--worker-path", repositoryRoot + "/python", "--log-level", "info",
+        ]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let output = self.output
+        output.reset()
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil } else { output.append(data) }
+        }
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let line = output.text.split(separator: "\n").first(where: { $0.contains("Serval is listening on http://") }),
+                let port = Int(line.split(separator: ":").last!.trimmingCharacters(in: .whitespaces))
+            {
+                self.port = port
+                return
+            }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw ServalError(.internalFailure, "serval serve did not start:\n\(output.text)")
+    }
+
+    /// Everything the server printed.
+    var log: String { output.text }
+
+    /// Stops the server with SIGTERM (graceful) and waits for it.
+    func stop() async {
+        guard process.isRunning else { return }
+        process.terminate()
+        await waitForExit()
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    func kill() async {
+        guard process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        await waitForExit()
+    }
+
+    /// Starts the server again on the same data folder (a new port).
+    func restart() async throws {
+        try await start()
+    }
+
+    private func waitForExit() async {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while process.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    deinit {
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+    }
+
+    /// Uploads a package, creates a config and an endpoint, and waits until it leaves Creating.
+    @discardableResult
+    func deploy(
+        _ package: String, name: String, instances: Int = 1, maxBatchSize: Int = 1, maxDelayMs: Double = 0,
+        maxQueueSize: Int? = nil, invocationTimeoutSeconds: Int? = nil
+    ) async throws -> EndpointDescriptionResult {
+        _ = try await client.createModel(name: name, package: package)
+        _ = try await client.createEndpointConfig(
+            .init(
+                name: name,
+                variants: [
+                    .init(
+                        model: name, instanceCount: instances, maxBatchSize: maxBatchSize, maxQueueDelayMs: maxDelayMs,
+                        maxQueueSize: maxQueueSize, invocationTimeoutSeconds: invocationTimeoutSeconds)
+                ]))
+        _ = try await client.createEndpoint(name: name, config: name)
+        let endpoint = try await client.waitForEndpoint(name, timeout: .seconds(600))
+        return EndpointDescriptionResult(status: endpoint.status, failureReason: endpoint.failureReason)
+    }
+
+    /// Invokes with a JSON body.
+    func invoke(_ name: String, json: String, accept: String? = nil) async throws -> ServalClient.RawResponse {
+        try await client.invoke(name, body: ByteBuffer(string: json), contentType: "application/json", accept: accept)
+    }
+}
+
+/// The part of an endpoint description the tests check after a deploy.
+struct EndpointDescriptionResult {
+    var status: String
+    var failureReason: String?
+}
+
+/// A thread-safe growing text buffer.
+final class OutputBuffer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+
+    func append(_ chunk: Data) {
+        lock.lock()
+        data.append(chunk)
+        lock.unlock()
+    }
+
+    func reset() {
+        lock.lock()
+        data = Data()
+        lock.unlock()
+    }
+
+    var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(
+    timeout: Duration = .seconds(30), _ what: String, _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+    throw ServalError(.internalFailure, "timed out waiting for: \(what)")
+}
+
+/// Parses a JSON object body.
+func jsonObject(_ response: ServalClient.RawResponse) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+}
