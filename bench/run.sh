@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Serval's serving benchmark. Usage: bench/run.sh [--quick] [more bench.py options, see --help]
+#
+# Provides bench/.venv (numpy, scikit-learn, joblib, MLServer 1.7, mlserver-sklearn, FastAPI, uvicorn),
+# checks for wrk, builds Serval in release mode if .build/release/serval is missing, then runs
+# bench/bench.py with that venv's Python. Environment: BENCH_PYTHON picks the interpreter for the venv
+# (MLServer 1.7 needs Python 3.9 to 3.12).
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(dirname "$BENCH_DIR")"
+VENV="$BENCH_DIR/.venv"
+cd "$REPO_DIR"
+
+# --- wrk -------------------------------------------------------------------------------------
+if ! command -v wrk >/dev/null 2>&1; then
+    echo "bench: wrk is not installed. Install it with: sudo apt-get install wrk" >&2
+    exit 1
+fi
+
+# --- the Python environment ------------------------------------------------------------------
+python_ok() {  # MLServer 1.7 supports Python 3.9 to 3.12
+    "$1" -c 'import sys; sys.exit(not ((3, 9) <= sys.version_info[:2] <= (3, 12)))' 2>/dev/null
+}
+stamp="$(sha256sum "$BENCH_DIR/requirements.txt" | cut -d' ' -f1)"
+if [[ ! -x "$VENV/bin/python" ]] || [[ "$(cat "$VENV/.requirements-sha256" 2>/dev/null)" != "$stamp" ]] \
+    || ! "$VENV/bin/python" -c 'import numpy, sklearn, joblib, mlserver, mlserver_sklearn, fastapi, uvicorn' 2>/dev/null; then
+    base_python=""
+    for candidate in ${BENCH_PYTHON:-} python3 python3.12 python3.11 python3.10 python3.9; do
+        if command -v "$candidate" >/dev/null 2>&1 && python_ok "$(command -v "$candidate")"; then
+            base_python="$(command -v "$candidate")"
+            break
+        fi
+    done
+    if [[ -z "$base_python" ]]; then
+        echo "bench: MLServer 1.7 needs Python 3.9 to 3.12; none found (set BENCH_PYTHON)." >&2
+        exit 1
+    fi
+    echo "bench: preparing $VENV with $base_python" >&2
+    if [[ ! -x "$VENV/bin/python" ]] || ! python_ok "$VENV/bin/python"; then
+        rm -rf "$VENV"
+        "$base_python" -m venv "$VENV"
+    fi
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -r "$BENCH_DIR/requirements.txt"
+    echo "$stamp" >"$VENV/.requirements-sha256"
+fi
+
+# --- Serval ----------------------------------------------------------------------------------
+# Built only when a Serval configuration is benchmarked and no binary was named with --serval.
+needs_serval=1
+serval_given=0
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[$i]}" in
+        --serval | --serval=*) serval_given=1 ;;
+        --servers) [[ "${args[$((i + 1))]:-}" == *serval* ]] || needs_serval=0 ;;
+        --servers=*) [[ "${args[$i]}" == *serval* ]] || needs_serval=0 ;;
+        -h | --help) needs_serval=0 ;;
+    esac
+done
+if [[ $needs_serval == 1 && $serval_given == 0 && ! -x "$REPO_DIR/.build/release/serval" ]]; then
+    echo "bench: building Serval in release mode (swift build -c release --product serval)" >&2
+    swift build -c release --product serval
+fi
+
+# --- run -------------------------------------------------------------------------------------
+# bench.py stops every server it started when it ends, on Ctrl-C and on SIGTERM; this trap forwards
+# SIGTERM/SIGHUP (and Ctrl-C) to it and waits for its cleanup.
+child=""
+forward() {
+    if [[ -n "$child" ]] && kill -0 "$child" 2>/dev/null; then
+        kill -TERM "$child" 2>/dev/null || true
+        wait "$child" 2>/dev/null || true
+    fi
+}
+trap 'forward; exit 130' INT
+trap 'forward; exit 143' TERM
+trap 'forward; exit 129' HUP
+"$VENV/bin/python" "$BENCH_DIR/bench.py" "$@" &
+child=$!
+status=0
+wait "$child" || status=$?
+child=""
+exit "$status"
