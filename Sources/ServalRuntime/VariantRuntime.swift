@@ -90,13 +90,13 @@ public actor VariantRuntime {
     private var workers: [Int: WorkerProcess] = [:]
     private var state: State = .starting
     private var slotsEverReady = Set<Int>()
-    private var readyWaiters: [CheckedContinuation<Void, Never>] = []
     private var drainWaiters: [CheckedContinuation<Void, Never>] = []
     private var stopping = false
     private var nextInstanceID = 1
     private var wakeUpTask: Task<Void, Never>?
     private var wakeUpAt: ContinuousClock.Instant?
-    private var workerMetadata: [String: String] = [:]
+    /// How the last worker crash looked, for the failure reason of a crash loop.
+    private var lastCrash: String?
     private let allocator = ByteBufferAllocator()
 
     /// Creates a variant runtime; ``run()`` starts it.
@@ -133,6 +133,8 @@ public actor VariantRuntime {
         switch state {
         case .ready:
             break
+        case .starting where scheduler.readyInstanceCount > 0:
+            break  // Some instances are up (e.g. after a restart of Serval); they serve while the rest load.
         case .starting:
             throw ServalError(
                 .modelNotReady,
@@ -163,18 +165,6 @@ public actor VariantRuntime {
             perform(step)
         }
         return try result.get()
-    }
-
-    /// Waits until every instance has loaded the model once, or throws the reason the variant failed.
-    public func waitUntilReady() async throws(ServalError) {
-        while true {
-            switch state {
-            case .ready: return
-            case .failed(let reason): throw ServalError(.validationError, reason)
-            case .stopped: throw ServalError(.serviceUnavailable, "The variant was stopped before it was ready.")
-            case .starting: await withCheckedContinuation { readyWaiters.append($0) }
-            }
-        }
     }
 
     /// The variant's current numbers.
@@ -246,8 +236,6 @@ public actor VariantRuntime {
             }
         }
     }
-
-    private var lastCrash: String?
 
     private var isFailed: Bool {
         if case .failed = state { return true }
@@ -464,11 +452,6 @@ public actor VariantRuntime {
     private func setState(_ newState: State) async {
         guard state != newState else { return }
         state = newState
-        if newState != .starting {
-            let waiters = readyWaiters
-            readyWaiters = []
-            waiters.forEach { $0.resume() }
-        }
         await onStateChange(newState)
     }
 
@@ -482,8 +465,9 @@ public actor VariantRuntime {
 
     private func recordReady(_ payload: ByteBuffer) {
         if let object = try? JSONSerialization.jsonObject(with: Data(payload.readableBytesView)) as? [String: Any] {
-            workerMetadata = object.mapValues { "\($0)" }
-            logger.info("Model loaded", metadata: ["handler": "\(workerMetadata["handler"] ?? "?")", "batching": "\(workerMetadata["batching"] ?? "?")"])
+            logger.info(
+                "Model loaded",
+                metadata: ["handler": "\(object["handler"] ?? "?")", "batching": "\(object["batching"] ?? "?")"])
         }
     }
 

@@ -108,8 +108,16 @@ struct Invoke: AsyncParsableCommand {
             } else {
                 data = Data(body.utf8)
             }
-            let response = try await options.client.invoke(
+            // A model still loading answers 429 with Retry-After; wait for it, up to a minute, as SDKs retry.
+            let deadline = ContinuousClock.now + .seconds(60)
+            var response = try await options.client.invoke(
                 name, body: ByteBuffer(bytes: data), contentType: contentType, accept: accept)
+            while response.status == 429 && ContinuousClock.now < deadline {
+                let seconds = Int(response.header("Retry-After") ?? "") ?? 1
+                try await Task.sleep(for: .seconds(max(1, min(seconds, 10))))
+                response = try await options.client.invoke(
+                    name, body: ByteBuffer(bytes: data), contentType: contentType, accept: accept)
+            }
             guard response.status == 200 else { throw ServalClient.error(from: response) }
             FileHandle.standardOutput.write(Data(response.body.readableBytesView))
             if response.body.readableBytesView.last != UInt8(ascii: "\n") { print() }

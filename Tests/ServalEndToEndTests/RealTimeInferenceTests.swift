@@ -292,7 +292,7 @@ struct RealTimeInferenceTests {
                 def model_fn(model_dir):
                     return None
                 def transform_fn(model, body, content_type, accept):
-                    time.sleep(0.5)
+                    time.sleep(1.5)
                     return b"done"
                 """)
         let server = try await ServalServer()
@@ -355,4 +355,33 @@ struct RealTimeInferenceTests {
         #expect(try await server.client.models().isEmpty)
         await server.stop()
     }
+
+    @Test func sigtermDrainsRequestsInFlightThenStopsTheWorkers() async throws {
+        let folder = try TemporaryFolder()
+        let started = folder.path + "/started"
+        let package = try Packages.custom(
+            in: folder.path, name: "drain",
+            source: """
+                import os, time
+                def model_fn(model_dir):
+                    return None
+                def transform_fn(model, body, content_type, accept):
+                    if body == "slow":
+                        with open(\(String(reflecting: started)), "w") as f:
+                            f.write(str(os.getpid()))
+                        time.sleep(1.5)
+                    return "finished"
+                """)
+        let server = try await ServalServer()
+        try await server.deploy(package, name: "drain")
+        async let slow = server.client.invoke("drain", body: ByteBuffer(string: "slow"), contentType: "text/plain")
+        try await eventually("the request is running") { FileManager.default.fileExists(atPath: started) }
+        let workerPid = pid_t(Int(try String(contentsOfFile: started, encoding: .utf8))!)
+        await server.stop()  // SIGTERM, then wait for Serval to exit
+        let answer = try await slow
+        #expect(answer.status == 200)
+        #expect(answer.text == "finished")
+        #expect(Glibc.kill(workerPid, 0) != 0, "the worker outlived Serval")
+    }
 }
+
