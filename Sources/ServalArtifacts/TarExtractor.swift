@@ -61,6 +61,11 @@ struct TarExtractor {
 
             let type = header[156]
             let size = try Self.parseSize(header)
+            // Every declared size is checked against what is left of the budget before anything is read or
+            // skipped, so a tiny archive cannot make the server allocate, skip or add up impossible sizes.
+            guard size <= limits.maxTotalBytes - totalBytes else {
+                throw .invalid("an entry declares \(size) bytes; the archive may unpack to at most \(limits.maxTotalBytes) bytes")
+            }
             var path = pendingPath ?? Self.headerPath(header)
             let linkPath = pendingLinkPath ?? Self.cString(header[157..<257])
             pendingPath = nil
@@ -78,16 +83,14 @@ struct TarExtractor {
                 pendingPath = records["path"]
                 pendingLinkPath = records["linkpath"]
             case UInt8(ascii: "g"):  // pax global header: nothing Serval uses
-                _ = try reader.readPadded(count: Int(size), from: &stream)
+                guard size <= 1024 * 1024 else { throw .invalid("a pax global header is \(size) bytes") }
+                try reader.skipPadded(count: size, from: &stream)
             case UInt8(ascii: "0"), 0, UInt8(ascii: "7"):
                 guard let relative = try Self.safeRelativePath(path) else {
                     try reader.skipPadded(count: size, from: &stream)
                     continue
                 }
-                totalBytes += size
-                guard totalBytes <= limits.maxTotalBytes else {
-                    throw .invalid("the archive unpacks to more than \(limits.maxTotalBytes) bytes")
-                }
+                totalBytes += size  // Cannot overflow: size <= maxTotalBytes - totalBytes was checked above.
                 let mode = Self.parseOctal(header[100..<108]) ?? 0o644
                 try writeFile(relative, size: size, executable: mode & 0o111 != 0, reader: &reader, stream: &stream)
             case UInt8(ascii: "5"):
@@ -125,9 +128,7 @@ struct TarExtractor {
         let path = destination + "/" + relative.joined(separator: "/")
         unlink(path)  // A later entry of the same name replaces the earlier one, as tar does.
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, executable ? 0o755 : 0o644)
-        guard fd >= 0 else {
-            throw .io("cannot create \(relative.joined(separator: "/")): \(String(cString: strerror(errno)))")
-        }
+        guard fd >= 0 else { throw Self.creationError(relative.joined(separator: "/"), errno: errno) }
         defer { close(fd) }
         var remaining = size
         while remaining > 0 {
@@ -157,7 +158,7 @@ struct TarExtractor {
         for component in components {
             path += "/" + component
             if mkdir(path, 0o755) != 0 && errno != EEXIST {
-                throw .io("cannot create folder \(path): \(String(cString: strerror(errno)))")
+                throw Self.creationError(relative.joined(separator: "/"), errno: errno)
             }
             try ensureInside(path, entry: relative.joined(separator: "/"))
         }
@@ -184,10 +185,19 @@ struct TarExtractor {
         try makeDirectories(relative, includingLast: false)
         let path = destination + "/" + entry
         unlink(path)
-        guard symlink(target, path) == 0 else {
-            throw .io("cannot create link \(entry): \(String(cString: strerror(errno)))")
-        }
+        guard symlink(target, path) == 0 else { throw Self.creationError(entry, errno: errno) }
         links.append(entry)
+    }
+
+    /// An entry that cannot be created because an earlier entry is in its way is the archive's fault (400);
+    /// anything else is the server's (500).
+    private static func creationError(_ entry: String, errno code: Int32) -> PackageError {
+        switch code {
+        case EEXIST, ENOTDIR, EISDIR, ELOOP:
+            .invalid("entry \"\(entry)\" conflicts with an earlier entry of the archive (a file, folder or link of the same path)")
+        default:
+            .io("cannot create \(entry): \(String(cString: strerror(code)))")
+        }
     }
 
     /// Fails unless the real path of `path` lies inside the destination.
@@ -305,9 +315,12 @@ private struct BlockReader {
     private var buffer = ByteBuffer()
 
     /// Reads exactly `count` bytes, or `nil` at a clean end of stream.
+    /// The most bytes asked of the stream at once, whatever the archive declares.
+    private static let chunkSize = 256 * 1024
+
     mutating func read(count: Int, from stream: inout some ByteStream) throws(PackageError) -> [UInt8]? {
         while buffer.readableBytes < count {
-            guard var chunk = try stream.next(maxLength: max(64 * 1024, count)) else {
+            guard var chunk = try stream.next(maxLength: Self.chunkSize) else {
                 if buffer.readableBytes == 0 { return nil }
                 throw .invalid("the archive is truncated")
             }
@@ -320,7 +333,7 @@ private struct BlockReader {
     /// Reads between 1 and `maxLength` bytes, or `nil` at end of stream.
     mutating func read(upTo maxLength: Int, from stream: inout some ByteStream) throws(PackageError) -> ByteBuffer? {
         if buffer.readableBytes == 0 {
-            guard let chunk = try stream.next(maxLength: max(64 * 1024, maxLength)) else { return nil }
+            guard let chunk = try stream.next(maxLength: Self.chunkSize) else { return nil }
             buffer = chunk
         }
         return buffer.readSlice(length: min(maxLength, buffer.readableBytes))
@@ -335,14 +348,20 @@ private struct BlockReader {
 
     /// Skips `count` bytes and the padding to the next 512-byte block.
     mutating func skipPadded(count: Int64, from stream: inout some ByteStream) throws(PackageError) {
-        try skip(count: Int(count) + Int((512 - count % 512) % 512), from: &stream)
+        try skip(count: count + (512 - count % 512) % 512, from: &stream)
     }
 
     mutating func skip(count: Int, from stream: inout some ByteStream) throws(PackageError) {
+        try skip(count: Int64(count), from: &stream)
+    }
+
+    mutating func skip(count: Int64, from stream: inout some ByteStream) throws(PackageError) {
         var remaining = count
         while remaining > 0 {
-            guard let chunk = try read(upTo: remaining, from: &stream) else { throw .invalid("the archive is truncated") }
-            remaining -= chunk.readableBytes
+            guard let chunk = try read(upTo: Int(min(remaining, Int64(Self.chunkSize))), from: &stream) else {
+                throw .invalid("the archive is truncated")
+            }
+            remaining -= Int64(chunk.readableBytes)
         }
     }
 }

@@ -102,7 +102,16 @@ public enum TarWriter {
         put(octal(Int64(mode), width: 8), at: 100, max: 8)
         put(octal(0, width: 8), at: 108, max: 8)
         put(octal(0, width: 8), at: 116, max: 8)
-        put(octal(size, width: 12), at: 124, max: 12)
+        if size < 0o77777777777 {
+            put(octal(size, width: 12), at: 124, max: 12)
+        } else {  // 8 GiB or more: GNU base-256, big-endian with the high bit of the first byte set.
+            var value = UInt64(size)
+            for index in stride(from: 135, through: 124, by: -1) {
+                header[index] = UInt8(value & 0xFF)
+                value >>= 8
+            }
+            header[124] |= 0x80
+        }
         put(octal(0, width: 12), at: 136, max: 12)
         header[156] = type.asciiValue!
         put(link, at: 157, max: 100)

@@ -10,7 +10,8 @@ import DequeModule
 /// - A batch is *ready* when `maxBatchSize` items are queued, or when the oldest queued item has waited
 ///   `maxQueueDelay`. A ready batch goes to an idle ready instance — the one that has been idle longest — and
 ///   carries up to `maxBatchSize` items and at most `maxBatchBytes` (always at least one item).
-/// - The queue holds at most `maxQueueSize` items and `maxQueueBytes` bytes; beyond that `enqueue` refuses.
+/// - The queue holds at most `maxQueueSize` items and `maxQueueBytes` bytes; beyond that `enqueue` refuses
+///   (an empty queue takes one item of any size, so that a single large request is never refused forever).
 /// - A batch running longer than `invocationTimeout` times out: its instance must be killed. An item queued for
 ///   longer than `invocationTimeout` (no instance took it) fails too, so no request waits forever.
 public struct BatchScheduler<Item> {
