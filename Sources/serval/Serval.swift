@@ -1,7 +1,6 @@
 import ArgumentParser
 
 /// The `serval` command: the server and its command-line client.
-@main
 struct Serval: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serval",
