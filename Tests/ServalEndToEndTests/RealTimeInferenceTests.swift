@@ -383,5 +383,24 @@ struct RealTimeInferenceTests {
         #expect(answer.text == "finished")
         #expect(Glibc.kill(workerPid, 0) != 0, "the worker outlived Serval")
     }
-}
 
+    @Test func aCrashLoopMakesTheEndpointFailedWithTheWorkersOutput() async throws {
+        let folder = try TemporaryFolder()
+        let package = try Packages.custom(
+            in: folder.path, name: "crashy",
+            source: """
+                import os, sys
+                def model_fn(model_dir):
+                    print("native library exploded", file=sys.stderr, flush=True)
+                    os._exit(3)
+                """)
+        let server = try await ServalServer()
+        let endpoint = try await server.deploy(package, name: "crashy")
+        #expect(endpoint.status == "Failed")
+        let reason = try #require(endpoint.failureReason)
+        #expect(reason.contains("crashed 5 times in a row"), "\(reason)")
+        #expect(reason.contains("exited with status 3"), "\(reason)")
+        #expect(reason.contains("native library exploded"), "\(reason)")
+        await server.stop()
+    }
+}
