@@ -84,6 +84,7 @@ let package = Package(
             dependencies: [
                 "ServalCore", "ServalStore", "ServalArtifacts", "ServalRuntime",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -207,11 +207,34 @@ public struct ErrorBody: Codable, Sendable, Equatable {
 }
 
 /// `GET /models`.
-public struct ModelList: Codable, Sendable { public var models: [ModelDescription]; public init(models: [ModelDescription]) { self.models = models } }
+public struct ModelList: Codable, Sendable {
+    public var models: [ModelDescription]
+
+    /// Creates a list.
+    public init(models: [ModelDescription]) {
+        self.models = models
+    }
+}
+
 /// `GET /endpoint-configs`.
-public struct EndpointConfigList: Codable, Sendable { public var endpointConfigs: [EndpointConfigDescription]; public init(endpointConfigs: [EndpointConfigDescription]) { self.endpointConfigs = endpointConfigs } }
+public struct EndpointConfigList: Codable, Sendable {
+    public var endpointConfigs: [EndpointConfigDescription]
+
+    /// Creates a list.
+    public init(endpointConfigs: [EndpointConfigDescription]) {
+        self.endpointConfigs = endpointConfigs
+    }
+}
+
 /// `GET /endpoints`.
-public struct EndpointList: Codable, Sendable { public var endpoints: [EndpointDescription]; public init(endpoints: [EndpointDescription]) { self.endpoints = endpoints } }
+public struct EndpointList: Codable, Sendable {
+    public var endpoints: [EndpointDescription]
+
+    /// Creates a list.
+    public init(endpoints: [EndpointDescription]) {
+        self.endpoints = endpoints
+    }
+}
 
 extension Timestamp {
     /// ISO 8601 in UTC with milliseconds, e.g. `2026-11-24T06:58:35.123Z`.

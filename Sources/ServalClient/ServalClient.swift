@@ -40,10 +40,16 @@ public struct ServalClient: Sendable {
     public func send(
         _ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: ByteBuffer? = nil
     ) async throws -> RawResponse {
+        try await send(method, path, headers: headers, streaming: body.map { .bytes($0) })
+    }
+
+    private func send(
+        _ method: HTTPMethod, _ path: String, headers: [(String, String)], streaming body: HTTPClientRequest.Body?
+    ) async throws -> RawResponse {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let body { request.body = .bytes(body) }
+        request.body = body
         let response: HTTPClientResponse
         do {
             response = try await http.execute(request, timeout: timeout)
@@ -70,10 +76,20 @@ public struct ServalClient: Sendable {
             archive = temporary!
         }
         defer { if let temporary { try? FileManager.default.removeItem(atPath: temporary) } }
-        let data = try Data(contentsOf: URL(fileURLWithPath: archive))
+        // Stream the archive in 1 MiB chunks: packages can be gigabytes.
+        guard let file = FileHandle(forReadingAtPath: archive),
+            let size = (try? FileManager.default.attributesOfItem(atPath: archive))?[.size] as? Int64
+        else { throw ServalError(.validationError, "Cannot read \(archive).") }
+        defer { try? file.close() }
+        let chunks = AsyncStream<ByteBuffer> {
+            guard let data = try? file.read(upToCount: 1 << 20), !data.isEmpty else { return nil }
+            return ByteBuffer(data: data)
+        }
         let query = name.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? name
         return try await decode(
-            send(.POST, "/models?name=\(query)", headers: [("Content-Type", "application/x-tar")], body: ByteBuffer(data: data)))
+            send(
+                .POST, "/models?name=\(query)", headers: [("Content-Type", "application/x-tar")],
+                streaming: .stream(chunks, length: .known(size))))
     }
 
     /// The named model.

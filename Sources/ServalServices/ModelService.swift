@@ -1,3 +1,4 @@
+import NIOPosix
 public import ServalArtifacts
 public import ServalCore
 public import ServalStore
@@ -30,14 +31,22 @@ public struct ModelService: Sendable {
         if try await store.model(named: name) != nil {
             throw ServalError(.conflict, "Model \"\(name)\" already exists; delete it first or choose another name.")
         }
-        let stored: StoredPackage
-        do {
-            switch source {
-            case .archive(let path): stored = try packages.storeArchive(at: path, modelName: name)
-            case .folder(let path): stored = try packages.storeFolder(at: path, modelName: name)
+        // Extraction is blocking disk work, possibly gigabytes: keep it off the event loops that serve requests.
+        let packages = self.packages
+        let result = try await NIOThreadPool.singleton.runIfActive { () -> Result<StoredPackage, PackageError> in
+            do throws(PackageError) {
+                switch source {
+                case .archive(let path): return .success(try packages.storeArchive(at: path, modelName: name))
+                case .folder(let path): return .success(try packages.storeFolder(at: path, modelName: name))
+                }
+            } catch {
+                return .failure(error)
             }
-        } catch {
-            throw error.servalError
+        }
+        let stored: StoredPackage
+        switch result {
+        case .success(let package): stored = package
+        case .failure(let error): throw error.servalError
         }
         let model = Model(
             name: name, packagePath: stored.relativePath, package: stored.info, environment: environment,
@@ -45,7 +54,7 @@ public struct ModelService: Sendable {
         do {
             try await store.createModel(model)
         } catch {
-            packages.remove(relativePath: stored.relativePath)
+            await remove(stored.relativePath)
             throw error
         }
         return model
@@ -66,7 +75,13 @@ public struct ModelService: Sendable {
     public func delete(_ name: String) async throws {
         let model = try await get(name)
         guard try await store.deleteModel(named: name) else { throw ServalError.notFound("Model", name) }
-        packages.remove(relativePath: model.packagePath)
+        await remove(model.packagePath)
+    }
+
+    /// Deletes a stored package folder on the thread pool: a large tree takes a while to remove.
+    private func remove(_ relativePath: String) async {
+        let packages = self.packages
+        try? await NIOThreadPool.singleton.runIfActive { packages.remove(relativePath: relativePath) }
     }
 }
 
