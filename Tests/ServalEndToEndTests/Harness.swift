@@ -126,8 +126,14 @@ final class ServalServer: @unchecked Sendable {
     var url: String { "http://127.0.0.1:\(port)" }
     var client: ServalClient { ServalClient(baseURL: url) }
 
-    /// Starts a server; `dataDirectory` defaults to a fresh temporary folder.
-    init(dataDirectory: String? = nil) async throws {
+    private let python: String
+    private let pythonCache: String
+
+    /// Starts a server; `dataDirectory` defaults to a fresh temporary folder, the interpreter and environment
+    /// cache to the test's.
+    init(dataDirectory: String? = nil, python: String = testPython, pythonCache: String = testPythonCache) async throws {
+        self.python = python
+        self.pythonCache = pythonCache
         if let dataDirectory {
             self.dataDirectory = dataDirectory
             ownedData = nil
@@ -144,8 +150,8 @@ final class ServalServer: @unchecked Sendable {
         process = Process()
         process.executableURL = URL(fileURLWithPath: servalBinary)
         process.arguments = [
-            "serve", "--port", "0", "--data-dir", dataDirectory, "--python", testPython,
-            "--python-cache", testPythonCache, "--worker-path", repositoryRoot + "/python", "--log-level", "info",
+            "serve", "--port", "0", "--data-dir", dataDirectory, "--python", python,
+            "--python-cache", pythonCache, "--worker-path", repositoryRoot + "/python", "--log-level", "info",
         ]
         let pipe = Pipe()
         process.standardOutput = pipe

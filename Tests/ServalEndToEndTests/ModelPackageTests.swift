@@ -145,32 +145,11 @@ struct ModelPackageTests {
     @Test func missingPythonGivesAClearFailureReason() async throws {
         let folder = try TemporaryFolder()
         let model = try Packages.logisticRegression(in: folder.path)
-        let data = try TemporaryFolder()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: servalBinary)
-        process.arguments = [
-            "serve", "--port", "0", "--data-dir", data.path, "--python", "/nonexistent/python3",
-            "--python-cache", data.path + "/py", "--worker-path", repositoryRoot + "/python",
-        ]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer { process.terminate() }
-        var line = ""
-        while !line.contains("listening") {
-            let chunk = pipe.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            line += String(decoding: chunk, as: UTF8.self)
-        }
-        let port = try #require(Int(line.split(separator: ":").last!.trimmingCharacters(in: .whitespacesAndNewlines)))
-        let client = ServalClient(baseURL: "http://127.0.0.1:\(port)")
-        _ = try await client.createModel(name: "m", package: model.path)
-        _ = try await client.createEndpointConfig(.init(name: "m", variants: [.init(model: "m")]))
-        _ = try await client.createEndpoint(name: "m", config: "m")
-        let endpoint = try await client.waitForEndpoint("m", timeout: .seconds(60))
+        let server = try await ServalServer(python: "/nonexistent/python3", pythonCache: folder.path + "/python")
+        let endpoint = try await server.deploy(model.path, name: "m")
         #expect(endpoint.status == "Failed")
         #expect(endpoint.failureReason?.contains("/nonexistent/python3 was not found") == true, "\(endpoint.failureReason ?? "")")
+        await server.stop()
     }
 
     @Test func cliListsAndDescribesAndTheOpenAPIDocumentIsServed() async throws {
@@ -204,4 +183,29 @@ struct ModelPackageTests {
             folder.path + "/openapi.json")
         await server.stop()
     }
+
+    @Test func aBareInterpreterGetsABaseRuntimeBuiltAndCached() async throws {
+        let folder = try TemporaryFolder()
+        let model = try Packages.logisticRegression(in: folder.path)
+        // An interpreter without numpy or scikit-learn: Serval must build its base runtime from PyPI.
+        try run([testPython, "-m", "venv", folder.path + "/bare"])
+        let data = try TemporaryFolder()
+        let server = try await ServalServer(
+            dataDirectory: data.path, python: folder.path + "/bare/bin/python", pythonCache: data.path + "/python")
+        let endpoint = try await server.deploy(model.path, name: "bare")
+        #expect(endpoint.status == "InService", "\(endpoint.failureReason ?? "")")
+        #expect(server.log.contains("Preparing the base Python runtime"))
+        let rows = model.probe.map { "[" + $0.map { String($0) }.joined(separator: ",") + "]" }
+        let response = try await server.invoke("bare", json: "[\(rows.joined(separator: ","))]")
+        #expect(try jsonObject(response)["predictions"] as? [Int] == model.expected)
+        // After a restart the cached runtime is reused, not rebuilt.
+        await server.stop()
+        try await server.restart()
+        try await eventually("the endpoint serves after the restart") {
+            try await server.invoke("bare", json: "[\(rows[0])]").status == 200
+        }
+        #expect(!server.log.contains("Preparing the base Python runtime"))
+        await server.stop()
+    }
 }
+
