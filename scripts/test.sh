@@ -34,8 +34,10 @@ if ! grep -Eq '[0-9]+ passed' "$log"; then failed=$((failed + 1)); fi
 echo "== Swift tests (swift test)"
 export SERVAL_TEST_PYTHON="$root/$venv/bin/python"
 export SERVAL_TEST_PYTHON_CACHE="$root/.build/test-python-cache"
-swift build --build-tests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|unhandled; explicitly declare' || true
-if [ "${PIPESTATUS[0]}" != 0 ]; then echo "error: swift build failed"; failed=$((failed + 1)); fi
+build_status=0
+swift build --build-tests >"$log" 2>&1 || build_status=$?
+grep -Ev '^\[[0-9]+/[0-9]+\]|unhandled; explicitly declare' "$log"
+if [ "$build_status" != 0 ]; then echo "error: swift build failed"; failed=$((failed + 1)); fi
 swift test --skip-build 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 p=$(grep -Ec '^. Test .*passed after' "$log")

@@ -198,11 +198,23 @@ public struct ErrorBody: Codable, Sendable, Equatable {
     public var code: String
     /// What went wrong and what to do.
     public var message: String
+    /// For `ModelError`: the status the model's handler failed with, as SageMaker reports it.
+    public var originalStatusCode: Int?
+    /// For `ModelError`: the model's own error text, as SageMaker reports it.
+    public var originalMessage: String?
+
+    enum CodingKeys: String, CodingKey {
+        case code, message
+        case originalStatusCode = "OriginalStatusCode"
+        case originalMessage = "OriginalMessage"
+    }
 
     /// Creates an error body.
-    public init(code: String, message: String) {
+    public init(code: String, message: String, originalStatusCode: Int? = nil, originalMessage: String? = nil) {
         self.code = code
         self.message = message
+        self.originalStatusCode = originalStatusCode
+        self.originalMessage = originalMessage
     }
 }
 

@@ -57,14 +57,14 @@ public struct ErrorMiddleware: RouterMiddleware {
         // botocore reads the error code from this header; SageMaker reports a missing endpoint as a ValidationError.
         headers[.amznErrorType] = error.code == .notFound ? "ValidationError" : error.code.rawValue
         if let seconds = error.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
-        var body = (try? JSONEncoder().encode(ErrorBody(code: error.code.rawValue, message: error.message))) ?? Data()
-        if error.code == .modelError {
-            body = (try? JSONSerialization.data(withJSONObject: [
-                "code": error.code.rawValue, "message": error.message, "OriginalStatusCode": 500,
-                "OriginalMessage": error.message,
-            ])) ?? body
-        }
-        return Response(status: status(for: error.code), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        // SageMaker's ModelError also carries the container's status and text; a handler that raised is a 500 there.
+        let isModelError = error.code == .modelError
+        let body = ErrorBody(
+            code: error.code.rawValue, message: error.message, originalStatusCode: isModelError ? 500 : nil,
+            originalMessage: isModelError ? error.message : nil)
+        return Response(
+            status: status(for: error.code), headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: (try? JSONEncoder().encode(body)) ?? Data())))
     }
 
     private static func servalError(from status: HTTPResponse.Status, body: String?, request: Request) -> ServalError {

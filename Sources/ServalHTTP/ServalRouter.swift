@@ -3,6 +3,7 @@ import HTTPTypes
 public import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import ServalAPI
 import ServalCore
 import ServalRuntime
@@ -80,11 +81,10 @@ struct SageMakerRuntimeRoutes: Sendable {
             customAttributes: headers[.customAttributes] ?? "")
         let (response, variant) = try await inference.invoke(
             endpoint: name, request: invocation, targetVariant: headers[.targetVariant])
-        var responseHeaders: HTTPFields = [
+        let responseHeaders: HTTPFields = [
             .contentType: response.contentType.isEmpty ? "application/octet-stream" : response.contentType,
             .invokedProductionVariant: variant,
         ]
-        responseHeaders.reserveCapacity(4)
         return Response(status: .ok, headers: responseHeaders, body: .init(byteBuffer: response.body))
     }
 }
@@ -188,12 +188,20 @@ struct RESTRoutes: Sendable {
         return EndpointDescription(endpoint, variants: variants)
     }
 
-    /// Streams an upload to a staging file, refusing more than the configured limit.
+    /// Streams an upload to a staging file, refusing more than the configured limit. The file is written on
+    /// the thread pool, never on the event loops that serve requests.
     private func stage(_ body: RequestBody) async throws -> String {
-        try FileManager.default.createDirectory(atPath: services.stagingDirectory, withIntermediateDirectories: true)
         let path = services.stagingDirectory + "/upload-\(UUID().uuidString.lowercased())"
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw ServalError(.internalFailure, "Cannot stage the upload: \(String(cString: strerror(errno))).") }
+        let pool = NIOThreadPool.singleton
+        let stagingDirectory = services.stagingDirectory
+        let fd = try await pool.runIfActive { () throws -> Int32 in
+            try FileManager.default.createDirectory(atPath: stagingDirectory, withIntermediateDirectories: true)
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                throw ServalError(.internalFailure, "Cannot stage the upload: \(String(cString: strerror(errno))).")
+            }
+            return fd
+        }
         var ok = false
         defer {
             close(fd)
@@ -205,23 +213,27 @@ struct RESTRoutes: Sendable {
             guard total <= services.maxPackageUploadBytes else {
                 throw ServalError(.payloadTooLarge, "The package is larger than \(services.maxPackageUploadBytes) bytes, the upload limit (--max-package-bytes).")
             }
-            try chunk.withUnsafeReadableBytes { bytes in
-                var offset = 0
-                while offset < bytes.count {
-                    let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        throw ServalError(.internalFailure, "Cannot stage the upload: \(String(cString: strerror(errno))).")
-                    }
-                    offset += written
-                }
-            }
+            try await pool.runIfActive { try Self.writeAll(chunk, to: fd) }
         }
         guard total > 0 else {
             throw ServalError(.validationError, "The upload is empty: send the package (tar or tar.gz) as the request body.")
         }
         ok = true
         return path
+    }
+
+    private static func writeAll(_ chunk: ByteBuffer, to fd: Int32) throws {
+        try chunk.withUnsafeReadableBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw ServalError(.internalFailure, "Cannot stage the upload: \(String(cString: strerror(errno))).")
+                }
+                offset += written
+            }
+        }
     }
 
     private static func packageSource(_ url: String) throws(ServalError) -> PackageSource {

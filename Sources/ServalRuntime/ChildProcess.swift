@@ -128,11 +128,18 @@ final class ChildProcess: Sendable {
         kill(-pid, signal)
     }
 
-    /// Waits for the child to exit, without blocking a cooperative thread.
+    /// Waits for the child to exit, without blocking a cooperative thread, then kills what is left of its
+    /// process group (helpers it started, which would otherwise hold its output pipe open) and reaps it.
+    ///
+    /// The group is killed before the child is reaped: until then the exited child keeps its id, so the group
+    /// id cannot have been reused by an unrelated process.
     func waitForExit() async -> ExitStatus {
         await withCheckedContinuation { continuation in
             let pid = self.pid
             Thread.detachNewThread {
+                var info = siginfo_t()
+                while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
+                kill(-pid, SIGKILL)
                 var status: Int32 = 0
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
                 continuation.resume(returning: ExitStatus(waitStatus: status))

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import NIOPosix
 public import ServalCore
 
 #if canImport(Glibc)
@@ -158,7 +159,22 @@ public actor PythonEnvironments {
         } catch {
             throw ServalError(.internalFailure, "Cannot create \(parent): \(error.localizedDescription).")
         }
-        defer { try? FileManager.default.removeItem(atPath: temporary) }
+        do {
+            try await populateVenv(at: temporary, python: python, pth: pth, install: install, requirementsFile: requirementsFile)
+        } catch {
+            // A half-built venv can be hundreds of megabytes: remove it off the event loops.
+            try? await NIOThreadPool.singleton.runIfActive { try? FileManager.default.removeItem(atPath: temporary) }
+            throw error
+        }
+        if rename(temporary, folder) != 0 && !FileManager.default.fileExists(atPath: folder + "/bin/python") {
+            throw ServalError(.internalFailure, "Cannot move the Python environment into \(folder): \(String(cString: strerror(errno))).")
+        }
+    }
+
+    /// Creates a venv at `temporary` and installs into it.
+    private static func populateVenv(
+        at temporary: String, python: String, pth: [String], install: [String], requirementsFile: String?
+    ) async throws(ServalError) {
         _ = try await run([python, "-m", "venv", temporary], what: "creating a Python venv")
         let venvPython = temporary + "/bin/python"
         if !pth.isEmpty {
@@ -173,9 +189,6 @@ public actor PythonEnvironments {
         if let requirementsFile { arguments += ["-r", requirementsFile] }
         if !install.isEmpty || requirementsFile != nil {
             _ = try await run(arguments, what: "pip install \((install + (requirementsFile == nil ? [] : ["-r code/requirements.txt"])).joined(separator: " "))")
-        }
-        if rename(temporary, folder) != 0 && !FileManager.default.fileExists(atPath: folder + "/bin/python") {
-            throw ServalError(.internalFailure, "Cannot move the Python environment into \(folder): \(String(cString: strerror(errno))).")
         }
     }
 

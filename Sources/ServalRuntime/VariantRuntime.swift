@@ -298,10 +298,16 @@ public actor VariantRuntime {
             logger.error("Model worker sent \(type) before READY; killing it")
         }
 
-        // The worker is gone, or must go.
+        // The worker is gone, or must go. Its requests fail as soon as its exit status is known.
         let lost = scheduler.removeInstance(id)
         let status = await waitForExit(worker)
         workers[id] = nil
+        let error = ServalError(
+            .serviceUnavailable,
+            "The model worker \(status) while handling this request; Serval is restarting it. Retry the request.",
+            retryAfterSeconds: 1)
+        for pending in lost { pending.resolve(.failure(error)) }
+        notifyDrainIfIdle()
         let output = await worker.outputTail()
         let timedOut = loadTimedOut.isSet
         if timedOut, case .exited = outcome {
@@ -312,12 +318,6 @@ public actor VariantRuntime {
             lastCrash = "The worker \(status). Last output:\n\(tail(output, lines: 15))"
             logger.error("Model worker \(status)", metadata: ["slot": "\(slot)", "output": "\(tail(output, lines: 5))"])
         }
-        let error = ServalError(
-            .serviceUnavailable,
-            "The model worker \(status) while handling this request; Serval is restarting it. Retry the request.",
-            retryAfterSeconds: 1)
-        for pending in lost { pending.resolve(.failure(error)) }
-        notifyDrainIfIdle()
         return outcome
     }
 

@@ -94,9 +94,9 @@ final class WorkerProcess: Sendable {
         return status
     }
 
-    /// The last lines the worker printed.
-    func outputTail(lines: Int = 20) async -> String {
-        await output.finished(lines: lines)
+    /// The last lines the worker printed, once its output has ended or after at most `timeout`.
+    func outputTail(lines: Int = 20, timeout: Duration = .seconds(1)) async -> String {
+        await output.finished(lines: lines, timeout: timeout)
     }
 }
 
@@ -135,7 +135,8 @@ private final class OutputTail: Sendable {
     private struct State {
         var lines: [String] = []
         var finished = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
     }
 
     private let state = Mutex(State())
@@ -164,8 +165,8 @@ private final class OutputTail: Sendable {
             close(descriptor)
             let waiters = self.state.withLock { state in
                 state.finished = true
-                defer { state.waiters = [] }
-                return state.waiters
+                defer { state.waiters = [:] }
+                return state.waiters.values
             }
             waiters.forEach { $0.resume() }
         }
@@ -179,16 +180,26 @@ private final class OutputTail: Sendable {
         }
     }
 
-    /// Waits until the output has ended (the process closed it) and returns its last lines.
-    func finished(lines: Int) async -> String {
+    /// Waits until the output has ended, or `timeout` has passed (something outside the worker's process group
+    /// may still hold the pipe), and returns its last lines.
+    func finished(lines: Int, timeout: Duration) async -> String {
+        let id = state.withLock { state in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
+        let expiry = Task { [self] in
+            try? await Task.sleep(for: timeout)
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        }
         await withCheckedContinuation { continuation in
             let done = state.withLock { state in
                 if state.finished { return true }
-                state.waiters.append(continuation)
+                state.waiters[id] = continuation
                 return false
             }
             if done { continuation.resume() }
         }
+        expiry.cancel()
         return state.withLock { $0.lines.suffix(lines).joined(separator: "\n") }
     }
 }

@@ -177,6 +177,9 @@ struct RealTimeInferenceTests {
         #expect(failed.status == 424)
         #expect(failed.header("x-amzn-ErrorType") == "ModelError")
         #expect(ServalClient.error(from: failed).message.contains("RuntimeError: the model is unhappy"))
+        let body = try jsonObject(failed)
+        #expect(body["OriginalStatusCode"] as? Int == 500)
+        #expect((body["OriginalMessage"] as? String)?.contains("RuntimeError: the model is unhappy") == true)
 
         let start = ContinuousClock.now
         let hung = try await server.invoke("moody", json: "{\"sleep\": 30}")
@@ -403,4 +406,35 @@ struct RealTimeInferenceTests {
         #expect(reason.contains("native library exploded"), "\(reason)")
         await server.stop()
     }
+
+    @Test func aWorkerWhoseChildOutlivesItIsStillRestarted() async throws {
+        let folder = try TemporaryFolder()
+        let package = try Packages.custom(
+            in: folder.path, name: "forks",
+            source: """
+                import os, subprocess
+                def model_fn(model_dir):
+                    # A helper process that inherits the worker's output and would outlive it.
+                    subprocess.Popen(["sleep", "600"])
+                    return None
+                def transform_fn(model, body, content_type, accept):
+                    if body == "die":
+                        os._exit(7)
+                    return str(os.getpid())
+                """)
+        let server = try await ServalServer()
+        try await server.deploy(package, name: "forks")
+        let first = try await server.client.invoke("forks", body: ByteBuffer(string: "pid"), contentType: "text/plain").text
+        let died = try await server.client.invoke("forks", body: ByteBuffer(string: "die"), contentType: "text/plain")
+        #expect(died.status == 503)
+        var second = ""
+        try await eventually(timeout: .seconds(20), "a new worker serves although the old one's child kept its output open") {
+            let response = try await server.client.invoke("forks", body: ByteBuffer(string: "pid"), contentType: "text/plain")
+            second = response.text
+            return response.status == 200
+        }
+        #expect(second != first)
+        await server.stop()
+    }
 }
+
