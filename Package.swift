@@ -90,6 +90,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Open Inference Protocol v2 REST codecs: JSON tensors and Triton's binary tensor extension.
+        .target(
+            name: "ServalOIP",
+            dependencies: ["ServalCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         // The JSON shapes of Serval's REST API, shared by the server and the client.
         .target(
             name: "ServalAPI",
@@ -142,6 +148,11 @@ let package = Package(
         .testTarget(
             name: "ServalWorkerIPCTests",
             dependencies: ["ServalWorkerIPC", "ServalCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ServalOIPTests",
+            dependencies: ["ServalOIP", "ServalCore", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ServalStoreTests", dependencies: ["ServalStore", "ServalCore"], swiftSettings: swiftSettings),
