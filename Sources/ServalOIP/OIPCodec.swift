@@ -1,0 +1,2 @@
+/// Open Inference Protocol v2 REST codecs.
+public enum OIPCodec {}
