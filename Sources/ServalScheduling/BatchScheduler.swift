@@ -7,9 +7,13 @@ import DequeModule
 /// instance, fail items, kill a hung instance, or wake it up at a given instant.
 ///
 /// Policy (Triton's dynamic batcher, one batch in flight per instance):
-/// - A batch is *ready* when `maxBatchSize` items are queued, or when the oldest queued item has waited
-///   `maxQueueDelay`. A ready batch goes to an idle ready instance — the one that has been idle longest — and
-///   carries up to `maxBatchSize` items and at most `maxBatchBytes` (always at least one item).
+/// - Each item has a *size* (1 for a SageMaker request; the first dimension of a tensor request) and a *batch
+///   class*: only items of the same class may share a batch, and a batch is a run of consecutive same-class
+///   items from the front of the queue, so order is kept.
+/// - A batch is *ready* when the front run's sizes add up to `maxBatchSize`, when an item of another class
+///   closes the run (it cannot grow), or when the oldest queued item has waited `maxQueueDelay`. A ready batch
+///   goes to an idle ready instance — the one that has been idle longest — and carries at most `maxBatchSize`
+///   in size and `maxBatchBytes` in bytes (always at least one item, so a larger item runs alone).
 /// - The queue holds at most `maxQueueSize` items and `maxQueueBytes` bytes; beyond that `enqueue` refuses
 ///   (an empty queue takes one item of any size, so that a single large request is never refused forever).
 /// - A batch running longer than `invocationTimeout` times out: its instance must be killed. An item queued for
@@ -22,7 +26,7 @@ public struct BatchScheduler<Item> {
 
     /// Limits of the scheduler.
     public struct Configuration: Sendable, Equatable {
-        /// The most items in one batch; 1 turns batching off.
+        /// The largest total size of one batch; 1 turns batching off.
         public var maxBatchSize: Int
         /// How long the oldest item may wait for a fuller batch.
         public var maxQueueDelay: Duration
@@ -84,7 +88,16 @@ public struct BatchScheduler<Item> {
     private struct Queued {
         var item: Item
         var bytes: Int
+        var size: Int
+        var batchClass: Int
         var enqueuedAt: Instant
+    }
+
+    /// The run of same-class items at the front of the queue: the next batch's candidates.
+    private struct FrontRun {
+        var size = 0
+        /// An item of another class follows the run, so it cannot grow.
+        var isClosed = false
     }
 
     private struct InFlight {
@@ -103,6 +116,7 @@ public struct BatchScheduler<Item> {
     public let configuration: Configuration
     private var queue = Deque<Queued>()
     private var queuedBytes = 0
+    private var front = FrontRun()
     private var instances: [InstanceID: Instance] = [:]
     private var nextBatchID: UInt64 = 1
 
@@ -124,14 +138,25 @@ public struct BatchScheduler<Item> {
 
     /// Offers an item of `bytes` bytes to the queue.
     ///
+    /// - Parameters:
+    ///   - size: what the item counts towards `maxBatchSize` (at least 1 is counted).
+    ///   - batchClass: items batch only with items of the same class.
     /// - Returns: `nil` when the queue is full and the item was not taken.
-    public mutating func enqueue(_ item: Item, bytes: Int, now: Instant) -> Step? {
+    public mutating func enqueue(_ item: Item, bytes: Int, size: Int = 1, batchClass: Int = 0, now: Instant) -> Step? {
         guard queue.count < configuration.maxQueueSize,
             queuedBytes + bytes <= configuration.maxQueueBytes || queue.isEmpty
         else {
             return nil
         }
-        queue.append(Queued(item: item, bytes: bytes, enqueuedAt: now))
+        let size = max(size, 1)
+        if queue.isEmpty {
+            front = FrontRun(size: size)
+        } else if !front.isClosed && batchClass == queue.first!.batchClass {
+            front.size += size
+        } else {
+            front.isClosed = true
+        }
+        queue.append(Queued(item: item, bytes: bytes, size: size, batchClass: batchClass, enqueuedAt: now))
         queuedBytes += bytes
         return step(now: now)
     }
@@ -192,6 +217,7 @@ public struct BatchScheduler<Item> {
             queuedBytes -= first.bytes
             expired.staleItems.append(first.item)
         }
+        if !expired.staleItems.isEmpty { measureFront() }
         return expired
     }
 
@@ -200,6 +226,7 @@ public struct BatchScheduler<Item> {
         let items = queue.map(\.item)
         queue.removeAll()
         queuedBytes = 0
+        front = FrontRun()
         return items
     }
 
@@ -220,7 +247,22 @@ public struct BatchScheduler<Item> {
 
     private func isBatchReady(now: Instant) -> Bool {
         guard let first = queue.first else { return false }
-        return queue.count >= configuration.maxBatchSize || first.enqueuedAt + configuration.maxQueueDelay <= now
+        return front.size >= configuration.maxBatchSize || front.isClosed
+            || first.enqueuedAt + configuration.maxQueueDelay <= now
+    }
+
+    /// Measures the front run again after items left the front of the queue.
+    private mutating func measureFront() {
+        front = FrontRun()
+        guard let batchClass = queue.first?.batchClass else { return }
+        for queued in queue {
+            guard queued.batchClass == batchClass else {
+                front.isClosed = true
+                return
+            }
+            front.size += queued.size
+            if front.size >= configuration.maxBatchSize { return }
+        }
     }
 
     /// The idle ready instance that has waited longest, if any.
@@ -240,14 +282,19 @@ public struct BatchScheduler<Item> {
         var items: [Item] = []
         items.reserveCapacity(min(queue.count, configuration.maxBatchSize))
         var bytes = 0
-        while let first = queue.first, items.count < configuration.maxBatchSize,
-            items.isEmpty || bytes + first.bytes <= configuration.maxBatchBytes
+        var size = 0
+        let batchClass = queue.first!.batchClass
+        while let first = queue.first, first.batchClass == batchClass,
+            items.isEmpty
+                || (size + first.size <= configuration.maxBatchSize && bytes + first.bytes <= configuration.maxBatchBytes)
         {
             queue.removeFirst()
             queuedBytes -= first.bytes
             bytes += first.bytes
+            size += first.size
             items.append(first.item)
         }
+        measureFront()
         let batchID = nextBatchID
         nextBatchID &+= 1
         instances[instance]!.inFlight = InFlight(

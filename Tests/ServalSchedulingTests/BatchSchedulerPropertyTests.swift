@@ -26,6 +26,8 @@ struct BatchSchedulerModelCheck {
     struct QueuedItem {
         var item: Int
         var bytes: Int
+        var size: Int
+        var batchClass: Int
         var enqueuedAt: Instant
     }
 
@@ -109,14 +111,18 @@ struct BatchSchedulerModelCheck {
         let item = nextItem
         nextItem += 1
         let bytes = Int.random(in: 1...80, using: &random)
+        // Mostly SageMaker-like items (size 1, class 0); some tensor requests of several rows in other classes.
+        let isTensor = Int.random(in: 0..<4, using: &random) == 0
+        let size = isTensor ? Int.random(in: 1...4, using: &random) : 1
+        let batchClass = isTensor ? Int.random(in: 1...2, using: &random) : 0
         let queuedBytes = queue.reduce(0) { $0 + $1.bytes }
         let fits =
             queue.count < configuration.maxQueueSize
             && (queuedBytes + bytes <= configuration.maxQueueBytes || queue.isEmpty)
-        let step = scheduler.enqueue(item, bytes: bytes, now: now)
+        let step = scheduler.enqueue(item, bytes: bytes, size: size, batchClass: batchClass, now: now)
         #expect((step != nil) == fits, "enqueue of \(bytes) bytes with \(queue.count) items / \(queuedBytes) bytes queued")
         guard let step else { return }
-        queue.append(QueuedItem(item: item, bytes: bytes, enqueuedAt: now))
+        queue.append(QueuedItem(item: item, bytes: bytes, size: size, batchClass: batchClass, enqueuedAt: now))
         outcomes[item] = 0
         check(step)
     }
@@ -215,7 +221,15 @@ struct BatchSchedulerModelCheck {
 
     var isBatchReady: Bool {
         guard let first = queue.first else { return false }
-        return queue.count >= configuration.maxBatchSize || first.enqueuedAt + configuration.maxQueueDelay <= now
+        let run = frontRun
+        return run.reduce(0) { $0 + $1.size } >= configuration.maxBatchSize || run.count < queue.count
+            || first.enqueuedAt + configuration.maxQueueDelay <= now
+    }
+
+    /// The items at the front of the queue that share the first item's batch class.
+    var frontRun: ArraySlice<QueuedItem> {
+        guard let first = queue.first else { return [] }
+        return queue.prefix { $0.batchClass == first.batchClass }
     }
 
     /// The idle ready instance idle longest, ties to the lower id.
@@ -231,14 +245,19 @@ struct BatchSchedulerModelCheck {
             #expect(dispatch.instance == expectedInstance, "batch routed to \(dispatch.instance)")
             #expect(batchIDs.insert(dispatch.batchID).inserted, "batch id \(dispatch.batchID) reused")
             #expect(!dispatch.items.isEmpty)
-            #expect(dispatch.items.count <= configuration.maxBatchSize)
             let taken = Array(queue.prefix(dispatch.items.count))
             #expect(dispatch.items == taken.map(\.item), "a batch is not the head of the queue")
+            #expect(Set(taken.map(\.batchClass)).count == 1, "a batch mixes batch classes")
             let bytes = taken.reduce(0) { $0 + $1.bytes }
+            let size = taken.reduce(0) { $0 + $1.size }
+            #expect(size <= configuration.maxBatchSize || taken.count == 1)
             #expect(bytes <= configuration.maxBatchBytes || taken.count == 1)
             // The batch is as large as the limits allow.
-            if taken.count < configuration.maxBatchSize && taken.count < queue.count {
-                #expect(bytes + queue[taken.count].bytes > configuration.maxBatchBytes, "a batch left room")
+            if taken.count < queue.count, queue[taken.count].batchClass == taken[0].batchClass {
+                let next = queue[taken.count]
+                #expect(
+                    size + next.size > configuration.maxBatchSize || bytes + next.bytes > configuration.maxBatchBytes,
+                    "a batch left room")
             }
             for item in dispatch.items {
                 #expect(item > lastDequeued, "items left the queue out of order")

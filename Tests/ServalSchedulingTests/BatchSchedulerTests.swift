@@ -42,9 +42,12 @@ extension BatchScheduler.Step {
 extension BatchScheduler {
     /// Enqueues an item that the test expects the queue to take.
     mutating func accept(
-        _ item: Item, bytes: Int = 1, now: Instant, sourceLocation: SourceLocation = #_sourceLocation
+        _ item: Item, bytes: Int = 1, size: Int = 1, batchClass: Int = 0, now: Instant,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> Step {
-        try #require(enqueue(item, bytes: bytes, now: now), "the queue refused \(item)", sourceLocation: sourceLocation)
+        try #require(
+            enqueue(item, bytes: bytes, size: size, batchClass: batchClass, now: now), "the queue refused \(item)",
+            sourceLocation: sourceLocation)
     }
 
     /// Adds an instance and marks it ready at `now`.
@@ -472,5 +475,55 @@ struct BatchSchedulerExpiryTests {
         #expect(scheduler.wakeUp(now: at(100)).wakeUp == nil)
         for item in 4...6 { _ = try scheduler.accept(item, now: at(101)) }
         #expect(scheduler.queueDepth == 3)
+    }
+}
+
+@Suite("BatchScheduler: tensor batches")
+struct BatchSchedulerTensorTests {
+    @Test("items of different batch classes never share a batch, and the queue order holds")
+    func classesStayApart() throws {
+        var scheduler = makeScheduler(maxBatchSize: 8, delayMilliseconds: 5)
+        _ = scheduler.addReadyInstance(1, now: at(0))
+        _ = try scheduler.accept(1, batchClass: 7, now: at(0))
+        _ = try scheduler.accept(2, batchClass: 7, now: at(0))
+        // An item of another class closes the front run: it cannot grow, so it goes without waiting.
+        let step = try scheduler.accept(3, batchClass: 9, now: at(1))
+        #expect(step.batches == [[1, 2]])
+        _ = scheduler.addReadyInstance(2, now: at(1))
+        let next = scheduler.wakeUp(now: at(6))
+        #expect(next.batches == [[3]])
+    }
+
+    @Test("sizes count towards maxBatchSize; a batch is ready when they reach it")
+    func sizesFillBatches() throws {
+        var scheduler = makeScheduler(maxBatchSize: 8, delayMilliseconds: 50)
+        _ = scheduler.addReadyInstance(1, now: at(0))
+        #expect(try scheduler.accept(1, size: 3, batchClass: 1, now: at(0)).batches.isEmpty)
+        #expect(try scheduler.accept(2, size: 3, batchClass: 1, now: at(0)).batches.isEmpty)
+        // 3 + 3 + 4 > 8: the third does not fit, but the batch is full enough to go (6 of 8 plus one waiting).
+        let step = try scheduler.accept(3, size: 4, batchClass: 1, now: at(1))
+        #expect(step.batches == [[1, 2]])
+        #expect(scheduler.queueDepth == 1)
+    }
+
+    @Test("an item larger than maxBatchSize runs alone")
+    func oversizedItemRunsAlone() throws {
+        var scheduler = makeScheduler(maxBatchSize: 4, delayMilliseconds: 50)
+        _ = scheduler.addReadyInstance(1, now: at(0))
+        let step = try scheduler.accept(1, size: 10, batchClass: 1, now: at(0))
+        #expect(step.batches == [[1]])
+    }
+
+    @Test("after stale items expire, the next front run is measured afresh")
+    func expiryRemeasuresFront() throws {
+        var scheduler = makeScheduler(maxBatchSize: 4, delayMilliseconds: 100, timeoutMilliseconds: 10)
+        _ = try scheduler.accept(1, batchClass: 1, now: at(0))
+        _ = try scheduler.accept(2, size: 2, batchClass: 2, now: at(8))
+        let expired = scheduler.expire(now: at(10))
+        #expect(expired.staleItems == [1])
+        _ = scheduler.addReadyInstance(1, now: at(10))
+        // Item 2 now leads an open run of size 2; item 3 brings it to 4, which fills the batch.
+        let step = try scheduler.accept(3, size: 2, batchClass: 2, now: at(11))
+        #expect(step.batches == [[2, 3]])
     }
 }
