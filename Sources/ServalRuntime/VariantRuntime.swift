@@ -331,7 +331,7 @@ public actor VariantRuntime {
                 worker.kill()
                 return
             }
-            let result: WorkerBatchResult
+            let result: WorkerBatchResult<InvocationResponse>
             do {
                 result = try WorkerMessages.readResult(frame.payload)
             } catch {
@@ -343,7 +343,7 @@ public actor VariantRuntime {
         }
     }
 
-    private func complete(instance id: Int, result: WorkerBatchResult, worker: WorkerProcess) {
+    private func complete(instance id: Int, result: WorkerBatchResult<InvocationResponse>, worker: WorkerProcess) {
         let (items, next) = scheduler.batchCompleted(instance: id, batchID: result.batchID, now: .now)
         if let items {
             if items.count == result.items.count {
@@ -362,7 +362,7 @@ public actor VariantRuntime {
         notifyDrainIfIdle()
     }
 
-    private static func response(for item: WorkerItemResult) -> Result<InvocationResponse, ServalError> {
+    private static func response(for item: WorkerItemResult<InvocationResponse>) -> Result<InvocationResponse, ServalError> {
         switch item {
         case .success(let response):
             guard response.body.readableBytes <= InvocationLimits.maxPayloadBytes else {

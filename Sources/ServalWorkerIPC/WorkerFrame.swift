@@ -1,7 +1,7 @@
 public import NIOCore
 
 /// The version of the worker protocol this build speaks. See `docs/worker-protocol.md`.
-public let workerProtocolVersion: UInt8 = 1
+public let workerProtocolVersion: UInt8 = 2
 
 /// The message types of the worker protocol.
 public enum WorkerMessageType: UInt8, Sendable {
@@ -13,6 +13,10 @@ public enum WorkerMessageType: UInt8, Sendable {
     case invoke = 0x10
     /// Worker → Serval: the answers to a batch.
     case result = 0x11
+    /// Serval → worker: a batch of tensor requests.
+    case infer = 0x12
+    /// Worker → Serval: the answers to a batch of tensor requests.
+    case inferResult = 0x13
     /// Serval → worker: finish the current batch and exit.
     case shutdown = 0x20
 }

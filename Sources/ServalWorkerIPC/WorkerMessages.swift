@@ -1,25 +1,26 @@
 public import NIOCore
 public import ServalCore
 
-/// How one item of a batch ended, as the worker reported it.
-public enum WorkerItemResult: Sendable, Equatable {
+/// How one item of a batch ended, as the worker reported it. `Output` is an ``InvocationResponse`` for INVOKE
+/// and an ``InferenceResponse`` for INFER.
+public enum WorkerItemResult<Output: Sendable & Equatable>: Sendable, Equatable {
     /// The model answered.
-    case success(InvocationResponse)
+    case success(Output)
     /// The item's input was rejected by the handler (HTTP 400).
     case badInput(message: String)
     /// The model or handler raised while processing the item (HTTP 424).
     case modelError(message: String)
 }
 
-/// The worker's answer to one INVOKE.
-public struct WorkerBatchResult: Sendable, Equatable {
+/// The worker's answer to one INVOKE or INFER.
+public struct WorkerBatchResult<Output: Sendable & Equatable>: Sendable, Equatable {
     /// The batch it answers.
     public var batchID: UInt64
     /// One result per item, in the batch's order.
-    public var items: [WorkerItemResult]
+    public var items: [WorkerItemResult<Output>]
 
     /// Creates a batch result.
-    public init(batchID: UInt64, items: [WorkerItemResult]) {
+    public init(batchID: UInt64, items: [WorkerItemResult<Output>]) {
         self.batchID = batchID
         self.items = items
     }
@@ -75,7 +76,7 @@ public enum WorkerMessages {
     }
 
     /// Appends a RESULT frame to `buffer` (used by tests and tools that play the worker's part).
-    public static func writeResult(_ result: WorkerBatchResult, into buffer: inout ByteBuffer) throws {
+    public static func writeResult(_ result: WorkerBatchResult<InvocationResponse>, into buffer: inout ByteBuffer) throws {
         try buffer.writeWorkerFrame(type: .result) { buffer in
             buffer.writeInteger(result.batchID, endianness: .little)
             buffer.writeInteger(UInt32(result.items.count), endianness: .little)
@@ -97,12 +98,12 @@ public enum WorkerMessages {
     }
 
     /// Decodes a RESULT payload. Response bodies are views into `payload`, not copies.
-    public static func readResult(_ payload: ByteBuffer) throws -> WorkerBatchResult {
+    public static func readResult(_ payload: ByteBuffer) throws -> WorkerBatchResult<InvocationResponse> {
         var payload = payload
         guard let batchID = payload.readInteger(endianness: .little, as: UInt64.self),
             let count = payload.readInteger(endianness: .little, as: UInt32.self)
         else { throw WorkerProtocolError.malformed("RESULT header is truncated") }
-        var items: [WorkerItemResult] = []
+        var items: [WorkerItemResult<InvocationResponse>] = []
         items.reserveCapacity(Int(min(count, 4096)))
         for index in 0..<Int(count) {
             guard let status = payload.readInteger(as: UInt8.self) else {
@@ -128,7 +129,7 @@ public enum WorkerMessages {
         buffer.writeWorkerFrame(type: .shutdown) { _ in }
     }
 
-    private static func writeShortString(_ string: String, field: String, into buffer: inout ByteBuffer) throws {
+    static func writeShortString(_ string: String, field: String, into buffer: inout ByteBuffer) throws {
         let length = string.utf8.count
         guard length <= Int(UInt16.max) else {
             throw WorkerProtocolError.malformed("\(field) of \(length) bytes exceeds 65535")
@@ -137,14 +138,14 @@ public enum WorkerMessages {
         buffer.writeString(string)
     }
 
-    private static func readShortString(_ payload: inout ByteBuffer, item: Int) throws -> String {
+    static func readShortString(_ payload: inout ByteBuffer, item: Int) throws -> String {
         guard let length = payload.readInteger(endianness: .little, as: UInt16.self),
             let string = payload.readString(length: Int(length))
         else { throw WorkerProtocolError.malformed("item \(item) is truncated") }
         return string
     }
 
-    private static func readLongBytes(_ payload: inout ByteBuffer, item: Int) throws -> ByteBuffer {
+    static func readLongBytes(_ payload: inout ByteBuffer, item: Int) throws -> ByteBuffer {
         guard let length = payload.readInteger(endianness: .little, as: UInt32.self),
             let bytes = payload.readSlice(length: Int(length))
         else { throw WorkerProtocolError.malformed("item \(item) body is truncated") }

@@ -18,7 +18,7 @@ func decodeByteByByte(_ bytes: [UInt8], decoder: WorkerFrameDecoder = WorkerFram
 }
 
 /// The bytes of one frame: `length:u32le version type payload`.
-func frameBytes(version: UInt8 = 1, type: UInt8, payload: [UInt8]) -> [UInt8] {
+func frameBytes(version: UInt8 = workerProtocolVersion, type: UInt8, payload: [UInt8]) -> [UInt8] {
     let length = UInt32(2 + payload.count)
     return withUnsafeBytes(of: length.littleEndian, Array.init) + [version, type] + payload
 }
@@ -99,14 +99,14 @@ struct WorkerFrameDecoderTests {
         #expect(error?.isMalformed == true)
     }
 
-    @Test("another protocol version throws unsupportedVersion", arguments: [UInt8(0), 2, 0xFF])
+    @Test("another protocol version throws unsupportedVersion", arguments: [UInt8(0), 1, 3, 0xFF])
     func wrongVersion(version: UInt8) throws {
         #expect(throws: WorkerProtocolError.unsupportedVersion(version)) {
             try decodeByteByByte(frameBytes(version: version, type: 0x10, payload: [1, 2]))
         }
     }
 
-    @Test("an unknown message type throws unknownType", arguments: [UInt8(0x00), 0x03, 0x12, 0x21, 0xFF])
+    @Test("an unknown message type throws unknownType", arguments: [UInt8(0x00), 0x03, 0x14, 0x21, 0xFF])
     func unknownType(type: UInt8) throws {
         #expect(throws: WorkerProtocolError.unknownType(type)) {
             try decodeByteByByte(frameBytes(type: type, payload: []))

@@ -50,7 +50,7 @@ func invokeRoundTrip(batchID: UInt64, _ requests: [RequestFields]) throws -> (ba
 }
 
 /// Writes a RESULT, decodes its frame and reads it back.
-func resultRoundTrip(_ result: WorkerBatchResult) throws -> WorkerBatchResult {
+func resultRoundTrip(_ result: WorkerBatchResult<InvocationResponse>) throws -> WorkerBatchResult<InvocationResponse> {
     var buffer = ByteBuffer()
     try WorkerMessages.writeResult(result, into: &buffer)
     return try WorkerMessages.readResult(try onlyFrame(buffer, type: .result).payload)
@@ -65,7 +65,7 @@ func payload(batchID: UInt64 = 7, count: UInt32, _ rest: [UInt8] = []) -> ByteBu
     return buffer
 }
 
-func success(_ body: String, contentType: String) -> WorkerItemResult {
+func success(_ body: String, contentType: String) -> WorkerItemResult<InvocationResponse> {
     .success(InvocationResponse(body: ByteBuffer(string: body), contentType: contentType))
 }
 
@@ -147,7 +147,7 @@ struct InvokeMessageTests {
         try WorkerMessages.writeInvoke(batchID: 0x0102_0304_0506_0708, requests: [request.request], into: &buffer)
         let expected: [UInt8] = [
             0x20, 0x00, 0x00, 0x00,  // length: 32 bytes of body
-            0x01,  // version 1
+            0x02,  // version 2
             0x10,  // INVOKE
             0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,  // batch_id u64
             0x01, 0x00, 0x00, 0x00,  // count u32
@@ -163,7 +163,7 @@ struct InvokeMessageTests {
     func shutdownLayout() throws {
         var buffer = ByteBuffer()
         WorkerMessages.writeShutdown(into: &buffer)
-        #expect(Array(buffer.readableBytesView) == [0x02, 0x00, 0x00, 0x00, 0x01, 0x20])
+        #expect(Array(buffer.readableBytesView) == [0x02, 0x00, 0x00, 0x00, 0x02, 0x20])
     }
 
     @Test("frames append to what the buffer already holds")
@@ -196,7 +196,7 @@ struct InvokeMessageTests {
 struct ResultMessageTests {
     @Test("a RESULT of every status round-trips")
     func roundTrip() throws {
-        let result = WorkerBatchResult(
+        let result = WorkerBatchResult<InvocationResponse>(
             batchID: 42,
             items: [
                 success("[0.25, 0.75]", contentType: "application/json"),
@@ -210,9 +210,9 @@ struct ResultMessageTests {
 
     @Test("a RESULT of no items and one of many items round-trip")
     func sizes() throws {
-        let none = WorkerBatchResult(batchID: 0, items: [])
+        let none = WorkerBatchResult<InvocationResponse>(batchID: 0, items: [])
         #expect(try resultRoundTrip(none) == none)
-        let many = WorkerBatchResult(
+        let many = WorkerBatchResult<InvocationResponse>(
             batchID: .max,
             items: (0..<2_000).map { index in
                 switch index % 3 {
@@ -227,11 +227,11 @@ struct ResultMessageTests {
     @Test("a RESULT frame has the byte layout of docs/worker-protocol.md")
     func byteLayout() throws {
         var buffer = ByteBuffer()
-        let result = WorkerBatchResult(
+        let result = WorkerBatchResult<InvocationResponse>(
             batchID: 7, items: [success("ok", contentType: "text/plain"), .badInput(message: "no"), .modelError(message: "")])
         try WorkerMessages.writeResult(result, into: &buffer)
         let expected: [UInt8] =
-            [0x31, 0x00, 0x00, 0x00, 0x01, 0x11]  // 49 bytes of body, version 1, RESULT
+            [0x31, 0x00, 0x00, 0x00, 0x02, 0x11]  // 49 bytes of body, version 2, RESULT
             + [0x07, 0, 0, 0, 0, 0, 0, 0, 0x03, 0, 0, 0]  // batch_id, count
             + [0x00, 0x0A, 0x00] + Array("text/plain".utf8) + [0x02, 0, 0, 0] + Array("ok".utf8)  // OK
             + [0x01, 0x00, 0x00, 0x02, 0, 0, 0] + Array("no".utf8)  // BAD_INPUT, "" content type, message
@@ -270,7 +270,7 @@ struct ResultMessageTests {
     @Test("writeResult refuses a content type longer than its field")
     func contentTypeTooLong() throws {
         var buffer = ByteBuffer()
-        let result = WorkerBatchResult(batchID: 1, items: [success("x", contentType: String(repeating: "t", count: 65_536))])
+        let result = WorkerBatchResult<InvocationResponse>(batchID: 1, items: [success("x", contentType: String(repeating: "t", count: 65_536))])
         #expect(throws: WorkerProtocolError.self) { try WorkerMessages.writeResult(result, into: &buffer) }
     }
 }
