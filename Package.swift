@@ -11,7 +11,7 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "serval",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "serval", targets: ["serval"]),
     ],
@@ -26,6 +26,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         // Domain values, errors and configuration. Knows nothing of I/O.
@@ -96,6 +100,31 @@ let package = Package(
             dependencies: ["ServalCore", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
+        // Code generated from proto/grpc_predict_v2.proto by scripts/generate-grpc.sh (committed, not built from
+        // the proto): the Open Inference Protocol's gRPC messages, service and client.
+        .target(
+            name: "ServalOIPProto",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // The gRPC frontend: inference.GRPCInferenceService over the protocol-agnostic services.
+        .target(
+            name: "ServalGRPC",
+            dependencies: [
+                "ServalCore", "ServalServices", "ServalOIPProto",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The JSON shapes of Serval's REST API, shared by the server and the client.
         .target(
             name: "ServalAPI",
@@ -106,7 +135,7 @@ let package = Package(
         .target(
             name: "ServalHTTP",
             dependencies: [
-                "ServalCore", "ServalAPI", "ServalServices", "ServalRuntime",
+                "ServalCore", "ServalAPI", "ServalServices", "ServalRuntime", "ServalOIP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -131,7 +160,8 @@ let package = Package(
         .executableTarget(
             name: "serval",
             dependencies: [
-                "ServalCore", "ServalAPI", "ServalServices", "ServalHTTP", "ServalClient", "ServalArtifacts", "ServalStore",
+                "ServalCore", "ServalAPI", "ServalServices", "ServalHTTP", "ServalGRPC", "ServalClient", "ServalArtifacts",
+                "ServalStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -141,6 +171,18 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // bench/: a gRPC load generator with its own latency histogram, for the OIP gRPC benchmark.
+        .executableTarget(
+            name: "serval-grpc-load",
+            dependencies: [
+                "ServalOIPProto",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "bench/grpc-load",
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ServalCoreTests", dependencies: ["ServalCore"], swiftSettings: swiftSettings),

@@ -2,8 +2,8 @@
 # Serval's serving benchmark. Usage: bench/run.sh [--quick] [more bench.py options, see --help]
 #
 # Provides bench/.venv (numpy, scikit-learn, joblib, MLServer 1.7, mlserver-sklearn, FastAPI, uvicorn),
-# checks for wrk, builds Serval in release mode if .build/release/serval is missing, then runs
-# bench/bench.py with that venv's Python. Environment: BENCH_PYTHON picks the interpreter for the venv
+# checks for wrk, builds Serval and bench/grpc-load (serval-grpc-load) in release mode if they are missing,
+# then runs bench/bench.py with that venv's Python. Environment: BENCH_PYTHON picks the interpreter for the venv
 # (MLServer 1.7 needs Python 3.9 to 3.12).
 set -euo pipefail
 
@@ -46,22 +46,35 @@ if [[ ! -x "$VENV/bin/python" ]] || [[ "$(cat "$VENV/.requirements-sha256" 2>/de
     echo "$stamp" >"$VENV/.requirements-sha256"
 fi
 
-# --- Serval ----------------------------------------------------------------------------------
-# Built only when a Serval configuration is benchmarked and no binary was named with --serval.
+# --- Serval and the gRPC load generator -----------------------------------------------------------
+# Serval is built only when a Serval configuration is benchmarked and no binary was named with --serval;
+# serval-grpc-load (bench/grpc-load) only when a gRPC target is and none was named with --grpc-load.
 needs_serval=1
 serval_given=0
+needs_grpc_load=1
+grpc_load_given=0
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
+    servers=""
     case "${args[$i]}" in
         --serval | --serval=*) serval_given=1 ;;
-        --servers) [[ "${args[$((i + 1))]:-}" == *serval* ]] || needs_serval=0 ;;
-        --servers=*) [[ "${args[$i]}" == *serval* ]] || needs_serval=0 ;;
-        -h | --help) needs_serval=0 ;;
+        --grpc-load | --grpc-load=*) grpc_load_given=1 ;;
+        --servers) servers="${args[$((i + 1))]:-}" ;;
+        --servers=*) servers="${args[$i]#--servers=}" ;;
+        -h | --help) needs_serval=0 needs_grpc_load=0 ;;
     esac
+    if [[ "${args[$i]}" == --servers || "${args[$i]}" == --servers=* ]]; then
+        [[ "$servers" == *serval* ]] || needs_serval=0
+        [[ "$servers" == *grpc* ]] || needs_grpc_load=0
+    fi
 done
 if [[ $needs_serval == 1 && $serval_given == 0 && ! -x "$REPO_DIR/.build/release/serval" ]]; then
     echo "bench: building Serval in release mode (swift build -c release --product serval)" >&2
     swift build -c release --product serval
+fi
+if [[ $needs_grpc_load == 1 && $grpc_load_given == 0 && ! -x "$REPO_DIR/.build/release/serval-grpc-load" ]]; then
+    echo "bench: building the gRPC load generator (swift build -c release --product serval-grpc-load)" >&2
+    swift build -c release --product serval-grpc-load
 fi
 
 # --- run -------------------------------------------------------------------------------------

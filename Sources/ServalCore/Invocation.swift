@@ -38,6 +38,8 @@ public struct InvocationResponse: Sendable, Equatable {
 public enum InvocationLimits {
     /// SageMaker's real-time payload limit, each way: 6 MiB.
     public static let maxPayloadBytes = 6 * 1024 * 1024
+    /// The largest Open Inference Protocol request body: 64 MiB.
+    public static let maxTensorRequestBytes = 64 * 1024 * 1024
     /// The longest custom attributes header SageMaker accepts.
     public static let maxCustomAttributesLength = 1024
 }

@@ -18,8 +18,10 @@ public struct ServalError: Error, Sendable, Equatable, CustomStringConvertible {
         case modelError = "ModelError"
         /// The endpoint exists but its model is not loaded yet (HTTP 429).
         case modelNotReady = "ModelNotReadyException"
-        /// The variant's queue is full; retry later (HTTP 503).
+        /// The variant cannot serve now: its worker crashed mid-request, it failed, or it is stopping (HTTP 503).
         case serviceUnavailable = "ServiceUnavailable"
+        /// The variant's queue is full; retry later or add instances (HTTP 503; gRPC RESOURCE_EXHAUSTED).
+        case overloaded = "Overloaded"
         /// The model did not answer within the invocation timeout (HTTP 504).
         case invocationTimeout = "InvocationTimeout"
         /// An unexpected failure inside Serval (HTTP 500).

@@ -218,3 +218,54 @@ extension InferenceRequest {
         return (key, rows)
     }
 }
+
+extension InferenceRequest {
+    /// Checks the request before it is queued: every tensor's data against its shape, distinct input names, and
+    /// — when the model declares them — input names, datatypes and shapes, and the requested outputs.
+    ///
+    /// Numeric datatypes are interchangeable (the worker casts, e.g. INT64 or FP64 to a model's FP32); BYTES
+    /// is not interchangeable with numbers.
+    public func validate(against signature: ModelSignature?) throws(ServalError) {
+        guard !inputs.isEmpty else {
+            throw ServalError(.validationError, "The request has no inputs; send at least one tensor in \"inputs\".")
+        }
+        var names = Set<String>()
+        for input in inputs {
+            guard names.insert(input.name).inserted else {
+                throw ServalError(.validationError, "Input \"\(input.name)\" appears more than once; input names must be distinct.")
+            }
+            try input.validate()
+        }
+        guard let signature else { return }
+        if !signature.inputs.isEmpty {
+            for input in inputs {
+                guard let declared = signature.inputs.first(where: { $0.name == input.name }) else {
+                    throw ServalError(
+                        .validationError,
+                        "The model has no input \"\(input.name)\"; its inputs are \(signature.inputs.map(\.name).joined(separator: ", ")).")
+                }
+                guard declared.datatype.isNumeric == input.datatype.isNumeric else {
+                    throw ServalError(
+                        .validationError,
+                        "Input \"\(input.name)\" is \(input.datatype.rawValue) but the model takes \(declared.datatype.rawValue).")
+                }
+                guard declared.accepts(shape: input.shape) else {
+                    throw ServalError(
+                        .validationError,
+                        "Input \"\(input.name)\" has shape \(input.shape); the model takes \(declared.shape) (-1 varies).")
+                }
+            }
+            let missing = signature.inputs.map(\.name).filter { !names.contains($0) }
+            guard missing.isEmpty else {
+                throw ServalError(.validationError, "The request lacks the model's input(s) \(missing.joined(separator: ", ")).")
+            }
+        }
+        if !signature.outputs.isEmpty {
+            for output in outputs where !signature.outputs.contains(where: { $0.name == output }) {
+                throw ServalError(
+                    .validationError,
+                    "The model has no output \"\(output)\"; its outputs are \(signature.outputs.map(\.name).joined(separator: ", ")).")
+            }
+        }
+    }
+}

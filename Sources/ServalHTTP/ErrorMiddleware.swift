@@ -21,20 +21,31 @@ public struct ErrorMiddleware: RouterMiddleware {
         var response: Response
         do {
             response = try await next(request, context)
-        } catch let error as ServalError {
-            response = Self.response(for: error)
-        } catch let error as HTTPError {
-            response = Self.response(for: Self.servalError(from: error.status, body: error.body, request: request))
-        } catch is NIOTooManyBytesError {
-            response = Self.response(for: Self.servalError(from: .contentTooLarge, body: nil, request: request))
-        } catch let error as DecodingError {
-            response = Self.response(for: ServalError(.validationError, "The JSON body is invalid: \(Self.describe(error))"))
         } catch {
-            context.logger.error("Unhandled error", metadata: ["error": "\(String(reflecting: error))"])
-            response = Self.response(for: ServalError(.internalFailure, "Serval failed to handle the request; the server log has the details (request id \(context.requestID))."))
+            response = Self.response(for: Self.servalError(from: error, request: request, context: context))
         }
         response.headers[.requestID] = context.requestID
         return response
+    }
+
+    /// The ``ServalError`` any error thrown while handling `request` stands for; what is not Serval's own
+    /// becomes a generic 500, with the details in the log only.
+    static func servalError(from error: any Error, request: Request, context: Context) -> ServalError {
+        switch error {
+        case let error as ServalError:
+            return error
+        case let error as HTTPError:
+            return servalError(from: error.status, body: error.body, request: request)
+        case is NIOTooManyBytesError:
+            return servalError(from: .contentTooLarge, body: nil, request: request)
+        case let error as DecodingError:
+            return ServalError(.validationError, "The JSON body is invalid: \(describe(error))")
+        default:
+            context.logger.error("Unhandled error", metadata: ["error": "\(String(reflecting: error))"])
+            return ServalError(
+                .internalFailure,
+                "Serval failed to handle the request; the server log has the details (request id \(context.requestID)).")
+        }
     }
 
     /// The HTTP status for each error code.
@@ -46,16 +57,25 @@ public struct ErrorMiddleware: RouterMiddleware {
         case .payloadTooLarge: .contentTooLarge
         case .modelError: HTTPResponse.Status(code: 424, reasonPhrase: "Failed Dependency")
         case .modelNotReady: .tooManyRequests
-        case .serviceUnavailable: .serviceUnavailable
+        case .serviceUnavailable, .overloaded: .serviceUnavailable
         case .invocationTimeout: .gatewayTimeout
         case .internalFailure: .internalServerError
         }
     }
 
+    /// The code botocore sees in `x-amzn-ErrorType`: SageMaker reports a missing endpoint as a ValidationError
+    /// and a full queue as ServiceUnavailable.
+    static func sageMakerErrorType(_ code: ServalError.Code) -> String {
+        switch code {
+        case .notFound: "ValidationError"
+        case .overloaded: "ServiceUnavailable"
+        default: code.rawValue
+        }
+    }
+
     static func response(for error: ServalError) -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
-        // botocore reads the error code from this header; SageMaker reports a missing endpoint as a ValidationError.
-        headers[.amznErrorType] = error.code == .notFound ? "ValidationError" : error.code.rawValue
+        headers[.amznErrorType] = sageMakerErrorType(error.code)
         if let seconds = error.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
         // SageMaker's ModelError also carries the container's status and text; a handler that raised is a 500 there.
         let isModelError = error.code == .modelError

@@ -19,6 +19,8 @@ public struct HTTPServices: Sendable {
     public var configs: EndpointConfigService
     public var endpoints: EndpointManager
     public var inference: InferenceService
+    /// The Open Inference Protocol's model repository.
+    public var repository: ModelRepositoryService
     /// Where uploaded packages are staged before they are extracted.
     public var stagingDirectory: String
     /// The largest model package upload accepted, in bytes.
@@ -27,8 +29,9 @@ public struct HTTPServices: Sendable {
     /// Creates the set.
     public init(
         models: ModelService, configs: EndpointConfigService, endpoints: EndpointManager, inference: InferenceService,
-        stagingDirectory: String, maxPackageUploadBytes: Int
+        repository: ModelRepositoryService, stagingDirectory: String, maxPackageUploadBytes: Int
     ) {
+        self.repository = repository
         self.models = models
         self.configs = configs
         self.endpoints = endpoints
@@ -38,8 +41,8 @@ public struct HTTPServices: Sendable {
     }
 }
 
-/// Builds the router for Serval's HTTP port: health, the REST API, the SageMaker runtime routes and the
-/// OpenAPI document.
+/// Builds the router for Serval's HTTP port: health, the REST API, the SageMaker runtime routes, the Open
+/// Inference Protocol under `/v2`, and the OpenAPI document.
 public func makeRouter(services: HTTPServices) -> Router<ServalRequestContext> {
     let router = Router(context: ServalRequestContext.self)
     router.add(middleware: ErrorMiddleware())
@@ -65,6 +68,8 @@ public func makeRouter(services: HTTPServices) -> Router<ServalRequestContext> {
     router.get("/endpoints", use: api.listEndpoints)
     router.get("/endpoints/{name}", use: api.describeEndpoint)
     router.delete("/endpoints/{name}", use: api.deleteEndpoint)
+
+    OIPRoutes(inference: services.inference, repository: services.repository).register(on: router)
     return router
 }
 

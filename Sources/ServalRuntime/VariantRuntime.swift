@@ -64,13 +64,34 @@ public actor VariantRuntime {
         case stopped
     }
 
-    private struct Pending {
-        var request: InvocationRequest
-        var continuation: CheckedContinuation<Result<InvocationResponse, ServalError>, Never>
+    /// What a queued request asks of the model.
+    private enum Work: Sendable {
+        /// A SageMaker-style request: a body the handler decodes.
+        case payload(InvocationRequest)
+        /// An Open Inference Protocol request: tensors.
+        case tensors(InferenceRequest)
 
-        func resolve(_ result: Result<InvocationResponse, ServalError>) {
-            continuation.resume(returning: result)
+        var payload: InvocationRequest? {
+            if case .payload(let request) = self { request } else { nil }
         }
+
+        var tensors: InferenceRequest? {
+            if case .tensors(let request) = self { request } else { nil }
+        }
+    }
+
+    /// The model's answer, of the same kind as the ``Work``.
+    private enum Answer: Sendable {
+        case payload(InvocationResponse)
+        case tensors(InferenceResponse)
+    }
+
+    private struct Pending {
+        var work: Work
+        /// The rows the request adds to a tensor batch (1 for a payload).
+        var rows: Int
+        var enqueuedAt: ContinuousClock.Instant
+        var continuation: CheckedContinuation<Result<Answer, ServalError>, Never>
     }
 
     private enum InstanceOutcome {
@@ -98,6 +119,16 @@ public actor VariantRuntime {
     /// How the last worker crash looked, for the failure reason of a crash loop.
     private var lastCrash: String?
     private let allocator = ByteBufferAllocator()
+    /// What the model says of itself, from its first worker's READY.
+    private var signature: ModelSignature?
+    private var statistics = InferenceStatistics()
+    /// When each instance's batch in flight was sent.
+    private var batchStartedAt: [Int: ContinuousClock.Instant] = [:]
+    /// The batch class of each tensor signature seen; class 0 is SageMaker payloads, negative classes are
+    /// requests that batch with nothing.
+    private var batchClasses: [TensorBatchKey: Int] = [:]
+    private var nextBatchClass = 1
+    private var nextLoneClass = -1
 
     /// Creates a variant runtime; ``run()`` starts it.
     ///
@@ -128,8 +159,54 @@ public actor VariantRuntime {
 
     // MARK: Serving
 
-    /// Runs the request through the variant's batcher and a worker.
+    /// Runs a SageMaker-style request through the variant's batcher and a worker.
     public func invoke(_ request: InvocationRequest) async throws(ServalError) -> InvocationResponse {
+        let answer = try await submit(.payload(request), bytes: request.body.readableBytes, rows: 1, batchClass: 0)
+        guard case .payload(let response) = answer else { throw Self.mismatchedAnswer }
+        return response
+    }
+
+    /// Checks an Open Inference Protocol request against the model's signature, then runs it through the
+    /// batcher (concatenated with compatible requests) and a worker.
+    public func infer(_ request: InferenceRequest) async throws(ServalError) -> InferenceResponse {
+        try checkServing()
+        try request.validate(against: signature)
+        let batchClass: Int
+        let rows: Int
+        if let (key, keyRows) = request.batchKey {
+            rows = keyRows
+            if let known = batchClasses[key] {
+                batchClass = known
+            } else {
+                if batchClasses.count >= 1024 { batchClasses.removeAll() }  // hostile variety: stay bounded
+                batchClass = nextBatchClass
+                nextBatchClass += 1
+                batchClasses[key] = batchClass
+            }
+        } else {
+            rows = 1
+            batchClass = nextLoneClass
+            nextLoneClass -= 1
+        }
+        let answer = try await submit(.tensors(request), bytes: request.byteCount, rows: rows, batchClass: batchClass)
+        guard case .tensors(let response) = answer else { throw Self.mismatchedAnswer }
+        return response
+    }
+
+    /// What the model says of itself, once a worker has loaded it; `nil` before.
+    public func modelSignature() -> ModelSignature? {
+        signature
+    }
+
+    /// Counts and cumulative times of the requests this variant has answered since it started.
+    public func inferenceStatistics() -> InferenceStatistics {
+        statistics
+    }
+
+    private static let mismatchedAnswer = ServalError(.internalFailure, "The model worker answered with the wrong kind of result.")
+
+    /// Throws the error that explains why the variant cannot take a request now.
+    private func checkServing() throws(ServalError) {
         switch state {
         case .ready:
             break
@@ -151,13 +228,19 @@ public actor VariantRuntime {
                 .serviceUnavailable, "Endpoint \"\(spec.endpointName)\" is shutting down; retry against another node.",
                 retryAfterSeconds: 1)
         }
+    }
+
+    private func submit(_ work: Work, bytes: Int, rows: Int, batchClass: Int) async throws(ServalError) -> Answer {
+        try checkServing()
         let result = await withCheckedContinuation { continuation in
-            let pending = Pending(request: request, continuation: continuation)
-            guard let step = scheduler.enqueue(pending, bytes: request.body.readableBytes, now: .now) else {
-                pending.resolve(
+            let now = ContinuousClock.now
+            let pending = Pending(work: work, rows: rows, enqueuedAt: now, continuation: continuation)
+            guard let step = scheduler.enqueue(pending, bytes: bytes, size: rows, batchClass: batchClass, now: now) else {
+                resolve(
+                    pending,
                     .failure(
                         ServalError(
-                            .serviceUnavailable,
+                            .overloaded,
                             "Variant \(spec.variant.name) of endpoint \"\(spec.endpointName)\" has \(scheduler.queueDepth) requests queued, its limit; retry later or add instances.",
                             retryAfterSeconds: 1)))
                 return
@@ -198,7 +281,7 @@ public actor VariantRuntime {
         }
         let unserved = scheduler.removeAllQueued()
         for pending in unserved {
-            pending.resolve(.failure(ServalError(.serviceUnavailable, "Endpoint \"\(spec.endpointName)\" stopped before this request ran.")))
+            resolve(pending, .failure(ServalError(.serviceUnavailable, "Endpoint \"\(spec.endpointName)\" stopped before this request ran.")))
         }
         for worker in workers.values { worker.shutdown() }
         let deadline = ContinuousClock.now + exitTimeout
@@ -300,13 +383,14 @@ public actor VariantRuntime {
 
         // The worker is gone, or must go. Its requests fail as soon as its exit status is known.
         let lost = scheduler.removeInstance(id)
+        batchStartedAt[id] = nil
         let status = await waitForExit(worker)
         workers[id] = nil
         let error = ServalError(
             .serviceUnavailable,
             "The model worker \(status) while handling this request; Serval is restarting it. Retry the request.",
             retryAfterSeconds: 1)
-        for pending in lost { pending.resolve(.failure(error)) }
+        for pending in lost { resolve(pending, .failure(error)) }
         notifyDrainIfIdle()
         let output = await worker.outputTail()
         let timedOut = loadTimedOut.isSet
@@ -321,62 +405,91 @@ public actor VariantRuntime {
         return outcome
     }
 
-    /// Reads RESULT frames until the worker's channel closes.
+    /// Reads RESULT and INFER_RESULT frames until the worker's channel closes.
     private func serve(
         instance id: Int, worker: WorkerProcess, frames: inout AsyncStream<WorkerFrame>.Iterator
     ) async {
         while let frame = await frames.next(isolation: self) {
-            guard frame.type == .result else {
+            guard frame.type == .result || frame.type == .inferResult,
+                let batchID = frame.payload.getInteger(at: frame.payload.readerIndex, endianness: .little, as: UInt64.self)
+            else {
                 logger.error("Model worker sent an unexpected \(frame.type) frame; killing it")
                 worker.kill()
                 return
             }
-            let result: WorkerBatchResult<InvocationResponse>
-            do {
-                result = try WorkerMessages.readResult(frame.payload)
-            } catch {
-                logger.error("Model worker sent a malformed RESULT; killing it", metadata: ["error": "\(error)"])
-                worker.kill()
-                return
+            let now = ContinuousClock.now
+            let (items, next) = scheduler.batchCompleted(instance: id, batchID: batchID, now: now)
+            let startedAt = batchStartedAt.removeValue(forKey: id)
+            if let items {
+                do {
+                    let answers = try Self.answers(to: items, from: frame)
+                    if let startedAt { statistics.computeInfer.add(count: items.count, duration: now - startedAt) }
+                    for (pending, answer) in zip(items, answers) { resolve(pending, answer) }
+                } catch {
+                    logger.error("Model worker sent a malformed result; killing it", metadata: ["error": "\(error)"])
+                    let failure = ServalError(.internalFailure, "The model worker sent a malformed answer; Serval restarted it.")
+                    for pending in items { resolve(pending, .failure(failure)) }
+                    worker.kill()
+                    return
+                }
             }
-            complete(instance: id, result: result, worker: worker)
+            perform(next)
+            notifyDrainIfIdle()
         }
     }
 
-    private func complete(instance id: Int, result: WorkerBatchResult<InvocationResponse>, worker: WorkerProcess) {
-        let (items, next) = scheduler.batchCompleted(instance: id, batchID: result.batchID, now: .now)
-        if let items {
-            if items.count == result.items.count {
-                for (pending, item) in zip(items, result.items) {
-                    pending.resolve(Self.response(for: item))
-                }
-            } else {
-                let error = ServalError(
-                    .internalFailure,
-                    "The model worker answered \(result.items.count) of \(items.count) requests in a batch.")
-                for pending in items { pending.resolve(.failure(error)) }
-                worker.kill()
+    /// Decodes the worker's answers to a batch, one per item, or throws when the frame breaks the protocol.
+    private static func answers(to items: [Pending], from frame: WorkerFrame) throws -> [Result<Answer, ServalError>] {
+        switch (items.first?.work, frame.type) {
+        case (.payload, .result):
+            let result = try WorkerMessages.readResult(frame.payload)
+            guard result.items.count == items.count else {
+                throw WorkerProtocolError.malformed("RESULT answers \(result.items.count) of \(items.count) requests")
             }
+            return result.items.map { item in Self.response(for: item).map(Answer.payload) }
+        case (.tensors, .inferResult):
+            let result = try WorkerMessages.readInferResult(frame.payload, rows: items.map(\.rows))
+            guard result.items.count == items.count else {
+                throw WorkerProtocolError.malformed("INFER_RESULT answers \(result.items.count) of \(items.count) requests")
+            }
+            return result.items.map { item in Self.response(for: item) { .tensors($0) } }
+        default:
+            throw WorkerProtocolError.malformed("a \(frame.type) frame does not answer this kind of batch")
         }
-        perform(next)
-        notifyDrainIfIdle()
     }
 
     private static func response(for item: WorkerItemResult<InvocationResponse>) -> Result<InvocationResponse, ServalError> {
+        if case .success(let response) = item, response.body.readableBytes > InvocationLimits.maxPayloadBytes {
+            return .failure(
+                ServalError(
+                    .modelError,
+                    "The model's response is \(response.body.readableBytes) bytes, above the \(InvocationLimits.maxPayloadBytes)-byte limit; use asynchronous inference for large outputs."))
+        }
+        return response(for: item) { $0 }
+    }
+
+    private static func response<Output, Mapped>(
+        for item: WorkerItemResult<Output>, _ transform: (Output) -> Mapped
+    ) -> Result<Mapped, ServalError> {
         switch item {
-        case .success(let response):
-            guard response.body.readableBytes <= InvocationLimits.maxPayloadBytes else {
-                return .failure(
-                    ServalError(
-                        .modelError,
-                        "The model's response is \(response.body.readableBytes) bytes, above the \(InvocationLimits.maxPayloadBytes)-byte limit; use asynchronous inference for large outputs."))
-            }
-            return .success(response)
+        case .success(let output):
+            return .success(transform(output))
         case .badInput(let message):
             return .failure(ServalError(.validationError, message))
         case .modelError(let message):
             return .failure(ServalError(.modelError, "The model raised an error: \(message)"))
         }
+    }
+
+    /// Answers a request and counts it in the statistics.
+    private func resolve(_ pending: Pending, _ result: Result<Answer, ServalError>) {
+        let elapsed = ContinuousClock.now - pending.enqueuedAt
+        switch result {
+        case .success: statistics.success.add(count: 1, duration: elapsed)
+        case .failure: statistics.fail.add(count: 1, duration: elapsed)
+        }
+        statistics.lastInferenceMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
+        pending.continuation.resume(returning: result)
     }
 
     // MARK: Scheduler actions
@@ -392,14 +505,28 @@ public actor VariantRuntime {
 
     private func send(_ dispatch: BatchScheduler<Pending>.Dispatch) {
         guard let worker = workers[dispatch.instance] else { return }
+        let now = ContinuousClock.now
+        batchStartedAt[dispatch.instance] = now
+        statistics.executionCount += 1
+        for pending in dispatch.items {
+            statistics.queue.add(count: 1, duration: now - pending.enqueuedAt)
+            statistics.inferenceCount += pending.rows
+        }
         var buffer = allocator.buffer(capacity: 0)
         do {
-            try WorkerMessages.writeInvoke(
-                batchID: dispatch.batchID, requests: dispatch.items.lazy.map(\.request), into: &buffer)
+            switch dispatch.items[0].work {
+            case .payload:
+                try WorkerMessages.writeInvoke(
+                    batchID: dispatch.batchID, requests: dispatch.items.lazy.map(\.work.payload!), into: &buffer)
+            case .tensors:
+                try WorkerMessages.writeInfer(
+                    batchID: dispatch.batchID, requests: dispatch.items.map(\.work.tensors!), into: &buffer)
+            }
         } catch {
             let failure = ServalError(.internalFailure, "Serval could not encode the batch: \(error).")
-            let (items, next) = scheduler.batchCompleted(instance: dispatch.instance, batchID: dispatch.batchID, now: .now)
-            for pending in items ?? [] { pending.resolve(.failure(failure)) }
+            let (items, next) = scheduler.batchCompleted(instance: dispatch.instance, batchID: dispatch.batchID, now: now)
+            batchStartedAt[dispatch.instance] = nil
+            for pending in items ?? [] { resolve(pending, .failure(failure)) }
             perform(next)
             return
         }
@@ -431,17 +558,18 @@ public actor VariantRuntime {
             for (instance, items) in expired.hungInstances {
                 logger.error("Model worker exceeded the invocation timeout; killing it", metadata: ["instance": "\(instance)"])
                 workers[instance]?.kill()
+                batchStartedAt[instance] = nil
                 let error = ServalError(
                     .invocationTimeout,
                     "The model did not answer within \(spec.variant.invocationTimeoutSeconds) s (invocationTimeoutSeconds); its worker was restarted.")
-                for pending in items { pending.resolve(.failure(error)) }
+                for pending in items { resolve(pending, .failure(error)) }
             }
             if !expired.staleItems.isEmpty {
                 let error = ServalError(
                     .serviceUnavailable,
                     "No model worker of endpoint \"\(spec.endpointName)\" could take this request within \(spec.variant.invocationTimeoutSeconds) s; retry later.",
                     retryAfterSeconds: 1)
-                for pending in expired.staleItems { pending.resolve(.failure(error)) }
+                for pending in expired.staleItems { resolve(pending, .failure(error)) }
             }
             if !expired.hungInstances.isEmpty || !expired.staleItems.isEmpty { notifyDrainIfIdle() }
         }
@@ -459,16 +587,27 @@ public actor VariantRuntime {
         logger.error("Variant failed", metadata: ["reason": "\(reason)"])
         await setState(.failed(reason))
         let error = ServalError(.serviceUnavailable, "Endpoint \"\(spec.endpointName)\" failed: \(reason)")
-        for pending in scheduler.removeAllQueued() { pending.resolve(.failure(error)) }
+        for pending in scheduler.removeAllQueued() { resolve(pending, .failure(error)) }
         for worker in workers.values { worker.kill() }
     }
 
+    /// Logs the worker's READY and keeps the model's signature from it.
     private func recordReady(_ payload: ByteBuffer) {
-        if let object = try? JSONSerialization.jsonObject(with: Data(payload.readableBytesView)) as? [String: Any] {
-            logger.info(
-                "Model loaded",
-                metadata: ["handler": "\(object["handler"] ?? "?")", "batching": "\(object["batching"] ?? "?")"])
+        struct Ready: Decodable {
+            var handler: String?
+            var batching: String?
+            var platform: String?
+            var inputs: [TensorMetadata]?
+            var outputs: [TensorMetadata]?
         }
+        guard let ready = try? JSONDecoder().decode(Ready.self, from: Data(payload.readableBytesView)) else {
+            logger.warning("Model worker sent a READY that does not describe the model")
+            return
+        }
+        signature = ModelSignature(
+            platform: ready.platform ?? "", inputs: ready.inputs ?? [], outputs: ready.outputs ?? [])
+        logger.info(
+            "Model loaded", metadata: ["handler": "\(ready.handler ?? "?")", "batching": "\(ready.batching ?? "?")"])
     }
 
     private static func loadFailureReason(_ payload: ByteBuffer) -> String {

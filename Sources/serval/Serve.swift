@@ -5,6 +5,8 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServalArtifacts
+import ServalCore
+import ServalGRPC
 import ServalHTTP
 import ServalRuntime
 import ServalServices
@@ -21,6 +23,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "The HTTP port (0 picks a free one and prints it).")
     var port = 8080
+
+    @Option(help: "The Open Inference Protocol gRPC port (0 picks a free one and prints it).")
+    var grpcPort = 8081
 
     @Option(help: "The data folder: the SQLite database and stored model packages.")
     var dataDir = ".serval"
@@ -67,11 +72,15 @@ struct Serve: AsyncParsableCommand {
         let manager = EndpointManager(
             store: store, packages: packages, environments: environments,
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, clock: clock, logger: logger)
+        let configs = EndpointConfigService(store: store, clock: clock)
+        let inference = InferenceService(endpoints: manager)
+        let repository = ModelRepositoryService(endpoints: manager, configs: configs, store: store)
         let services = HTTPServices(
             models: ModelService(store: store, packages: packages, clock: clock),
-            configs: EndpointConfigService(store: store, clock: clock),
+            configs: configs,
             endpoints: manager,
-            inference: InferenceService(endpoints: manager),
+            inference: inference,
+            repository: repository,
             stagingDirectory: dataDirectory + "/staging",
             maxPackageUploadBytes: maxPackageBytes)
 
@@ -85,10 +94,17 @@ struct Serve: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data("Serval is listening on http://\(host):\(port)\n".utf8))
             },
             logger: logger)
-        // Shutdown runs in reverse order: the HTTP server drains its requests first, then the endpoints stop.
+        let grpc = GRPCFrontend(
+            host: host, port: grpcPort, service: InferenceGRPCService(inference: inference, repository: repository),
+            maxRequestBytes: InvocationLimits.maxTensorRequestBytes
+        ) { host, port in
+            FileHandle.standardOutput.write(Data("Serval gRPC is listening on \(host):\(port)\n".utf8))
+        }
+        // Shutdown runs in reverse order: the gRPC and HTTP servers drain their requests first, then the
+        // endpoints stop.
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: manager), .init(service: app)],
+                services: [.init(service: manager), .init(service: app), .init(service: grpc)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

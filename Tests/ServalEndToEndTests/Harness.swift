@@ -120,6 +120,8 @@ final class ServalServer: @unchecked Sendable {
     let dataDirectory: String
     private(set) var process: Process
     private(set) var port = 0
+    /// The Open Inference Protocol gRPC port.
+    private(set) var grpcPort = 0
     private let output = OutputBuffer()
     private let ownedData: TemporaryFolder?
 
@@ -150,7 +152,7 @@ final class ServalServer: @unchecked Sendable {
         process = Process()
         process.executableURL = URL(fileURLWithPath: servalBinary)
         process.arguments = [
-            "serve", "--port", "0", "--data-dir", dataDirectory, "--python", python,
+            "serve", "--port", "0", "--grpc-port", "0", "--data-dir", dataDirectory, "--python", python,
             "--python-cache", pythonCache, "--worker-path", repositoryRoot + "/python", "--log-level", "info",
         ]
         let pipe = Pipe()
@@ -165,10 +167,14 @@ final class ServalServer: @unchecked Sendable {
         try process.run()
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
-            if let line = output.text.split(separator: "\n").first(where: { $0.contains("Serval is listening on http://") }),
-                let port = Int(line.split(separator: ":").last!.trimmingCharacters(in: .whitespaces))
+            let lines = output.text.split(separator: "\n")
+            if let http = lines.first(where: { $0.contains("Serval is listening on http://") }),
+                let port = Int(http.split(separator: ":").last!.trimmingCharacters(in: .whitespaces)),
+                let grpc = lines.first(where: { $0.contains("Serval gRPC is listening on ") }),
+                let grpcPort = Int(grpc.split(separator: ":").last!.trimmingCharacters(in: .whitespaces))
             {
                 self.port = port
+                self.grpcPort = grpcPort
                 return
             }
             guard process.isRunning else { break }

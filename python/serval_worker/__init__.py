@@ -25,6 +25,13 @@ Model package rules (what users rely on):
   Without it every item is handled on its own ("per_item").
 * Errors: an exception in ``input_fn`` (or default decoding) answers that item BAD_INPUT (HTTP 400); in
   ``predict_fn``/``output_fn``/``transform_fn`` MODEL_ERROR (HTTP 424), with ``"ExceptionType: message"``.
+* Open Inference Protocol requests (INFER frames) carry tensors, mapped into numpy arrays without a copy
+  (read-only). The default handlers take numeric columns (``input-0``, or one input per feature) and
+  produce ``predict``/``predict_proba`` (scikit-learn, XGBoost); ONNX goes by the session's names;
+  TorchScript by ``input__0``/``output__0``. Custom code may define ``infer_fn(inputs, model) -> dict`` (named
+  arrays of the whole batch in, named arrays out); else ``predict_fn`` gets the array (or the dict of arrays).
+  The batch runs in one call; if it raises, items run one by one. ``model-settings.json`` (MLServer's format)
+  declares ``inputs``/``outputs`` metadata, reported in READY. See docs/model-packages.md.
 """
 
 __version__ = "0.1.0"

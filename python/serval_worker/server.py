@@ -1,5 +1,5 @@
-"""The worker loop: load the model, send READY or LOAD_FAILED, then answer INVOKE frames with RESULT
-frames until SHUTDOWN or EOF on the socket."""
+"""The worker loop: load the model, send READY or LOAD_FAILED, then answer INVOKE frames with RESULT frames
+and INFER frames with INFER_RESULT frames until SHUTDOWN or EOF on the socket."""
 import argparse
 import os
 import platform
@@ -9,7 +9,7 @@ import sys
 import traceback
 
 from . import protocol as P
-from .handlers import error_message, load_handler
+from .handlers import error_message, load_handler, spec_json
 
 _RESULT_OVERHEAD = 64  # frame and batch headers, with room to spare
 
@@ -20,6 +20,9 @@ def ready_info(handler):
             "handler": handler.name, "batching": handler.batching}
     if handler.n_features is not None:
         info["n_features"] = handler.n_features
+    info["platform"] = handler.platform
+    info["inputs"] = [spec_json(spec) for spec in handler.inputs]
+    info["outputs"] = [spec_json(spec) for spec in handler.outputs]
     return info
 
 
@@ -51,15 +54,84 @@ def handle_batch(handler, items):
     return _fit_frame(results)
 
 
+def _fit_infer(rows, mode, answer):
+    """Make an INFER_RESULT fit in MAX_FRAME: split batch outputs per item, then replace the largest items'
+    outputs by MODEL_ERROR."""
+    if mode == P.BATCH_MODE:
+        items, start = [], 0
+        for n in rows:
+            items.append((P.OK, [P.Tensor(t.name, t.datatype, t.array[start:start + n]) if len(rows) > 1 else t
+                                 for t in answer]))
+            start += n
+        answer = items
+    sizes = [sum(P.tensor_size(t) for t in a) if s == P.OK else 0 for s, a in answer]
+    size = _RESULT_OVERHEAD + sum(5 + (sizes[i] if s == P.OK else len(a.encode("utf-8")))
+                                  for i, (s, a) in enumerate(answer))
+    for i in sorted(range(len(answer)), key=lambda i: -sizes[i]):
+        if size <= P.MAX_FRAME or not sizes[i]:
+            break
+        msg = "the response of %d bytes does not fit in a worker frame" % sizes[i]
+        answer[i] = (P.MODEL_ERROR, msg)
+        size -= sizes[i] - len(msg)
+    return answer
+
+
+def _encode_infer(batch_id, mode, answer):
+    if mode == P.BATCH_MODE:
+        return P.encode_infer_batch(batch_id, answer)
+    return P.encode_infer_items(batch_id, answer)
+
+
+def answer_infer(handler, batch):
+    """Answer an INFER batch with an INFER_RESULT frame; an unexpected failure fails every item."""
+    try:
+        mode, answer = handler.infer_batch(batch)
+        if mode == P.ITEMS_MODE and len(answer) != len(batch.rows):
+            raise RuntimeError("handler answered %d of %d items" % (len(answer), len(batch.rows)))
+        frame = _encode_infer(batch.batch_id, mode, answer)
+        if len(frame) - 4 > P.MAX_FRAME:
+            frame = P.encode_infer_items(batch.batch_id, _fit_infer(batch.rows, mode, answer))
+        return frame
+    except (Exception, SystemExit) as exc:
+        traceback.print_exc()
+        msg = "internal worker error: " + error_message(exc)
+        return P.encode_infer_items(batch.batch_id, [(P.MODEL_ERROR, msg)] * len(batch.rows))
+
+
+def _serve_infer(sock, handler, payload):
+    """Decode, answer and send one INFER; returns the weak reference to what still views the frame buffer."""
+    batch = P.decode_infer(payload)
+    sock.sendall(answer_infer(handler, batch))
+    return batch.frame_ref
+
+
 def serve(sock, handler):
-    """Answer INVOKE frames on ``sock`` until SHUTDOWN or EOF (returns 0) or a bad frame (returns 2)."""
+    """Answer INVOKE and INFER frames on ``sock`` until SHUTDOWN or EOF (returns 0) or a bad frame (returns 2).
+
+    INFER inputs are views of the reader's buffer, which the next read overwrites: each batch is answered
+    before the next frame is read, and if the model kept any of its arrays, the reader moves on to a new
+    buffer and leaves the old one to them.
+    """
     reader = P.FrameReader(sock.recv_into)
+    kept = False
     while True:
         try:
             frame = reader.read()
             if frame is None:
                 return 0
             ftype, payload = frame
+            frame = None
+            if ftype == P.INFER:
+                frame_ref = _serve_infer(sock, handler, payload)
+                payload = None
+                if frame_ref() is not None:
+                    reader.detach()
+                    if not kept:
+                        kept = True
+                        print("serval_worker: the model kept references to a batch's input arrays; copy them "
+                              "(numpy.array(x)) to keep them without holding on to the whole frame",
+                              file=sys.stderr)
+                continue
             if ftype == P.SHUTDOWN:
                 return 0
             if ftype != P.INVOKE:

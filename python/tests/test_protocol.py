@@ -34,7 +34,7 @@ def test_json_and_empty_frames():
     ftype, payload, _ = P.parse_frame(P.encode_json_frame(P.READY, {"protocol": 1}))
     assert ftype == P.READY and json.loads(bytes(payload)) == {"protocol": 1}
     frame = P.encode_frame(P.SHUTDOWN)
-    assert frame == b"\x02\x00\x00\x00\x01\x20"
+    assert frame == b"\x02\x00\x00\x00\x02\x20"
     assert P.parse_frame(frame)[:1] == (P.SHUTDOWN,) and len(P.parse_frame(frame)[1]) == 0
 
 
@@ -43,9 +43,9 @@ def test_incomplete_and_bad_frames():
     for cut in range(len(frame)):
         assert P.parse_frame(frame[:cut]) is None
     with pytest.raises(P.ProtocolError, match="version"):
-        P.parse_frame(b"\x02\x00\x00\x00\x02\x20")
+        P.parse_frame(b"\x02\x00\x00\x00\x01\x20")  # version 1
     with pytest.raises(P.ProtocolError, match="type"):
-        P.parse_frame(b"\x02\x00\x00\x00\x01\x99")
+        P.parse_frame(b"\x02\x00\x00\x00\x02\x99")
     with pytest.raises(P.ProtocolError, match="length"):
         P.parse_frame(struct.pack("<I", P.MAX_FRAME + 1))
     with pytest.raises(P.ProtocolError, match="length"):

@@ -6,12 +6,13 @@ import subprocess
 import sys
 import threading
 
+import numpy as np
 import pytest
 
 from conftest import item, write_code
 from serval_worker import protocol as P
 from serval_worker import server
-from wire import decode_result, encode_invoke
+from wire import array_tensor, decode_infer_result, decode_result, encode_infer, encode_invoke, infer_payload
 
 PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,7 +53,7 @@ def test_end_to_end_subprocess(clf_dir, classifier, data):
         ftype, payload = read_frame(sock)
         assert ftype == P.READY
         ready = json.loads(payload)
-        assert ready["protocol"] == 1 and ready["pid"] == proc.pid and ready["n_features"] == 4
+        assert ready["protocol"] == 2 and ready["pid"] == proc.pid and ready["n_features"] == 4
         assert (ready["handler"], ready["batching"]) == ("custom", "stacked")
         X = data[0][:4]
         sock.sendall(encode_invoke(42, [item(X[:2].tolist()), item([1, 2]), item(X[2:].tolist(), accept="text/csv")]))
@@ -158,3 +159,90 @@ def test_oversized_results_are_replaced(monkeypatch):
     results = server._fit_frame([(P.OK, "a", b"x" * 600), (P.OK, "b", b"y" * 300), (P.OK, "c", b"z" * 10)])
     assert results[0][0] == P.MODEL_ERROR and b"600 bytes" in results[0][2]
     assert results[1:] == [(P.OK, "b", b"y" * 300), (P.OK, "c", b"z" * 10)]
+
+
+# ---------------------------------------------------------------- INFER (protocol version 2)
+
+def infer_result(sock):
+    ftype, payload = read_frame(sock)
+    assert ftype == P.INFER_RESULT
+    return decode_infer_result(payload)
+
+
+def test_in_process_infer_and_invoke(clf_dir, classifier, data):
+    worker = InProcessWorker(clf_dir)
+    ftype, payload = read_frame(worker.sock)
+    ready = json.loads(payload)
+    assert ftype == P.READY and ready["platform"] == "sklearn"
+    assert ready["inputs"] == [{"name": "input-0", "datatype": "FP32", "shape": [-1, 4]}]
+    assert [o["name"] for o in ready["outputs"]] == ["predict", "predict_proba"]
+    X = data[0][:6].astype(np.float32)
+    worker.sock.sendall(encode_infer(11, [2, 4], [array_tensor("input-0", X)]))
+    batch_id, mode, out = infer_result(worker.sock)
+    assert (batch_id, mode) == (11, P.BATCH_MODE)
+    assert out["predict"][1].tolist() == classifier.predict(X).tolist()
+    np.testing.assert_array_equal(out["predict_proba"][1], classifier.predict_proba(X))
+    worker.sock.sendall(encode_invoke(12, [item(X[:2].tolist())]))  # INVOKE is unchanged
+    ftype, payload = read_frame(worker.sock)
+    assert ftype == P.RESULT and decode_result(payload)[1][0][0] == P.OK
+    worker.sock.sendall(encode_infer(13, [1], [array_tensor("input-0", X[:1, :3])], ["predict"]))
+    assert infer_result(worker.sock) == (13, P.ITEMS_MODE, [(P.BAD_INPUT, "input-0 has 3 features per row; "
+                                                                          "the model expects 4")])
+    worker.sock.sendall(P.encode_frame(P.SHUTDOWN))
+    assert worker.finish() == 0
+
+
+def test_arrays_the_model_keeps_are_not_overwritten(clf_dir):
+    write_code(clf_dir, '''
+KEPT = []
+
+def infer_fn(inputs, model):
+    KEPT.append(inputs["x"][1:])  # a view of the frame buffer, kept past the batch
+    return {"y": inputs["x"] + 1}
+''')
+    worker = InProcessWorker(clf_dir)
+    assert read_frame(worker.sock)[0] == P.READY
+    for i in range(4):
+        worker.sock.sendall(encode_infer(i, [3], [array_tensor("x", np.full(3, float(i)))]))
+        assert infer_result(worker.sock)[2]["y"][1].tolist() == [i + 1.0] * 3
+    worker.sock.shutdown(socket.SHUT_WR)
+    assert worker.finish() == 0
+    import inference
+    assert [k.tolist() for k in inference.KEPT] == [[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]
+
+
+def test_malformed_infer_exits_2(clf_dir):
+    worker = InProcessWorker(clf_dir)
+    assert read_frame(worker.sock)[0] == P.READY
+    payload = infer_payload(1, [2], [array_tensor("input-0", np.zeros((2, 4), np.float32))])
+    assert payload.endswith(b"\x00\x00")  # no outputs requested; ask for one whose name runs past the payload
+    worker.sock.sendall(P.encode_frame(P.INFER, payload[:-2] + b"\x01\x00\x05\x00ab"))
+    assert worker.finish() == 2
+
+
+def test_infer_end_to_end_subprocess(reg_dir, regressor, data):
+    sock, proc = start_worker(reg_dir)
+    try:
+        ftype, payload = read_frame(sock)
+        assert ftype == P.READY and json.loads(payload)["outputs"] == [
+            {"name": "predict", "datatype": "FP64", "shape": [-1]}]
+        X = data[0][:3]
+        sock.sendall(encode_infer(5, [1, 2], [array_tensor("input-0", X)]))
+        batch_id, mode, out = infer_result(sock)
+        assert (batch_id, mode) == (5, P.BATCH_MODE)
+        assert out["predict"][1].tolist() == pytest.approx(regressor.predict(X).tolist())
+        sock.sendall(P.encode_frame(P.SHUTDOWN))
+        assert proc.wait(timeout=30) == 0
+    finally:
+        stop(sock, proc)
+
+
+def test_broken_model_settings_is_load_failed(clf_dir):
+    with open(os.path.join(clf_dir, "model-settings.json"), "w") as f:
+        f.write('{"outputs": [{"name": "predict", "datatype": "float", "shape": [-1]}]}')
+    worker = InProcessWorker(clf_dir)
+    ftype, payload = read_frame(worker.sock)
+    assert ftype == P.LOAD_FAILED
+    assert json.loads(payload)["message"].startswith(
+        'ValueError: model-settings.json: outputs[0].datatype "float" is not an Open Inference Protocol datatype')
+    assert worker.finish() == 1

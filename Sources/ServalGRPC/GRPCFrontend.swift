@@ -1,0 +1,47 @@
+public import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import GRPCNIOTransportCore
+public import Logging
+import NIOPosix
+import ServalCore
+public import ServiceLifecycle
+
+/// Serves ``InferenceGRPCService`` over HTTP/2 (plaintext) on its own port, as a `Service`: graceful shutdown
+/// lets running calls finish.
+public struct GRPCFrontend: Service {
+    private let server: GRPCServer<HTTP2ServerTransport.Posix>
+    private let host: String
+    private let onListening: @Sendable (_ host: String, _ port: Int) -> Void
+
+    /// Creates the frontend.
+    ///
+    /// - Parameters:
+    ///   - port: the port; 0 picks a free one, reported to `onListening` once bound.
+    ///   - maxRequestBytes: the largest request message accepted.
+    public init(
+        host: String, port: Int, service: InferenceGRPCService, maxRequestBytes: Int,
+        onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void
+    ) {
+        let address: GRPCNIOTransportCore.SocketAddress =
+            host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
+        let transport = HTTP2ServerTransport.Posix(
+            address: address, transportSecurity: .plaintext,
+            config: .defaults { $0.rpc.maxRequestPayloadSize = maxRequestBytes })
+        server = GRPCServer(transport: transport, services: [service])
+        self.host = host
+        self.onListening = onListening
+    }
+
+    /// Serves until graceful shutdown, then lets running calls finish.
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await server.serve() }
+                let address = try await server.transport.listeningAddress
+                onListening(host, address.ipv4?.port ?? address.ipv6?.port ?? 0)
+            }
+        } onGracefulShutdown: {
+            server.beginGracefulShutdown()
+        }
+    }
+}

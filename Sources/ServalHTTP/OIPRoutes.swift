@@ -1,0 +1,181 @@
+import Foundation
+import HTTPTypes
+public import Hummingbird
+import NIOCore
+import ServalCore
+import ServalOIP
+import ServalServices
+
+/// The Open Inference Protocol v2 over REST, on Serval's main port: health, server and model metadata,
+/// readiness, inference (JSON tensors and Triton's binary tensor extension), statistics and the model
+/// repository extension. Errors are `{"error": "..."}` (``OIPErrorMiddleware``).
+struct OIPRoutes: Sendable {
+    let inference: InferenceService
+    let repository: ModelRepositoryService
+
+    /// The protocol extensions Serval speaks.
+    static let extensions = ["binary_tensor_data", "model_repository", "statistics"]
+
+    /// Registers every route under `/v2`.
+    func register(on router: Router<ServalRequestContext>) {
+        let v2 = router.group("/v2").add(middleware: OIPErrorMiddleware())
+        v2.get("/", use: serverMetadata)
+        v2.get("/health/live") { _, _ in Response(status: .ok) }
+        v2.get("/health/ready") { _, _ in Response(status: .ok) }
+        v2.get("/models/stats", use: allStatistics)
+        for prefix in ["/models/{model}", "/models/{model}/versions/{version}"] {
+            v2.get(RouterPath(prefix), use: modelMetadata)
+            v2.get(RouterPath(prefix + "/ready"), use: modelReady)
+            v2.post(RouterPath(prefix + "/infer"), use: infer)
+            v2.get(RouterPath(prefix + "/stats"), use: statistics)
+        }
+        v2.post("/repository/index", use: repositoryIndex)
+        v2.post("/repository/models/{model}/load", use: load)
+        v2.post("/repository/models/{model}/unload", use: unload)
+    }
+
+    // MARK: Health and metadata
+
+    @Sendable func serverMetadata(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        try Self.json(OIPServerMetadata(name: "serval", version: servalVersion, extensions: Self.extensions))
+    }
+
+    @Sendable func modelMetadata(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        let model = try context.parameters.require("model")
+        let (versions, signature) = try await inference.metadata(model: model, version: context.parameters.get("version"))
+        return try Self.json(OIPModelMetadata(name: model, versions: versions, signature: signature))
+    }
+
+    /// 200 when the model can serve; 400 (as Triton answers) while it loads or after it failed; 404 when unknown.
+    @Sendable func modelReady(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        let model = try context.parameters.require("model")
+        let ready = try await repository.isReady(model, version: context.parameters.get("version"))
+        return Response(status: ready ? .ok : .badRequest)
+    }
+
+    // MARK: Inference
+
+    @Sendable func infer(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        let model = try context.parameters.require("model")
+        let version = context.parameters.get("version")
+        let headerLength = try Self.headerLength(request.headers)
+        let contentLength = request.headers[.contentLength].flatMap { Int($0) }
+        var decoder = try OIPInferBodyDecoder(
+            headerLength: headerLength, contentLength: contentLength, maxBodyBytes: InvocationLimits.maxTensorRequestBytes)
+        for try await chunk in request.body {
+            try decoder.feed(chunk)
+        }
+        let decoded = try decoder.finish()
+        let (response, servedVersion) = try await inference.infer(model: model, version: version, request: decoded.request)
+        var body = ByteBuffer()
+        let jsonLength = try OIPCodec.encodeInferResponse(
+            modelName: model, modelVersion: servedVersion, id: decoded.request.id, outputs: response.outputs,
+            encoding: decoded.outputEncoding, into: &body)
+        var headers: HTTPFields = [:]
+        if let jsonLength {
+            headers[.contentType] = "application/octet-stream"
+            headers[.inferenceHeaderContentLength] = String(jsonLength)
+        } else {
+            headers[.contentType] = "application/json"
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    private static func headerLength(_ headers: HTTPFields) throws(ServalError) -> Int? {
+        guard let value = headers[.inferenceHeaderContentLength] else { return nil }
+        guard let length = Int(value), length >= 0 else {
+            throw ServalError(
+                .validationError, "Inference-Header-Content-Length is \"\(value)\"; it must be the JSON header's length in bytes.")
+        }
+        return length
+    }
+
+    // MARK: Statistics
+
+    @Sendable func statistics(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        let model = try context.parameters.require("model")
+        let versions = try await inference.statistics(model: model, version: context.parameters.get("version"))
+        return try Self.json(
+            OIPStatistics(
+                modelStats: versions.map { OIPStatistics.ModelStats(name: model, version: $0.version, statistics: $0.statistics) }))
+    }
+
+    @Sendable func allStatistics(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        var stats: [OIPStatistics.ModelStats] = []
+        for entry in try await repository.index() where entry.state == "READY" {
+            guard let versions = try? await inference.statistics(model: entry.name, version: nil) else { continue }
+            stats += versions.map { OIPStatistics.ModelStats(name: entry.name, version: $0.version, statistics: $0.statistics) }
+        }
+        return try Self.json(OIPStatistics(modelStats: stats))
+    }
+
+    // MARK: Model repository
+
+    @Sendable func repositoryIndex(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        var filter: Bool?
+        if body.readableBytes > 0 {
+            filter = try JSONDecoder().decode(OIPRepositoryIndexRequest.self, from: Data(body.readableBytesView)).ready
+        }
+        let entries = try await repository.index()
+            .filter { filter == nil || ($0.state == "READY") == filter }
+            .map { OIPRepositoryEntry(name: $0.name, state: $0.state, reason: $0.reason) }
+        return try Self.json(entries)
+    }
+
+    @Sendable func load(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        try await repository.load(
+            try context.parameters.require("model"), timeout: .seconds(ProductionVariant.defaultModelLoadTimeoutSeconds + 60))
+        return Response(status: .ok)
+    }
+
+    @Sendable func unload(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        try await repository.unload(try context.parameters.require("model"))
+        return Response(status: .ok)
+    }
+
+    private static func json(_ value: some Encodable) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}
+
+/// Maps errors on `/v2` routes to the Open Inference Protocol's shape, once: `{"error": "..."}` with the status
+/// for the error's code. A model that is loading answers 503, like one that failed.
+struct OIPErrorMiddleware: RouterMiddleware {
+    typealias Context = ServalRequestContext
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let serval = ErrorMiddleware.servalError(from: error, request: request, context: context)
+            var headers: HTTPFields = [.contentType: "application/json"]
+            if let seconds = serval.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
+            let body = (try? JSONEncoder().encode(OIPErrorBody(error: serval.message))) ?? Data()
+            return Response(status: Self.status(for: serval.code), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
+    }
+
+    /// The HTTP status for each error code in the Open Inference Protocol.
+    static func status(for code: ServalError.Code) -> HTTPResponse.Status {
+        switch code {
+        case .validationError: .badRequest
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .payloadTooLarge: .contentTooLarge
+        case .modelNotReady, .serviceUnavailable, .overloaded: .serviceUnavailable
+        case .invocationTimeout: .gatewayTimeout
+        case .modelError, .internalFailure: .internalServerError
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let inferenceHeaderContentLength = Self("Inference-Header-Content-Length")!
+}
