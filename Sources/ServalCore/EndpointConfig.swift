@@ -3,7 +3,8 @@
 /// A request waits until `maxBatchSize` items are queued or the oldest has waited `maxQueueDelayMicroseconds`,
 /// then the batch goes to a free instance. `maxBatchSize` 1 turns batching off.
 public struct BatchingSettings: Codable, Sendable, Equatable {
-    /// The most items one batch carries, 1...1024. 1 means batching is off.
+    /// The most items one batch carries, 1...1024: requests on the SageMaker path, rows (first dimensions) for
+    /// tensor requests, of which a single larger one runs alone. 1 means batching is off.
     public var maxBatchSize: Int
     /// How long the oldest queued item may wait for a fuller batch, in microseconds (0...60 s).
     public var maxQueueDelayMicroseconds: Int

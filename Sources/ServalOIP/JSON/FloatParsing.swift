@@ -50,11 +50,21 @@ enum FloatParsing {
     /// The Double nearest to `number`. `text` is the JSON the number was scanned from.
     @inline(__always)
     static func double(_ number: ScannedNumber, text: UnsafeRawBufferPointer) -> Double {
-        let magnitude = positiveDouble(number, text: text)
+        let magnitude: Double
+        let mantissa = number.mantissa
+        let exponent = number.exponent
+        if number.kind == .finite, !number.truncated, mantissa <= 1 << 53, exponent >= -22, exponent <= 22 {
+            // Clinger: both operands are exact, so one IEEE operation rounds correctly.
+            magnitude =
+                exponent >= 0 ? Double(mantissa) * powersOfTen[exponent] : Double(mantissa) / powersOfTen[-exponent]
+        } else {
+            magnitude = slowPositiveDouble(number, text: text)
+        }
         return number.negative ? -magnitude : magnitude
     }
 
-    private static func positiveDouble(_ number: ScannedNumber, text: UnsafeRawBufferPointer) -> Double {
+    /// Everything Clinger's fast path leaves: specials, Eisel–Lemire, and the standard library for long numbers.
+    private static func slowPositiveDouble(_ number: ScannedNumber, text: UnsafeRawBufferPointer) -> Double {
         switch number.kind {
         case .nan: return .nan
         case .infinity: return .infinity
@@ -62,15 +72,7 @@ enum FloatParsing {
         }
         let mantissa = number.mantissa
         let exponent = number.exponent
-        guard mantissa != 0 else { return 0 }
-        if !number.truncated {
-            // Clinger: both operands are exact, so one IEEE operation rounds correctly.
-            if mantissa <= 1 << 53, exponent >= -22, exponent <= 22 {
-                return exponent >= 0
-                    ? Double(mantissa) * powersOfTen[exponent] : Double(mantissa) / powersOfTen[-exponent]
-            }
-            return Double(bitPattern: eiselLemire(mantissa: mantissa, exponent: exponent))
-        }
+        guard number.truncated else { return Double(bitPattern: eiselLemire(mantissa: mantissa, exponent: exponent)) }
         // The value lies strictly between mantissa × 10^e and (mantissa + 1) × 10^e: when both round the same
         // way, so does the value.
         let low = eiselLemire(mantissa: mantissa, exponent: exponent)

@@ -299,6 +299,12 @@ struct JSONScanner {
             index += 1
         } else if first &- UInt8(ascii: "1") < 9 {
             while index < count {
+                if digits <= 11, index + 8 <= count, let eight = eightDigits(at: index) {
+                    mantissa = mantissa &* 100_000_000 &+ eight
+                    digits += 8
+                    index += 8
+                    continue
+                }
                 let digit = bytes[index] &- UInt8(ascii: "0")
                 guard digit < 10 else { break }
                 if digits < 19 {
@@ -328,6 +334,14 @@ struct JSONScanner {
                 throw syntaxError(expecting: "a digit after '.'")
             }
             while index < count {
+                // Eight digits at a time once past leading zeros, while they fit in 19.
+                if digits > 0, digits <= 11, index + 8 <= count, let eight = eightDigits(at: index) {
+                    mantissa = mantissa &* 100_000_000 &+ eight
+                    digits += 8
+                    exponent -= 8
+                    index += 8
+                    continue
+                }
                 let digit = bytes[index] &- UInt8(ascii: "0")
                 guard digit < 10 else { break }
                 if digits == 0, digit == 0 {
@@ -367,6 +381,20 @@ struct JSONScanner {
         return ScannedNumber(
             start: start, end: index, kind: .finite, negative: negative, mantissa: mantissa, exponent: exponent,
             truncated: truncated)
+    }
+
+    /// The value of the eight ASCII digits at `index`, or nil when they are not all digits (SWAR, as in
+    /// `fast_float`). Eight bytes must be readable there.
+    @inline(__always)
+    private func eightDigits(at index: Int) -> UInt64? {
+        let chunk = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+        guard (chunk &+ 0x4646_4646_4646_4646 | chunk &- 0x3030_3030_3030_3030) & 0x8080_8080_8080_8080 == 0 else {
+            return nil
+        }
+        var value = chunk & 0x0F0F_0F0F_0F0F_0F0F
+        value = (value &* 2561) >> 8
+        value = ((value & 0x00FF_00FF_00FF_00FF) &* 6_553_601) >> 16
+        return ((value & 0x0000_FFFF_0000_FFFF) &* 42_949_672_960_001) >> 32
     }
 
     /// The result of ``scanInteger()``.
