@@ -552,7 +552,9 @@ class _TorchPath:
         self.guessed = {"output__0"}  # the module's output type is unknown until it runs
 
     def metadata(self):
-        return [TensorSpec("input__0", "FP32", (-1, -1))], [TensorSpec("output__0", "FP32", (-1, -1))]
+        # A TorchScript module does not say what it takes (rank, dtype) or returns: declare nothing, so that
+        # Serval checks nothing it cannot know; model-settings.json can declare both.
+        return [], []
 
     def declare(self, inputs, outputs):
         if inputs is not None:

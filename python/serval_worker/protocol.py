@@ -244,9 +244,9 @@ def decode_tensor(mv, off, size, frame_ref=None):
                 array = np.frombuffer(mv, wire, count, off)
                 if datatype == "BF16":
                     array = (array.astype(np.uint32) << 16).view(np.float32)
+                elif datatype == "BOOL" and array.view(np.uint8).max() > 1:
+                    array = array.view(np.uint8) != 0  # bytes other than 0 and 1 (raw client data) are true
                 else:
-                    if datatype == "BOOL" and array.view(np.uint8).max() > 1:
-                        raise ProtocolError("has BOOL bytes other than 0 and 1")
                     if frame_ref is not None:
                         frame_ref.track(array)
                     array.flags.writeable = False

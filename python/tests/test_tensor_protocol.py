@@ -170,7 +170,6 @@ def tensor_with(rank=1, dims=(3,), datatype="FP32", data=b"\x00" * 12, name="x")
     (infer_payload(1, [1], [tensor_with(datatype="BYTES", dims=(1,), data=b"\x05\x00\x00\x00ab")]), "truncated BYTES"),
     (infer_payload(1, [1], [tensor_with(datatype="BYTES", dims=(1,), data=b"\x01\x00\x00")]), "truncated BYTES"),
     (infer_payload(1, [3], [tensor_with(name=b"\xff\xfe")]), "not UTF-8"),
-    (infer_payload(1, [3], [tensor_with(datatype="BOOL", data=b"\x00\x01\x02")]), "BOOL"),
     (infer_payload(1, [1, 1], [tensor_with()]), "first dimension must be the 2 rows"),
     (infer_payload(1, [2, 1], [tensor_with(rank=0, dims=(), data=b"\x00" * 4)]), "first dimension"),
     (infer_payload(1, [], []), "no items"),
@@ -180,6 +179,12 @@ def tensor_with(rank=1, dims=(3,), datatype="FP32", data=b"\x00" * 12, name="x")
 def test_malformed_infer_payloads(payload, match):
     with pytest.raises(P.ProtocolError, match=match):
         P.decode_infer(payload)
+
+
+def test_bool_bytes_other_than_one_are_true():
+    (tensor,) = P.decode_infer(infer_payload(1, [4], [tensor_with(datatype="BOOL", dims=(4,),
+                                                                  data=b"\x00\x01\x02\xff")])).inputs
+    assert tensor.array.dtype == np.bool_ and tensor.array.tolist() == [False, True, True, True]
 
 
 def test_duplicate_requested_outputs_are_asked_once():
