@@ -1,6 +1,6 @@
 import Foundation
 import HTTPTypes
-public import Hummingbird
+import Hummingbird
 import NIOCore
 import ServalCore
 import ServalOIP
@@ -58,7 +58,7 @@ struct OIPRoutes: Sendable {
     @Sendable func infer(_ request: Request, context: ServalRequestContext) async throws -> Response {
         let model = try context.parameters.require("model")
         let version = context.parameters.get("version")
-        let headerLength = try Self.headerLength(request.headers)
+        let headerLength = try OIPCodec.parseHeaderLength(request.headers[.inferenceHeaderContentLength])
         let contentLength = request.headers[.contentLength].flatMap { Int($0) }
         var decoder = try OIPInferBodyDecoder(
             headerLength: headerLength, contentLength: contentLength, maxBodyBytes: InvocationLimits.maxTensorRequestBytes)
@@ -79,15 +79,6 @@ struct OIPRoutes: Sendable {
             headers[.contentType] = "application/json"
         }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
-    }
-
-    private static func headerLength(_ headers: HTTPFields) throws(ServalError) -> Int? {
-        guard let value = headers[.inferenceHeaderContentLength] else { return nil }
-        guard let length = Int(value), length >= 0 else {
-            throw ServalError(
-                .validationError, "Inference-Header-Content-Length is \"\(value)\"; it must be the JSON header's length in bytes.")
-        }
-        return length
     }
 
     // MARK: Statistics

@@ -76,7 +76,8 @@ struct InferHeader: Sendable {
                 tensors.append(tensor)
             }
         }
-        return OIPInferRequest(request: InferenceRequest(id: id, inputs: tensors, outputs: outputs), outputEncoding: encoding)
+        return OIPInferRequest(
+            request: InferenceRequest(id: id, inputs: tensors, outputs: outputs), outputEncoding: encoding)
     }
 }
 
@@ -106,7 +107,8 @@ private struct InferHeaderParser {
                 } else if scanner.string(key, equals: "id") {
                     try seen.insert("id", at: 1, in: "The request")
                     guard try scanner.peek(expecting: "the id") == UInt8(ascii: "\"") else {
-                        throw ServalError(.validationError, "The request's \"id\" must be a string, not \(scanner.describeValue()).")
+                        throw ServalError(
+                            .validationError, "The request's \"id\" must be a string, not \(scanner.describeValue()).")
                     }
                     id = scanner.string(try scanner.readString())
                 } else if scanner.string(key, equals: "parameters") {
@@ -136,7 +138,8 @@ private struct InferHeaderParser {
         guard let inputs else {
             throw ServalError(
                 .validationError,
-                "The request has no \"inputs\"; send {\"inputs\": [{\"name\": …, \"shape\": […], \"datatype\": …, \"data\": […]}]}.")
+                "The request has no \"inputs\"; send {\"inputs\": [{\"name\": …, \"shape\": […], \"datatype\": …, \"data\": […]}]}."
+            )
         }
         guard !inputs.isEmpty else {
             throw ServalError(.validationError, "The request's \"inputs\" is empty; send at least one input tensor.")
@@ -144,7 +147,8 @@ private struct InferHeaderParser {
         if inputs.count > 1 {
             var names = Set<String>(minimumCapacity: inputs.count)
             for input in inputs where !names.insert(input.name).inserted {
-                throw ServalError(.validationError, "Input \"\(input.name)\" appears more than once; input names must be distinct.")
+                throw ServalError(
+                    .validationError, "Input \"\(input.name)\" appears more than once; input names must be distinct.")
             }
         }
         var binaryByteCount = 0
@@ -159,11 +163,14 @@ private struct InferHeaderParser {
             }
             let (sum, overflow) = binaryByteCount.addingReportingOverflow(size)
             guard !overflow else {
-                throw ServalError(.validationError, "The inputs' parameters.binary_data_size add up to more bytes than a body can hold.")
+                throw ServalError(
+                    .validationError,
+                    "The inputs' parameters.binary_data_size add up to more bytes than a body can hold.")
             }
             binaryByteCount = sum
         }
-        return InferHeader(id: id, inputs: inputs, outputs: outputs, encoding: encoding, binaryByteCount: binaryByteCount)
+        return InferHeader(
+            id: id, inputs: inputs, outputs: outputs, encoding: encoding, binaryByteCount: binaryByteCount)
     }
 
     private mutating func parseInputs() throws(ServalError) -> [InferHeader.Input] {
@@ -195,7 +202,8 @@ private struct InferHeaderParser {
                     try seen.insert("name", at: 0, in: Self.label(index, name))
                     guard try scanner.peek(expecting: "a name") == UInt8(ascii: "\"") else {
                         throw ServalError(
-                            .validationError, "inputs[\(index)]: \"name\" must be a string, not \(scanner.describeValue()).")
+                            .validationError,
+                            "inputs[\(index)]: \"name\" must be a string, not \(scanner.describeValue()).")
                     }
                     name = scanner.string(try scanner.readString())
                 } else if scanner.string(key, equals: "shape") {
@@ -207,7 +215,8 @@ private struct InferHeaderParser {
                 } else if scanner.string(key, equals: "data") {
                     try seen.insert("data", at: 3, in: Self.label(index, name))
                     if let datatype, let name {
-                        decoded = try scanner.decodeTensorData(datatype, input: name, expectedCount: shape.flatMap(Self.product))
+                        decoded = try scanner.decodeTensorData(
+                            datatype, input: name, expectedCount: shape.flatMap(Self.product))
                     } else {
                         // The element type (or the name, for messages) comes later: decode after the object.
                         deferredData = scanner.position
@@ -238,13 +247,16 @@ private struct InferHeaderParser {
                     .validationError,
                     "Input \"\(name)\" has both \"data\" and parameters.binary_data_size; send its elements one way.")
             }
-            if let expected = try Tensor.byteCount(elements: count, of: datatype, name: name), expected != binaryDataSize {
+            if let expected = try Tensor.byteCount(elements: count, of: datatype, name: name),
+                expected != binaryDataSize
+            {
                 throw ServalError(
                     .validationError,
                     "Input \"\(name)\" has shape \(shape) (\(count) \(datatype.rawValue) elements, \(expected) bytes) "
                         + "but parameters.binary_data_size is \(binaryDataSize).")
             }
-            return InferHeader.Input(name: name, datatype: datatype, shape: shape, payload: .binary(size: binaryDataSize))
+            return InferHeader.Input(
+                name: name, datatype: datatype, shape: shape, payload: .binary(size: binaryDataSize))
         }
         if let deferredData {
             let resume = (scanner.position, scanner.depth)
@@ -262,7 +274,8 @@ private struct InferHeaderParser {
         guard decoded.count == count else {
             throw ServalError(
                 .validationError,
-                "Input \"\(name)\" has shape \(shape), which holds \(count) elements, but \"data\" has \(decoded.count).")
+                "Input \"\(name)\" has shape \(shape), which holds \(count) elements, but \"data\" has \(decoded.count)."
+            )
         }
         return InferHeader.Input(name: name, datatype: datatype, shape: shape, payload: .json(decoded.data))
     }
@@ -334,7 +347,9 @@ private struct InferHeaderParser {
         return binary
     }
 
-    private mutating func parseOutputs(into outputs: inout [String], encoding: inout OIPOutputEncoding) throws(ServalError) {
+    private mutating func parseOutputs(
+        into outputs: inout [String], encoding: inout OIPOutputEncoding
+    ) throws(ServalError) {
         guard try scanner.beginArray("\"outputs\"") else { return }
         repeat {
             let index = outputs.count
@@ -346,7 +361,8 @@ private struct InferHeaderParser {
                     if scanner.string(key, equals: "name") {
                         guard try scanner.peek(expecting: "a name") == UInt8(ascii: "\"") else {
                             throw ServalError(
-                                .validationError, "outputs[\(index)]: \"name\" must be a string, not \(scanner.describeValue()).")
+                                .validationError,
+                                "outputs[\(index)]: \"name\" must be a string, not \(scanner.describeValue()).")
                         }
                         name = scanner.string(try scanner.readString())
                     } else if scanner.string(key, equals: "parameters") {
@@ -360,7 +376,8 @@ private struct InferHeaderParser {
                 throw ServalError(.validationError, "outputs[\(index)] has no \"name\"; name each output you request.")
             }
             guard !outputs.contains(name) else {
-                throw ServalError(.validationError, "Output \"\(name)\" is requested more than once; request each output once.")
+                throw ServalError(
+                    .validationError, "Output \"\(name)\" is requested more than once; request each output once.")
             }
             outputs.append(name)
             if let binary { encoding.binaryByOutput[name] = binary }

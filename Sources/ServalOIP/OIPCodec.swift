@@ -16,11 +16,13 @@ public enum OIPCodec {
     public static func parseHeaderLength(_ value: String?) throws(ServalError) -> Int? {
         guard let value else { return nil }
         let digits = value.utf8
-        guard !digits.isEmpty, digits.count <= 18, digits.allSatisfy({ $0 &- UInt8(ascii: "0") < 10 }), let length = Int(value)
+        guard !digits.isEmpty, digits.count <= 18, digits.allSatisfy({ $0 &- UInt8(ascii: "0") < 10 }),
+            let length = Int(value)
         else {
             throw ServalError(
                 .validationError,
-                "\(headerLengthField) must be the JSON header's length as a non-negative decimal integer, not \"\(value.prefix(40))\".")
+                "\(headerLengthField) must be the JSON header's length as a non-negative decimal integer, not \"\(value.prefix(40))\"."
+            )
         }
         return length
     }
@@ -30,7 +32,9 @@ public enum OIPCodec {
     /// the rest is the binary data of the inputs that declare `parameters.binary_data_size`, in input order.
     ///
     /// Malformed input throws ``ServalError/Code/validationError`` with a message naming the input and field.
-    public static func decodeInferRequest(_ body: ByteBuffer, headerLength: Int?) throws(ServalError) -> OIPInferRequest {
+    public static func decodeInferRequest(
+        _ body: ByteBuffer, headerLength: Int?
+    ) throws(ServalError) -> OIPInferRequest {
         guard let headerLength else {
             return try InferHeader.parse(body, hasBinarySection: false).request(binary: ByteBuffer())
         }
@@ -47,7 +51,8 @@ public enum OIPCodec {
     static func checkHeaderLength(_ headerLength: Int, bodyLength: Int) throws(ServalError) {
         guard headerLength >= 0 else {
             throw ServalError(
-                .validationError, "\(headerLengthField) is \(headerLength); it must be the JSON header's non-negative byte length.")
+                .validationError,
+                "\(headerLengthField) is \(headerLength); it must be the JSON header's non-negative byte length.")
         }
         guard headerLength <= bodyLength else { throw headerLengthError(headerLength, bodyLength: bodyLength) }
     }
@@ -128,7 +133,8 @@ public enum OIPCodec {
         for dimension in output.shape {
             let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
             guard dimension >= 0, !overflow else {
-                throw ServalError(.modelError, "The model returned output \"\(output.name)\" with an invalid shape \(output.shape).")
+                throw ServalError(
+                    .modelError, "The model returned output \"\(output.name)\" with an invalid shape \(output.shape).")
             }
             count = product
         }
@@ -173,9 +179,13 @@ public enum OIPCodec {
             case .int32: writeIntegers(bytes, as: Int32.self, into: &buffer)
             case .int64: writeIntegers(bytes, as: Int64.self, into: &buffer)
             case .fp16:
-                forEach(bytes, as: UInt16.self, into: &buffer) { $0.writeJSONNumber(HalfPrecision.float(fromBinary16: $1)) }
+                forEach(bytes, as: UInt16.self, into: &buffer) {
+                    $0.writeJSONNumber(HalfPrecision.float(fromBinary16: $1))
+                }
             case .bf16:
-                forEach(bytes, as: UInt16.self, into: &buffer) { $0.writeJSONNumber(Float(bitPattern: UInt32($1) << 16)) }
+                forEach(bytes, as: UInt16.self, into: &buffer) {
+                    $0.writeJSONNumber(Float(bitPattern: UInt32($1) << 16))
+                }
             case .fp32:
                 forEach(bytes, as: UInt32.self, into: &buffer) { $0.writeJSONNumber(Float(bitPattern: $1)) }
             case .fp64:
@@ -206,9 +216,9 @@ public enum OIPCodec {
         forEach(bytes, as: Value.self, into: &buffer) { $0.writeJSONInteger($1) }
     }
 
-    private static func writeStrings(_ bytes: UnsafeRawBufferPointer, of output: Tensor, into buffer: inout ByteBuffer)
-        throws(ServalError)
-    {
+    private static func writeStrings(
+        _ bytes: UnsafeRawBufferPointer, of output: Tensor, into buffer: inout ByteBuffer
+    ) throws(ServalError) {
         var offset = 0
         var index = 0
         while offset < bytes.count {

@@ -43,12 +43,14 @@ struct BinaryExtensionTests {
         #expect(words(request.request.inputs[0].data, as: Int8.self) == [1, -1])
     }
 
-    @Test("bad header lengths and binary sizes are rejected", arguments: [
-        (1_000, ["Inference-Header-Content-Length is 1000", "the body has only"]),
-        (-1, ["Inference-Header-Content-Length is -1", "non-negative"]),
-        (0, ["ends early"]),
-        (40, ["ends early"]),
-    ])
+    @Test(
+        "bad header lengths and binary sizes are rejected",
+        arguments: [
+            (1_000, ["Inference-Header-Content-Length is 1000", "the body has only"]),
+            (-1, ["Inference-Header-Content-Length is -1", "non-negative"]),
+            (0, ["ends early"]),
+            (40, ["ends early"]),
+        ])
     func badHeaderLength(headerLength: Int, fragments: [String]) {
         let (body, _, _) = Self.mixedBody()
         do {
@@ -83,12 +85,26 @@ struct BinaryExtensionTests {
         }
     }
 
-    @Test("binary sizes must match the shape; BYTES binary data must hold the shape's elements", arguments: [
-        (#"{"name": "x", "shape": [3], "datatype": "FP32", "parameters": {"binary_data_size": 8}}"#, [UInt8](repeating: 0, count: 8), "binary_data_size is 8"),
-        (#"{"name": "x", "shape": [2], "datatype": "BYTES", "parameters": {"binary_data_size": 5}}"#, [1, 0, 0, 0, 65], "1 BYTES elements"),
-        (#"{"name": "x", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 5}}"#, [9, 0, 0, 0, 65], "truncated BYTES element"),
-        (#"{"name": "x", "shape": [1], "datatype": "FP32", "data": [1], "parameters": {"binary_data_size": 4}}"#, [0, 0, 0, 0], "both \"data\" and"),
-    ])
+    @Test(
+        "binary sizes must match the shape; BYTES binary data must hold the shape's elements",
+        arguments: [
+            (
+                #"{"name": "x", "shape": [3], "datatype": "FP32", "parameters": {"binary_data_size": 8}}"#,
+                [UInt8](repeating: 0, count: 8), "binary_data_size is 8"
+            ),
+            (
+                #"{"name": "x", "shape": [2], "datatype": "BYTES", "parameters": {"binary_data_size": 5}}"#,
+                [1, 0, 0, 0, 65], "1 BYTES elements"
+            ),
+            (
+                #"{"name": "x", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 5}}"#,
+                [9, 0, 0, 0, 65], "truncated BYTES element"
+            ),
+            (
+                #"{"name": "x", "shape": [1], "datatype": "FP32", "data": [1], "parameters": {"binary_data_size": 4}}"#,
+                [0, 0, 0, 0], "both \"data\" and"
+            ),
+        ])
     func binaryShapeMismatch(input: String, binary: [UInt8], fragment: String) {
         let (body, headerLength) = binaryBody("{\"inputs\": [\(input)]}", [binary])
         do {
@@ -100,14 +116,18 @@ struct BinaryExtensionTests {
         }
     }
 
-    @Test("the header's value parses as a non-negative decimal", arguments: [
-        ("12", 12 as Int?), ("0", 0), ("000123", 123),
-    ])
+    @Test(
+        "the header's value parses as a non-negative decimal",
+        arguments: [
+            ("12", 12 as Int?), ("0", 0), ("000123", 123),
+        ])
     func headerLengthValues(value: String, expected: Int?) throws {
         #expect(try OIPCodec.parseHeaderLength(value) == expected)
     }
 
-    @Test("garbage header values are rejected", arguments: ["-1", "abc", "", "1e3", " 12", "12 ", "+5", "99999999999999999999", "0x10"])
+    @Test(
+        "garbage header values are rejected",
+        arguments: ["-1", "abc", "", "1e3", " 12", "12 ", "+5", "99999999999999999999", "0x10"])
     func headerLengthGarbage(value: String) throws {
         #expect(throws: ServalError.self) { try OIPCodec.parseHeaderLength(value) }
         #expect(try OIPCodec.parseHeaderLength(nil) == nil)
@@ -122,7 +142,9 @@ struct BinaryExtensionTests {
         let (json, binary, headerLength) = try encode([probabilities, count, label], encoding: encoding, id: "r")
         #expect(headerLength == json.utf8.count)
         #expect(
-            json == #"{"model_name":"m","id":"r","outputs":[{"name":"probabilities","datatype":"FP32","shape":[1,2],"parameters":{"binary_data_size":8}},{"name":"count","datatype":"INT64","shape":[1],"data":[3]},{"name":"label","datatype":"BYTES","shape":[1],"parameters":{"binary_data_size":7}}]}"#)
+            json
+                == #"{"model_name":"m","id":"r","outputs":[{"name":"probabilities","datatype":"FP32","shape":[1,2],"parameters":{"binary_data_size":8}},{"name":"count","datatype":"INT64","shape":[1],"data":[3]},{"name":"label","datatype":"BYTES","shape":[1],"parameters":{"binary_data_size":7}}]}"#
+        )
         #expect(binary == Array(probabilities.data.readableBytesView) + Array(label.data.readableBytesView))
     }
 

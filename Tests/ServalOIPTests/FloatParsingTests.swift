@@ -49,7 +49,9 @@ func aroundMidpoint(_ midpoint: Double) -> (at: String, above: String, below: St
     let above = withPoint + "0000000000000000000000000000001" + exponent
     var digits = Array(mantissa)
     let last = digits.removeLast().wholeNumberValue!
-    let below = String(digits) + String(last - 1) + (mantissa.contains(".") ? "" : ".") + "99999999999999999999999999" + exponent
+    let below =
+        String(digits) + String(last - 1) + (mantissa.contains(".") ? "" : ".") + "99999999999999999999999999"
+        + exponent
     return (mantissa + exponent, above, below)
 }
 
@@ -61,26 +63,32 @@ struct FloatParsingTests {
         "2.2250738585072011e-308", "2.2250738585072012e-308", "2.2250738585072014e-308", "4.9406564584124654e-324",
         "5e-324", "2.4703282292062327e-324", "2.4703282292062328e-324", "1e-400", "9007199254740992",
         "9007199254740993", "9007199254740995", "9007199254740993.0000000001", "123456789012345678901234567890",
-        "0.000000000000000000000000000001", "7.3177701707893310e+15", "1.00000000000000011102230246251565404236316680908203125",
-        "1.00000000000000011102230246251565404236316680908203124", "1.00000000000000011102230246251565404236316680908203126",
+        "0.000000000000000000000000000001", "7.3177701707893310e+15",
+        "1.00000000000000011102230246251565404236316680908203125",
+        "1.00000000000000011102230246251565404236316680908203124",
+        "1.00000000000000011102230246251565404236316680908203126",
         "9999999999999999999", "18446744073709551615", "18446744073709551616", "4.35004796885838e-311",
         "6.9294956446009195e15", "7.0420557077594588e-53", "1448997445238699", "3.14159265358979323846264338327950288",
         "2.718281828459045235360287471352662497757", "1e22", "1e-22", "123456789012345678e-30", "0.1e-340",
-        "179769313486231580793728971405301e276", "4.4501477170144022721148195934182639518696390927032912960468522194496444440421538910330590478162701758282983178260792422137401728773891892910553144148156412434867599762821265346585071045737627442980259622449029037796981144446145705102663115100318287949527959668236039986479250965780342141637013812613333119898765515451440315261253813266652951306000184917766328660755595837392240989947807556594098101021612198814605258742579179000071675999344145086087205681577915435923018910334964869420614052182892431445797605163650903606514140377217442262561590244668525767372446430075513332450079650686719491377688478005309963967709758965844137894433796621993967316936280457084866613206797017728916080020698679408551343728867675409720757232455434770912461317493580281734466552734375e-308",
+        "179769313486231580793728971405301e276",
+        "4.4501477170144022721148195934182639518696390927032912960468522194496444440421538910330590478162701758282983178260792422137401728773891892910553144148156412434867599762821265346585071045737627442980259622449029037796981144446145705102663115100318287949527959668236039986479250965780342141637013812613333119898765515451440315261253813266652951306000184917766328660755595837392240989947807556594098101021612198814605258742579179000071675999344145086087205681577915435923018910334964869420614052182892431445797605163650903606514140377217442262561590244668525767372446430075513332450079650686719491377688478005309963967709758965844137894433796621993967316936280457084866613206797017728916080020698679408551343728867675409720757232455434770912461317493580281734466552734375e-308",
     ]
 
     @Test("FP64: tricky decimals match strtod")
     func trickyDoubles() throws {
         let parsed = try parseFloats(Self.trickyDoubles, "FP64", as: UInt64.self)
         for (text, bits) in zip(Self.trickyDoubles, parsed) {
-            #expect(bits == Double(text)!.bitPattern, "\(text) → \(Double(bitPattern: bits)), strtod says \(Double(text)!)")
+            #expect(
+                bits == Double(text)!.bitPattern, "\(text) → \(Double(bitPattern: bits)), strtod says \(Double(text)!)")
         }
     }
 
-    @Test("FP64: a thousand-digit number, and numbers that overflow, are handled", arguments: [
-        ("1" + String(repeating: "0", count: 1_000), false), ("1e309", false), ("-1e400", false),
-        ("0." + String(repeating: "0", count: 1_000) + "1", true),
-    ])
+    @Test(
+        "FP64: a thousand-digit number, and numbers that overflow, are handled",
+        arguments: [
+            ("1" + String(repeating: "0", count: 1_000), false), ("1e309", false), ("-1e400", false),
+            ("0." + String(repeating: "0", count: 1_000) + "1", true),
+        ])
     func extremeDoubles(text: String, fits: Bool) throws {
         let result = Result { try parseFloats([text], "FP64", as: UInt64.self) }
         if fits {
@@ -90,9 +98,11 @@ struct FloatParsingTests {
         }
     }
 
-    @Test("FP64: random decimals match strtod (Clinger, Eisel–Lemire and the fallback)", arguments: [
-        (25, -30...30), (19, -350...310), (40, -400...330), (17, -10...10),
-    ])
+    @Test(
+        "FP64: random decimals match strtod (Clinger, Eisel–Lemire and the fallback)",
+        arguments: [
+            (25, -30...30), (19, -350...310), (40, -400...330), (17, -10...10),
+        ])
     func randomDoubles(maxDigits: Int, exponents: ClosedRange<Int>) throws {
         let texts = randomDecimals(count: 40_000, maxDigits: maxDigits, exponents: exponents, seed: UInt64(maxDigits))
             .filter { Double($0)!.isFinite }
@@ -123,7 +133,8 @@ struct FloatParsingTests {
         ]
         let parsed = try parseFloats(texts, "FP32", as: UInt32.self)
         for (text, bits) in zip(texts, parsed) {
-            #expect(bits == Float(text)!.bitPattern, "\(text) → \(Float(bitPattern: bits)), strtof says \(Float(text)!)")
+            #expect(
+                bits == Float(text)!.bitPattern, "\(text) → \(Float(bitPattern: bits)), strtof says \(Float(text)!)")
         }
         // The double nearest 1.0000000596046448 is exactly halfway between two floats; the decimal is above it.
         #expect(parsed[10] == Float(1).nextUp.bitPattern)
@@ -178,18 +189,22 @@ struct FloatParsingTests {
         var mismatches = 0
         for (index, (bits, want)) in zip(parsed, expected).enumerated() where bits != want {
             mismatches += 1
-            if mismatches < 10 { Issue.record("\(texts[index]) → 0x\(String(bits, radix: 16)), want 0x\(String(want, radix: 16))") }
+            if mismatches < 10 {
+                Issue.record("\(texts[index]) → 0x\(String(bits, radix: 16)), want 0x\(String(want, radix: 16))")
+            }
         }
         #expect(mismatches == 0)
     }
 
     @Test("FP16: every value, and every midpoint exactly and just off it")
     func everyHalf() throws {
-        try checkEveryValue("FP16", count: 0x7C00, value: { bits in
-            let exponent = Int(bits >> 10)
-            let fraction = Double(bits & 0x3FF)
-            return exponent == 0 ? fraction * 0x1p-24 : (1 + fraction / 1024) * pow(2, Double(exponent - 15))
-        }, stride: 1)
+        try checkEveryValue(
+            "FP16", count: 0x7C00,
+            value: { bits in
+                let exponent = Int(bits >> 10)
+                let fraction = Double(bits & 0x3FF)
+                return exponent == 0 ? fraction * 0x1p-24 : (1 + fraction / 1024) * pow(2, Double(exponent - 15))
+            }, stride: 1)
     }
 
     @Test("BF16: values and midpoints across the whole range")
@@ -197,24 +212,32 @@ struct FloatParsingTests {
         try checkEveryValue("BF16", count: 0x7F80, value: { Double(Float(bitPattern: UInt32($0) << 16)) }, stride: 7)
     }
 
-    @Test("16-bit formats overflow past their largest value, and underflow to zero", arguments: [
-        ("FP16", "65519.99", UInt16(0x7BFF)), ("FP16", "1e-9", 0), ("FP16", "-1e-9", 0x8000),
-        ("FP16", "5.960464477539063e-08", 1), ("BF16", "3.3895313892515355e38", 0x7F7F), ("BF16", "1", 0x3F80),
-    ])
+    @Test(
+        "16-bit formats overflow past their largest value, and underflow to zero",
+        arguments: [
+            ("FP16", "65519.99", UInt16(0x7BFF)), ("FP16", "1e-9", 0), ("FP16", "-1e-9", 0x8000),
+            ("FP16", "5.960464477539063e-08", 1), ("BF16", "3.3895313892515355e38", 0x7F7F), ("BF16", "1", 0x3F80),
+        ])
     func sixteenBitEdges(datatype: String, text: String, bits: UInt16) throws {
         #expect(try parseFloats([text], datatype, as: UInt16.self) == [bits])
     }
 
-    @Test("overflowing decimals are rejected, naming the element and the range", arguments: [
-        ("FP16", "65520"), ("FP16", "1e5"), ("BF16", "3.4e38"), ("FP32", "3.5e38"), ("FP32", "-1e39"), ("FP64", "2e308"),
-    ])
+    @Test(
+        "overflowing decimals are rejected, naming the element and the range",
+        arguments: [
+            ("FP16", "65520"), ("FP16", "1e5"), ("BF16", "3.4e38"), ("FP32", "3.5e38"), ("FP32", "-1e39"),
+            ("FP64", "2e308"),
+        ])
     func overflowRejected(datatype: String, text: String) {
-        expectRejected(oneInput(datatype, shape: [2], data: "[0, \(text)]"), "element 1", "out of range for \(datatype)", text)
+        expectRejected(
+            oneInput(datatype, shape: [2], data: "[0, \(text)]"), "element 1", "out of range for \(datatype)", text)
     }
 
-    @Test("NaN, Infinity and -Infinity, as Python writes them, are accepted by the float types", arguments: [
-        "FP16", "BF16", "FP32", "FP64",
-    ])
+    @Test(
+        "NaN, Infinity and -Infinity, as Python writes them, are accepted by the float types",
+        arguments: [
+            "FP16", "BF16", "FP32", "FP64",
+        ])
     func specialValues(datatype: String) throws {
         let request = try decode(oneInput(datatype, shape: [3], data: "[NaN, Infinity, -Infinity]"))
         let data = request.request.inputs[0].data
@@ -223,7 +246,8 @@ struct FloatParsingTests {
             case "FP64": words(data, as: UInt64.self).map { Double(bitPattern: $0) }
             case "FP32": words(data, as: UInt32.self).map { Double(Float(bitPattern: $0)) }
             case "BF16": words(data, as: UInt16.self).map { Double(Float(bitPattern: UInt32($0) << 16)) }
-            default: words(data, as: UInt16.self).map { [0x7E00: Double.nan, 0x7C00: .infinity, 0xFC00: -.infinity][$0]! }
+            default:
+                words(data, as: UInt16.self).map { [0x7E00: Double.nan, 0x7C00: .infinity, 0xFC00: -.infinity][$0]! }
             }
         #expect(values[0].isNaN)
         #expect(values[1] == .infinity)

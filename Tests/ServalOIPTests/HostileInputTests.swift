@@ -27,15 +27,18 @@ struct HostileInputTests {
         expectRejected(oneInput("FP32", shape: [1], data: "[" + data + "]"), "nests")
     }
 
-    @Test("shapes whose element count overflows, or that promise more than the data, are rejected", arguments: [
-        ("[4294967296, 4294967296, 4]", "overflows"), ("[9223372036854775807, 2]", "overflows"),
-        ("[1000000000000]", "1000000000000 elements"), ("[99999999999999999999]", "dimension"),
-        ("[3037000500, 3037000500]", "overflows"),
-    ])
+    @Test(
+        "shapes whose element count overflows, or that promise more than the data, are rejected",
+        arguments: [
+            ("[4294967296, 4294967296, 4]", "overflows"), ("[9223372036854775807, 2]", "overflows"),
+            ("[1000000000000]", "1000000000000 elements"), ("[99999999999999999999]", "dimension"),
+            ("[3037000500, 3037000500]", "overflows"),
+        ])
     func hugeShapes(shape: String, fragment: String) {
         expectRejected(#"{"inputs": [{"name": "x", "shape": \#(shape), "datatype": "FP64", "data": [1]}]}"#, fragment)
         let (body, headerLength) = binaryBody(
-            #"{"inputs": [{"name": "x", "shape": \#(shape), "datatype": "FP64", "parameters": {"binary_data_size": 8}}]}"#, [[0, 0, 0, 0, 0, 0, 0, 0]])
+            #"{"inputs": [{"name": "x", "shape": \#(shape), "datatype": "FP64", "parameters": {"binary_data_size": 8}}]}"#,
+            [[0, 0, 0, 0, 0, 0, 0, 0]])
         #expect(throws: ServalError.self) { try OIPCodec.decodeInferRequest(body, headerLength: headerLength) }
     }
 
@@ -66,7 +69,9 @@ struct HostileInputTests {
                 try OIPCodec.decodeInferRequest(prefix, headerLength: headerLength.map { min($0, length) })
             }
             if let headerLength {
-                #expect(throws: ServalError.self) { try OIPCodec.decodeInferRequest(prefix, headerLength: headerLength) }
+                #expect(throws: ServalError.self) {
+                    try OIPCodec.decodeInferRequest(prefix, headerLength: headerLength)
+                }
             }
         }
     }
@@ -103,8 +108,12 @@ struct HostileInputTests {
     func garbage() {
         var random = SplitMix64(seed: 11)
         for _ in 0..<2_000 {
-            let bytes = (0..<Int.random(in: 0..<64, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
-            #expect(throws: ServalError.self) { try OIPCodec.decodeInferRequest(ByteBuffer(bytes: bytes), headerLength: nil) }
+            let bytes = (0..<Int.random(in: 0..<64, using: &random)).map { _ in
+                UInt8.random(in: 0...255, using: &random)
+            }
+            #expect(throws: ServalError.self) {
+                try OIPCodec.decodeInferRequest(ByteBuffer(bytes: bytes), headerLength: nil)
+            }
         }
     }
 

@@ -12,7 +12,8 @@ func sampleBodies() -> [(body: ByteBuffer, headerLength: Int?)] {
         (ByteBuffer(string: oneInput("BYTES", shape: [2], data: #"["h\u00e9llo", "\ud83d\ude00"]"#)), nil),
         (
             ByteBuffer(
-                string: #"{"id":"z","outputs":[{"name":"o","parameters":{"binary_data":true}}],"inputs":[{"data":[[1,2],[3,4]],"datatype":"UINT16","name":"u","shape":[2,2]}]}"#
+                string:
+                    #"{"id":"z","outputs":[{"name":"o","parameters":{"binary_data":true}}],"inputs":[{"data":[[1,2],[3,4]],"datatype":"UINT16","name":"u","shape":[2,2]}]}"#
             ), nil
         ),
         (mixed.body, mixed.headerLength),
@@ -62,7 +63,9 @@ struct InferBodyDecoderTests {
         for (body, headerLength) in sampleBodies() {
             let whole = try OIPCodec.decodeInferRequest(body, headerLength: headerLength)
             for contentLength in [true, false] {
-                let pieces = try decodeInChunks(body, headerLength: headerLength, sizes: repeatElement(1, count: .max), contentLength: contentLength)
+                let pieces = try decodeInChunks(
+                    body, headerLength: headerLength, sizes: repeatElement(1, count: .max), contentLength: contentLength
+                )
                 #expect(same(pieces, whole))
             }
         }
@@ -76,7 +79,8 @@ struct InferBodyDecoderTests {
             for round in 0..<40 {
                 let largest = [2, 7, 64, 1_000][round % 4]
                 let sizes = (0..<body.readableBytes).map { _ in Int.random(in: 1...largest, using: &random) }
-                let pieces = try decodeInChunks(body, headerLength: headerLength, sizes: sizes, contentLength: round % 3 != 0)
+                let pieces = try decodeInChunks(
+                    body, headerLength: headerLength, sizes: sizes, contentLength: round % 3 != 0)
                 #expect(same(pieces, whole))
             }
             #expect(same(try decodeInChunks(body, headerLength: headerLength, sizes: []), whole))
@@ -91,10 +95,12 @@ struct InferBodyDecoderTests {
             do { _ = try OIPCodec.decodeInferRequest(body, headerLength: headerLength) } catch { wholeError = error }
             let expected = try #require(wholeError)
             for round in 0..<10 {
-                let sizes = (0..<body.readableBytes).map { _ in round == 0 ? 1 : Int.random(in: 1...16, using: &random) }
+                let sizes = (0..<body.readableBytes).map { _ in round == 0 ? 1 : Int.random(in: 1...16, using: &random)
+                }
                 for contentLength in [true, false] {
                     do {
-                        _ = try decodeInChunks(body, headerLength: headerLength, sizes: sizes, contentLength: contentLength)
+                        _ = try decodeInChunks(
+                            body, headerLength: headerLength, sizes: sizes, contentLength: contentLength)
                         Issue.record("decoded a bad body in pieces")
                     } catch {
                         #expect(error.code == expected.code, "\(error) vs \(expected)")
@@ -108,7 +114,8 @@ struct InferBodyDecoderTests {
     func refusedUpFront() {
         func initError(_ headerLength: Int?, _ contentLength: Int?, _ limit: Int) -> ServalError? {
             do {
-                _ = try OIPInferBodyDecoder(headerLength: headerLength, contentLength: contentLength, maxBodyBytes: limit)
+                _ = try OIPInferBodyDecoder(
+                    headerLength: headerLength, contentLength: contentLength, maxBodyBytes: limit)
                 return nil
             } catch {
                 return error
@@ -133,7 +140,8 @@ struct InferBodyDecoderTests {
     @Test("a JSON header declaring more binary data than Content-Length leaves fails as soon as the header is in")
     func declaredPastContentLength() throws {
         let json = Self.header(declaring: 1_000)
-        var decoder = try OIPInferBodyDecoder(headerLength: json.utf8.count, contentLength: json.utf8.count + 10, maxBodyBytes: 1 << 20)
+        var decoder = try OIPInferBodyDecoder(
+            headerLength: json.utf8.count, contentLength: json.utf8.count + 10, maxBodyBytes: 1 << 20)
         var header = ByteBuffer(string: json)
         let last = header.readSlice(length: header.readableBytes - 1)!
         try decoder.feed(last)

@@ -29,7 +29,8 @@ func decode(_ json: String) throws(ServalError) -> OIPInferRequest {
 func decodeError(_ json: String, sourceLocation: SourceLocation = #_sourceLocation) -> ServalError? {
     do {
         let request = try decode(json)
-        Issue.record("decoded but should have failed: \(request.request.inputs.map(\.name))", sourceLocation: sourceLocation)
+        Issue.record(
+            "decoded but should have failed: \(request.request.inputs.map(\.name))", sourceLocation: sourceLocation)
         return nil
     } catch {
         return error
@@ -41,7 +42,9 @@ func expectRejected(_ json: String, _ fragments: String..., sourceLocation: Sour
     guard let error = decodeError(json, sourceLocation: sourceLocation) else { return }
     #expect(error.code == .validationError, "\(error)", sourceLocation: sourceLocation)
     for fragment in fragments {
-        #expect(error.message.contains(fragment), "message \"\(error.message)\" lacks \"\(fragment)\"", sourceLocation: sourceLocation)
+        #expect(
+            error.message.contains(fragment), "message \"\(error.message)\" lacks \"\(fragment)\"",
+            sourceLocation: sourceLocation)
     }
 }
 
@@ -72,7 +75,9 @@ func words<Value: FixedWidthInteger>(_ buffer: ByteBuffer, as _: Value.Type) -> 
 }
 
 /// A tensor from little-endian words.
-func tensor<Value: FixedWidthInteger>(_ name: String, _ datatype: TensorDatatype, _ shape: [Int], _ values: [Value]) -> Tensor {
+func tensor<Value: FixedWidthInteger>(_ name: String, _ datatype: TensorDatatype, _ shape: [Int], _ values: [Value])
+    -> Tensor
+{
     Tensor(name: name, datatype: datatype, shape: shape, data: ByteBuffer(bytes: littleEndianBytes(values)))
 }
 

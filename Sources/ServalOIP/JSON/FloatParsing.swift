@@ -31,13 +31,22 @@ struct ScannedNumber {
 
 /// Correctly rounded conversion of decimal numbers to binary floating point: Clinger's fast path, then
 /// Eisel–Lemire, then the standard library's `strtod`-based parser for numbers with more than 19 digits that
-/// Eisel–Lemire cannot settle. Narrower formats (FP32, FP16, BF16) round the correctly rounded double and break
-/// the rare exact tie by comparing against the decimal with big integers, so nothing is rounded twice.
+/// Eisel–Lemire cannot settle.
+///
+/// Narrower formats (FP32, FP16, BF16) first try ``quickNarrow(_:to:)``, one multiplication whose result is
+/// provably far enough from a rounding boundary; otherwise they round the correctly rounded double and break the
+/// rare exact tie by comparing against the decimal with big integers, so nothing is ever rounded twice.
 enum FloatParsing {
     /// 10^0 … 10^22, every one exact in a Double.
     private static let powersOfTen: [Double] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
         1e20, 1e21, 1e22,
+    ]
+
+    /// The Doubles nearest to 10^0 … 10^-22 (inexact), for the approximate path of narrow formats.
+    private static let reciprocalPowersOfTen: [Double] = [
+        1e0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12, 1e-13, 1e-14, 1e-15, 1e-16,
+        1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22,
     ]
 
     /// 5^0 … 5^22.
@@ -61,6 +70,39 @@ enum FloatParsing {
             magnitude = slowPositiveDouble(number, text: text)
         }
         return number.negative ? -magnitude : magnitude
+    }
+
+    /// The bits of `number` in `Format`, when one multiplication settles them; nil otherwise, for the exact path.
+    ///
+    /// For up to 19 digits and exponents within ±22, the product of the mantissa and the Double nearest 10^e is
+    /// within two units in the last place of the exact value, so it rounds the same way unless it lies within
+    /// eight units of a midpoint of `Format`. It must also be a normal value of `Format`, not rounding to infinity.
+    @inline(__always)
+    static func quickNarrow<Format: NarrowFloatFormat>(_ number: ScannedNumber, to _: Format.Type) -> UInt32? {
+        let mantissa = number.mantissa
+        let exponent = number.exponent
+        guard number.kind == .finite, !number.truncated, mantissa <= 1 << 53, exponent >= -22, exponent <= 22 else {
+            return nil
+        }
+        let exponentBits = Format.exponentBits
+        let fractionBits = Format.fractionBits
+        let signBit: UInt32 = number.negative ? 1 &<< (exponentBits &+ fractionBits) : 0
+        guard mantissa != 0 else { return signBit }
+        let approximate =
+            exponent >= 0
+            ? Double(mantissa) * powersOfTen[exponent] : Double(mantissa) * reciprocalPowersOfTen[-exponent]
+        let bits = approximate.bitPattern
+        let maximumBiased = (1 &<< exponentBits) &- 1
+        let biasedExponent = Int(bits &>> 52) &- 1023 &+ (maximumBiased &>> 1)  // in Format
+        let droppedBits = 52 &- fractionBits
+        let dropped = Int(bits & ((1 &<< droppedBits) &- 1))
+        let half = 1 &<< (droppedBits &- 1)
+        guard biasedExponent >= 1, biasedExponent < maximumBiased, abs(dropped &- half) > 8 else { return nil }
+        let fraction = UInt32(truncatingIfNeeded: (bits & ((1 &<< 52) &- 1)) &>> droppedBits)
+        let magnitude =
+            UInt32(truncatingIfNeeded: biasedExponent) &<< fractionBits &+ fraction &+ (dropped > half ? 1 : 0)
+        guard magnitude < UInt32(truncatingIfNeeded: maximumBiased) &<< fractionBits else { return nil }
+        return signBit | magnitude
     }
 
     /// Everything Clinger's fast path leaves: specials, Eisel–Lemire, and the standard library for long numbers.
@@ -142,16 +184,17 @@ enum FloatParsing {
         return UInt64(power2) << 52 | result
     }
 
-    /// The bits of `value` rounded to nearest, ties to even, in a binary format of `exponentBits` and
-    /// `fractionBits` narrower than Double; `nil` when it overflows to infinity. `value` must be finite.
+    /// The bits of `value` rounded to nearest, ties to even, in `Format`; `nil` when it overflows to infinity.
+    /// `value` must be finite.
     ///
     /// `value` is the correctly rounded double of some decimal; when it lies exactly halfway between two values of
     /// the narrow format, `compareDecimal` decides: it returns how the decimal compares with `value`'s magnitude
     /// (-1, 0, +1).
-    @inline(__always)
-    static func narrow(
-        _ value: Double, exponentBits: Int, fractionBits: Int, compareDecimal: () -> Int
+    static func narrow<Format: NarrowFloatFormat>(
+        _ value: Double, to _: Format.Type, compareDecimal: () -> Int
     ) -> UInt32? {
+        let exponentBits = Format.exponentBits
+        let fractionBits = Format.fractionBits
         let signBit: UInt32 = value.sign == .minus ? 1 << (exponentBits + fractionBits) : 0
         let bits = value.bitPattern & ~(1 << 63)
         let biasedExponent = Int(bits >> 52)
@@ -263,4 +306,49 @@ enum FloatParsing {
         if rhs < lhs { return 1 }
         return tailIsNonzero ? 1 : 0
     }
+}
+
+/// A binary floating-point format narrower than Double.
+protocol NarrowFloatFormat {
+    /// The format's bits.
+    associatedtype Word: FixedWidthInteger
+    /// The width of the exponent field.
+    static var exponentBits: Int { get }
+    /// The width of the fraction field.
+    static var fractionBits: Int { get }
+    /// The largest finite value, for messages.
+    static var largestFinite: String { get }
+}
+
+extension NarrowFloatFormat {
+    /// The bits of positive infinity.
+    static var infinityBits: UInt32 { UInt32((1 << exponentBits) - 1) << fractionBits }
+    /// The bits of the canonical quiet NaN.
+    static var nanBits: UInt32 { infinityBits | 1 << (fractionBits - 1) }
+    /// The bits of the sign.
+    static var signBit: UInt32 { 1 << (exponentBits + fractionBits) }
+}
+
+/// IEEE 754 binary32 (FP32).
+enum Binary32: NarrowFloatFormat {
+    typealias Word = UInt32
+    static var exponentBits: Int { 8 }
+    static var fractionBits: Int { 23 }
+    static var largestFinite: String { "3.4028235e+38" }
+}
+
+/// IEEE 754 binary16 (FP16).
+enum Binary16: NarrowFloatFormat {
+    typealias Word = UInt16
+    static var exponentBits: Int { 5 }
+    static var fractionBits: Int { 10 }
+    static var largestFinite: String { "65504" }
+}
+
+/// bfloat16 (BF16): binary32's exponent with 7 fraction bits.
+enum BFloat16: NarrowFloatFormat {
+    typealias Word = UInt16
+    static var exponentBits: Int { 8 }
+    static var fractionBits: Int { 7 }
+    static var largestFinite: String { "3.3895314e+38" }
 }

@@ -60,7 +60,8 @@ struct JSONScanner {
         }
         return ServalError(
             .validationError,
-            "The request's JSON is malformed at byte \(position): expected \(expected), found \(describeByte(bytes[position])).")
+            "The request's JSON is malformed at byte \(position): expected \(expected), found \(describeByte(bytes[position]))."
+        )
     }
 
     private func describeByte(_ byte: UInt8) -> String {
@@ -95,7 +96,8 @@ struct JSONScanner {
             while end < bytes.count, !Self.isDelimiter(bytes[end]) { end += 1 }
         }
         let limit = 40
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<min(end, start + limit)]), as: UTF8.self)
+        let text = String(
+            decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<min(end, start + limit)]), as: UTF8.self)
         return "\(kind) \(text)\(end - start > limit ? "…" : "")"
     }
 
@@ -299,10 +301,12 @@ struct JSONScanner {
             index += 1
         } else if first &- UInt8(ascii: "1") < 9 {
             while index < count {
-                if digits <= 11, index + 8 <= count, let eight = eightDigits(at: index) {
-                    mantissa = mantissa &* 100_000_000 &+ eight
-                    digits += 8
-                    index += 8
+                if digits <= 11, index + 8 <= count {
+                    let run = digitRun(at: index)
+                    mantissa = mantissa &* Self.powersOfTen[run.length] &+ run.value
+                    digits += run.length
+                    index += run.length
+                    if run.length < 8 { break }
                     continue
                 }
                 let digit = bytes[index] &- UInt8(ascii: "0")
@@ -334,12 +338,14 @@ struct JSONScanner {
                 throw syntaxError(expecting: "a digit after '.'")
             }
             while index < count {
-                // Eight digits at a time once past leading zeros, while they fit in 19.
-                if digits > 0, digits <= 11, index + 8 <= count, let eight = eightDigits(at: index) {
-                    mantissa = mantissa &* 100_000_000 &+ eight
-                    digits += 8
-                    exponent -= 8
-                    index += 8
+                // Up to eight digits at a time once past leading zeros, while they fit in 19.
+                if digits > 0, digits <= 11, index + 8 <= count {
+                    let run = digitRun(at: index)
+                    mantissa = mantissa &* Self.powersOfTen[run.length] &+ run.value
+                    digits += run.length
+                    exponent -= run.length
+                    index += run.length
+                    if run.length < 8 { break }
                     continue
                 }
                 let digit = bytes[index] &- UInt8(ascii: "0")
@@ -383,18 +389,26 @@ struct JSONScanner {
             truncated: truncated)
     }
 
-    /// The value of the eight ASCII digits at `index`, or nil when they are not all digits (SWAR, as in
-    /// `fast_float`). Eight bytes must be readable there.
+    /// 10^0 … 10^8.
+    private static let powersOfTen: [UInt64] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000]
+
+    /// The value and length of the run of up to eight ASCII digits at `index` (SWAR, as in `fast_float`, extended
+    /// to shorter runs). Eight bytes must be readable there.
     @inline(__always)
-    private func eightDigits(at index: Int) -> UInt64? {
+    private func digitRun(at index: Int) -> (value: UInt64, length: Int) {
         let chunk = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
-        guard (chunk &+ 0x4646_4646_4646_4646 | chunk &- 0x3030_3030_3030_3030) & 0x8080_8080_8080_8080 == 0 else {
-            return nil
-        }
-        var value = chunk & 0x0F0F_0F0F_0F0F_0F0F
-        value = (value &* 2561) >> 8
-        value = ((value & 0x00FF_00FF_00FF_00FF) &* 6_553_601) >> 16
-        return ((value & 0x0000_FFFF_0000_FFFF) &* 42_949_672_960_001) >> 32
+        // A byte's top bit is set here when it is not a digit; bytes before the first such byte are digits, which
+        // neither carry nor borrow, so the lowest set bit marks the first non-digit.
+        let nonDigits = ((chunk &+ 0x4646_4646_4646_4646) | (chunk &- 0x3030_3030_3030_3030)) & 0x8080_8080_8080_8080
+        let length = nonDigits.trailingZeroBitCount &>> 3
+        guard length > 0 else { return (0, 0) }
+        // The digits move to the high bytes; '0's fill the low ones (the first byte is the leading digit).
+        let padded =
+            length == 8 ? chunk : chunk &<< UInt64(64 &- 8 &* length) | 0x3030_3030_3030_3030 &>> UInt64(8 &* length)
+        var value = padded & 0x0F0F_0F0F_0F0F_0F0F
+        value = (value &* 2561) &>> 8
+        value = ((value & 0x00FF_00FF_00FF_00FF) &* 6_553_601) &>> 16
+        return (((value & 0x0000_FFFF_0000_FFFF) &* 42_949_672_960_001) &>> 32, length)
     }
 
     /// The result of ``scanInteger()``.
@@ -485,7 +499,8 @@ struct JSONScanner {
                 guard let length = UTF8Validation.sequenceLength(bytes, at: position) else {
                     throw ServalError(
                         .validationError,
-                        "The request's JSON has a string that is not valid UTF-8 at byte \(position); JSON text must be UTF-8.")
+                        "The request's JSON has a string that is not valid UTF-8 at byte \(position); JSON text must be UTF-8."
+                    )
                 }
                 position += length
             }
