@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Serval's serving benchmark: Serval (SageMaker path, batching off and on; Open Inference Protocol REST JSON,
-REST binary and gRPC) against MLServer (OIP REST and gRPC) and FastAPI + uvicorn.
+"""Serval's serving benchmark: Serval (SageMaker path; OIP REST JSON, REST binary, gRPC) vs MLServer and FastAPI.
+
+Serval runs with batching off and on, over its SageMaker path and over the Open Inference Protocol v2 (REST JSON,
+REST with Triton's binary tensor extension, gRPC); MLServer over OIP REST and gRPC; FastAPI + uvicorn over JSON.
 
 Trains a LogisticRegression (20 features) and an MLPClassifier (512x512 hidden, 64 features) on
 synthetic data with a fixed seed, saves them as joblib packages, measures their in-process predict
@@ -595,7 +597,7 @@ def run_wrk(url, script, concurrency, seconds):
 
 def run_grpc_load(ctx, target, concurrency, seconds, warmup):
     argv = [ctx.grpc_load, "--target", target.url, *target.grpc_args, "--concurrency", concurrency,
-            "--duration", seconds, "--warmup", warmup, "--timeout", 10]
+            "--duration", seconds, "--warmup", warmup]
     completed = subprocess.run([str(a) for a in argv], capture_output=True, text=True,
                                timeout=seconds + warmup + 60)
     output = completed.stdout + completed.stderr

@@ -21,7 +21,10 @@ let usage = """
       --connections K        HTTP/2 connections, callers assigned round-robin (default ceil(C / 16))
       --duration S           seconds measured (default 10)
       --warmup S             seconds of load before the measurement, discarded (default 2)
-      --timeout S            deadline of each RPC (default 10)
+      --timeout S            deadline of each RPC (default: none, like tritonclient.grpc; a deadline
+                             costs the client and the server a timer task per call). Without one,
+                             calls still pending 10 s after the measured window are cancelled and
+                             counted as errors
       --seed N               seed of the random input values (default 42)
       --check                send one request, print its outputs as JSON and exit (1 on error)
     """
@@ -40,7 +43,7 @@ struct Options: Sendable {
     var connections: Int?
     var duration = 10.0
     var warmup = 2.0
-    var timeout = 10.0
+    var timeout: Double?
     var seed: UInt64 = 42
     var check = false
 
@@ -113,7 +116,7 @@ func parseOptions(_ arguments: [String]) -> Options {
     if options.features < 1 || options.rows < 1 { fail("--features and --rows must be at least 1") }
     if options.concurrency < 1 { fail("--concurrency must be at least 1") }
     if let k = options.connections, k < 1 { fail("--connections must be at least 1") }
-    if !(options.duration > 0) || options.warmup < 0 || !(options.timeout > 0) {
+    if !(options.duration > 0) || options.warmup < 0 || !(options.timeout.map { $0 > 0 } ?? true) {
         fail("--duration and --timeout must be positive, --warmup not negative")
     }
     return options

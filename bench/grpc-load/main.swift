@@ -11,7 +11,9 @@
 // completions per second of the window; its latency is recorded in the caller's own fixed-bucket
 // histogram (Histogram.swift), merged at the end. Requests still in flight when the window closes are
 // awaited and dropped. A request that fails (any RPC error, including the deadline) counts as an
-// error, not a latency; the first error's code and message are printed.
+// error, not a latency; the first error's code and message are printed. Calls carry no deadline unless
+// --timeout is given (grpc-swift runs a timer task per call for one, on both sides); instead a watchdog
+// cancels the calls still pending --timeout (or 10) seconds after the window, counted as errors.
 
 import Foundation
 import GRPCCore
@@ -156,7 +158,7 @@ func makeClient(_ options: Options) throws -> GRPCClient<HTTP2ClientTransport.Po
 
 let callOptions = {
     var callOptions = CallOptions.defaults
-    callOptions.timeout = .milliseconds(Int64(options.timeout * 1000))
+    callOptions.timeout = options.timeout.map { .milliseconds(Int64($0 * 1000)) }
     callOptions.waitForReady = true  // the first calls wait for the connection instead of failing fast
     return callOptions
 }()
@@ -194,6 +196,7 @@ if options.check {
 struct CallerResult: Sendable {
     var histogram = LatencyHistogram()
     var errors = 0
+    var cancelled = 0  // calls the watchdog cancelled: the server never answered them
     var warmupRequests = 0
     var warmupErrors = 0
     var firstError: (at: ContinuousClock.Instant, message: String)?
@@ -201,6 +204,7 @@ struct CallerResult: Sendable {
     mutating func merge(_ other: CallerResult) {
         histogram.merge(other.histogram)
         errors += other.errors
+        cancelled += other.cancelled
         warmupRequests += other.warmupRequests
         warmupErrors += other.warmupErrors
         if let theirs = other.firstError, firstError.map({ theirs.at < $0.at }) ?? true { firstError = theirs }
@@ -224,6 +228,11 @@ func runCaller(
             failure = error
         }
         let end = clock.now
+        if failure != nil && Task.isCancelled {
+            result.cancelled += 1
+            result.firstError = result.firstError ?? (end, "no answer \(watchdogDelay) s after the measured window")
+            break
+        }
         if let failure, result.firstError == nil { result.firstError = (end, describe(failure)) }
         if end < measureStart {
             if failure == nil { result.warmupRequests += 1 } else { result.warmupErrors += 1 }
@@ -239,6 +248,7 @@ func runCaller(
 }
 
 let connectionCount = options.connectionCount
+let watchdogDelay = options.timeout ?? 10
 let total: CallerResult
 do {
     let clients = try (0..<connectionCount).map { _ in try makeClient(options) }
@@ -250,14 +260,34 @@ do {
         let measureStart = clock.now + .milliseconds(Int64(options.warmup * 1000))
         let measureEnd = measureStart + .milliseconds(Int64(options.duration * 1000))
         let (request, callOptions) = (request, callOptions)
-        let merged = await withTaskGroup(of: CallerResult.self) { callers in
+        let merged = await withTaskGroup(of: CallerResult?.self) { callers in
             for i in 0..<options.concurrency {
                 let service = Inference_GRPCInferenceService.Client(wrapping: clients[i % connectionCount])
-                callers.addTask { await runCaller(
-                    service, request: request, callOptions: callOptions, measureStart: measureStart, measureEnd: measureEnd) }
+                callers.addTask {
+                    await runCaller(
+                        service, request: request, callOptions: callOptions, measureStart: measureStart,
+                        measureEnd: measureEnd)
+                }
+            }
+            callers.addTask {  // the watchdog: nil when it fires, an empty result when the callers finished first
+                do {
+                    try await Task.sleep(until: measureEnd + .seconds(watchdogDelay), clock: .continuous)
+                    return nil
+                } catch {
+                    return CallerResult()
+                }
             }
             var merged = CallerResult()
-            for await result in callers { merged.merge(result) }
+            var finished = 0
+            for await result in callers {
+                guard let result else {
+                    callers.cancelAll()  // calls still pending: cancel them
+                    continue
+                }
+                merged.merge(result)
+                finished += 1
+                if finished == options.concurrency { callers.cancelAll() }  // stops the watchdog
+            }
             return merged
         }
         for client in clients { client.beginGracefulShutdown() }
@@ -270,17 +300,19 @@ do {
 
 if let first = total.firstError {
     var stderr = StandardError()
-    print("serval-grpc-load: \(total.errors + total.warmupErrors) errors; the first: \(first.message)", to: &stderr)
+    print("serval-grpc-load: \(total.errors + total.warmupErrors + total.cancelled) errors; the first: \(first.message)",
+          to: &stderr)
 }
 let histogram = total.histogram
 let ms = { (ns: UInt64?) in ns.map { Double($0) / 1e6 } }
 let requests = Int(histogram.total)
 print("{\"requests\": \(requests), \"seconds\": \(jsonNumber(options.duration)), "
-      + "\"rps\": \(jsonNumber(Double(requests) / options.duration, decimals: 2)), \"errors\": \(total.errors), "
+      + "\"rps\": \(jsonNumber(Double(requests) / options.duration, decimals: 2)), \"errors\": \(total.errors + total.cancelled), "
       + "\"p50_ms\": \(jsonNumber(ms(histogram.value(atPercentile: 50)))), "
       + "\"p90_ms\": \(jsonNumber(ms(histogram.value(atPercentile: 90)))), "
       + "\"p99_ms\": \(jsonNumber(ms(histogram.value(atPercentile: 99)))), "
       + "\"max_ms\": \(jsonNumber(ms(requests > 0 ? histogram.maxValue : nil))), "
       + "\"concurrency\": \(options.concurrency), \"connections\": \(connectionCount), "
       + "\"warmup_requests\": \(total.warmupRequests), \"warmup_errors\": \(total.warmupErrors), "
+      + "\"cancelled\": \(total.cancelled), "
       + "\"first_error\": \(total.firstError.map { jsonString($0.message) } ?? "null")}")

@@ -62,3 +62,13 @@ def write_code(model_dir, source):
     os.makedirs(code, exist_ok=True)
     with open(os.path.join(code, "inference.py"), "w") as f:
         f.write(source)
+
+
+class Picky:
+    """A model whose predict raises for rows with a negative first value."""
+    n_features_in_ = 2
+
+    def predict(self, X):
+        if (X[:, 0] < 0).any():
+            raise ValueError("negative input")
+        return X.sum(axis=1)

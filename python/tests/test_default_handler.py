@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import N_FEATURES, item
+from conftest import N_FEATURES, Picky, item
 from serval_worker import handlers as H
 from serval_worker.handlers import BadInput, decode_input, encode_output, load_handler
 from serval_worker.protocol import BAD_INPUT, MODEL_ERROR, OK
@@ -119,15 +119,6 @@ def test_regressor_predictions_match(reg_dir, regressor, data):
     csv = [float(v) for v in results[1][2].decode().split()]
     assert csv == pytest.approx(regressor.predict(X[2:]).tolist())
 
-
-class Picky:
-    """A model whose predict raises for rows with a negative first value."""
-    n_features_in_ = 2
-
-    def predict(self, X):
-        if (X[:, 0] < 0).any():
-            raise ValueError("negative input")
-        return X.sum(axis=1)
 
 
 def test_stacked_predict_failure_falls_back_per_item():

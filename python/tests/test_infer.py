@@ -8,7 +8,7 @@ import types
 import numpy as np
 import pytest
 
-from conftest import N_FEATURES, write_code
+from conftest import N_FEATURES, Picky, write_code
 from serval_worker import handlers as H
 from serval_worker import protocol as P
 from serval_worker import server
@@ -156,15 +156,6 @@ def test_one_feature_model_takes_a_vector(tmp_path):
     mode, out = answer(handler, [2, 1], [array_tensor("input-0", np.array([1.0, 2.0, 3.0], np.float32))])
     assert mode == P.BATCH_MODE and out["predict"][1] == pytest.approx([3.0, 5.0, 7.0])
 
-
-class Picky:
-    """A model whose predict raises for rows with a negative first value."""
-    n_features_in_ = 2
-
-    def predict(self, X):
-        if (X[:, 0] < 0).any():
-            raise ValueError("negative input")
-        return X.sum(axis=1)
 
 
 def test_failing_batch_falls_back_to_items():
