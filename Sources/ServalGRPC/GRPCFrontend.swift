@@ -1,7 +1,7 @@
-public import GRPCCore
+import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import GRPCNIOTransportCore
-public import Logging
+import Logging
 import NIOPosix
 import ServalCore
 public import ServiceLifecycle

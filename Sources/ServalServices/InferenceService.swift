@@ -1,6 +1,6 @@
 import NIOCore
 public import ServalCore
-public import ServalRuntime
+import ServalRuntime
 
 /// Runs inference requests against endpoints, for every frontend alike: the SageMaker runtime API, the Open
 /// Inference Protocol over REST, and over gRPC.

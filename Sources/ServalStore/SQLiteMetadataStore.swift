@@ -1,5 +1,5 @@
 import Foundation
-public import GRDB
+import GRDB
 public import ServalCore
 
 /// The metadata store of a single machine: one SQLite database in the data folder, in WAL mode.

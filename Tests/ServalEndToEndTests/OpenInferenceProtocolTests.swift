@@ -362,7 +362,7 @@ struct OpenInferenceProtocolTests {
                 assert error.status() == "StatusCode.UNAVAILABLE", error.status()
             print("ok")
             """)
-        FileManager.default.createFile(atPath: marker, contents: Data())
+        #expect(FileManager.default.createFile(atPath: marker, contents: Data()))
         try await eventually(timeout: .seconds(60), "the model loads") {
             try await server.client.endpoint("slow").status == "InService"
         }
