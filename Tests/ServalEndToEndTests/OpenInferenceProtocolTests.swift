@@ -198,6 +198,59 @@ struct OpenInferenceProtocolTests {
         await server.stop()
     }
 
+    @Test("gRPC typed contents (a raw stub, not tritonclient), and ModelStreamInfer with an in-band error")
+    func grpcTypedContentsAndStreaming() async throws {
+        let folder = try TemporaryFolder()
+        let server = try await ServalServer()
+        #expect(try await server.deploy(try textPackage(in: folder.path), name: "text").status == "InService")
+        try oipClient(
+            server,
+            """
+            import grpc, queue
+            from tritonclient.grpc import service_pb2 as pb, service_pb2_grpc as rpc
+            import tritonclient.grpc as grpcclient
+            stub = rpc.GRPCInferenceServiceStub(grpc.insecure_channel(GRPC))
+
+            def request(raw=False, fp16=False):
+                r = pb.ModelInferRequest(model_name="text", id="typed")
+                text = r.inputs.add(name="text", datatype="BYTES", shape=[2])
+                n = r.inputs.add(name="n", datatype="FP16" if fp16 else "INT64", shape=[2])
+                text.contents.bytes_contents.extend([b"ab", b"xyz"])
+                n.contents.int64_contents.extend([10, 20])
+                if raw:
+                    r.raw_input_contents.extend([b"", b""])
+                return r
+
+            answer = stub.ModelInfer(request())
+            assert answer.id == "typed" and [o.name for o in answer.outputs] == ["length", "echo"], answer
+            assert np.frombuffer(answer.raw_output_contents[0], dtype="<i8").tolist() == [12, 23]
+            for bad, words in ((request(raw=True), "raw_input_contents"), (request(fp16=True), "raw_input_contents")):
+                try:
+                    stub.ModelInfer(bad)
+                    raise AssertionError("accepted: " + words)
+                except grpc.RpcError as error:
+                    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and words in error.details(), error
+
+            # Streaming: answers in order, and an error arrives in-band without ending the stream.
+            client = grpcclient.InferenceServerClient(GRPC)
+            results = queue.Queue()
+            client.start_stream(callback=lambda result, error: results.put((result, error)))
+            for model in ("text", "nope", "text"):
+                a = grpcclient.InferInput("text", [1], "BYTES")
+                a.set_data_from_numpy(np.array([b"abc"], dtype=object))
+                b = grpcclient.InferInput("n", [1], "INT64")
+                b.set_data_from_numpy(np.array([1], dtype=np.int64))
+                client.async_stream_infer(model, [a, b])
+            answers = [results.get(timeout=30) for _ in range(3)]
+            client.stop_stream()
+            assert answers[0][1] is None and answers[0][0].as_numpy("length").tolist() == [4]
+            assert answers[1][0] is None and "does not exist" in str(answers[1][1]), answers[1]
+            assert answers[2][1] is None
+            print("ok")
+            """)
+        await server.stop()
+    }
+
     @Test("bad requests fail before queueing with 400 / INVALID_ARGUMENT; unknown models 404 / NOT_FOUND")
     func errors() async throws {
         let folder = try TemporaryFolder()
