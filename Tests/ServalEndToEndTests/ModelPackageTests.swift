@@ -175,7 +175,10 @@ struct ModelPackageTests {
         let document = try await server.client.send(.GET, "/openapi.json")
         #expect(document.status == 200)
         let paths = try #require(try jsonObject(document)["paths"] as? [String: Any])
-        for path in ["/ping", "/models", "/models/{name}", "/endpoint-configs", "/endpoints", "/endpoints/{name}/invocations"] {
+        for path in [
+            "/ping", "/models", "/models/{name}", "/endpoint-configs", "/endpoints", "/endpoints/{name}/invocations", "/v2",
+            "/v2/models/{model}/infer", "/v2/models/{model}/versions/{version}/infer", "/v2/repository/index",
+        ] {
             #expect(paths[path] != nil, "openapi.json lacks \(path)")
         }
         // And it is a valid OpenAPI document.
