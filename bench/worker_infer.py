@@ -1,7 +1,8 @@
 """Per-batch overhead of the INFER path (not a test): decode INFER → handler → encode INFER_RESULT for a batch
 of 32 rows × 20 FP32 features through a LogisticRegression, against bare predict + predict_proba.
 
-Run: ``python tests/bench_infer.py [iterations]`` from ``python/``. The two are timed in alternating blocks and
+Run: ``bench/.venv/bin/python bench/worker_infer.py [iterations]`` (any Python with numpy, scikit-learn and
+joblib). The two are timed in alternating blocks and
 the best block of each is kept, which holds up on a busy machine; "without the model" replaces predict and
 predict_proba by precomputed answers, so it shows the worker's own work alone.
 """
@@ -12,8 +13,9 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+_PYTHON = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python")
+sys.path.insert(0, _PYTHON)  # serval_worker
+sys.path.insert(0, os.path.join(_PYTHON, "tests"))  # wire: the Serval side of the protocol, for the frames
 
 from serval_worker import protocol as P  # noqa: E402
 from serval_worker import server  # noqa: E402
