@@ -24,10 +24,12 @@ public struct ModelRepositoryService: Sendable {
     let store: any MetadataStore
 
     /// Creates the service.
-    public init(endpoints: EndpointManager, configs: EndpointConfigService, store: any MetadataStore) {
+    public init(
+        endpoints: EndpointManager, configs: EndpointConfigService, inference: InferenceService, store: any MetadataStore
+    ) {
         self.endpoints = endpoints
         self.configs = configs
-        self.inference = InferenceService(endpoints: endpoints)
+        self.inference = inference
         self.store = store
     }
 

@@ -74,7 +74,7 @@ struct Serve: AsyncParsableCommand {
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, clock: clock, logger: logger)
         let configs = EndpointConfigService(store: store, clock: clock)
         let inference = InferenceService(endpoints: manager)
-        let repository = ModelRepositoryService(endpoints: manager, configs: configs, store: store)
+        let repository = ModelRepositoryService(endpoints: manager, configs: configs, inference: inference, store: store)
         let services = HTTPServices(
             models: ModelService(store: store, packages: packages, clock: clock),
             configs: configs,
