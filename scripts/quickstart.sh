@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${PORT:-8080}
+grpc_port=${GRPC_PORT:-8081}
 data=${DATA_DIR:-.serval}
 
 echo "== Building Serval (release; the first build takes several minutes)"
@@ -18,7 +19,7 @@ fi
 .build/quickstart-venv/bin/python examples/quickstart/train.py .build/quickstart-model
 
 echo "== Starting Serval on http://127.0.0.1:$port (data in $data)"
-"$serval" serve --port "$port" --data-dir "$data" --python .build/quickstart-venv/bin/python &
+"$serval" serve --port "$port" --grpc-port "$grpc_port" --data-dir "$data" --python .build/quickstart-venv/bin/python &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT INT TERM
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/ping" >/dev/null && break; sleep 0.1; done
@@ -32,6 +33,10 @@ fi
 
 echo "== A prediction: serval invoke iris --body '{\"instances\": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}'"
 "$serval" invoke iris --body '{"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}'
+echo "== The same model over the Open Inference Protocol (KServe/Triton clients; gRPC on port $grpc_port)"
+curl -s "http://127.0.0.1:$port/v2/models/iris/infer" -H 'Content-Type: application/json' \
+  -d '{"inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP32", "data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}], "outputs": [{"name": "predict"}]}'
+echo
 
 echo
 echo "Serval keeps serving at $SERVAL_URL (curl $SERVAL_URL/endpoints/iris/invocations -d '[[5.1,3.5,1.4,0.2]]'). Ctrl-C stops it."
