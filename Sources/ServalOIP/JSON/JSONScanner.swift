@@ -125,17 +125,7 @@ struct JSONScanner {
     /// Consumes `{`; returns whether the object has members (an empty object is consumed whole). `what` names the
     /// value in the type error, e.g. `"parameters"`.
     mutating func beginObject(_ what: @autoclosure () -> String) throws(ServalError) -> Bool {
-        guard try peek(expecting: "\(what()) (an object)") == UInt8(ascii: "{") else {
-            throw ServalError(.validationError, "\(what()) must be a JSON object, not \(describeValue()).")
-        }
-        position += 1
-        try enterContainer()
-        guard try peek(expecting: "a key in quotes or '}'") != UInt8(ascii: "}") else {
-            position += 1
-            depth -= 1
-            return false
-        }
-        return true
+        try beginContainer(open: UInt8(ascii: "{"), close: UInt8(ascii: "}"), kind: "object", firstItem: "a key in quotes", what())
     }
 
     /// Reads a member's key and the `:` after it.
@@ -151,27 +141,31 @@ struct JSONScanner {
 
     /// After a member's value: consumes `,` and returns true, or consumes `}` and returns false.
     mutating func nextMember() throws(ServalError) -> Bool {
-        switch try peek(expecting: "',' or '}'") {
-        case UInt8(ascii: ","):
-            position += 1
-            return true
-        case UInt8(ascii: "}"):
-            position += 1
-            depth -= 1
-            return false
-        default:
-            throw syntaxError(expecting: "',' or '}'")
-        }
+        try nextItem(close: UInt8(ascii: "}"))
     }
 
     /// Consumes `[`; returns whether the array has elements (an empty array is consumed whole).
     mutating func beginArray(_ what: @autoclosure () -> String) throws(ServalError) -> Bool {
-        guard try peek(expecting: "\(what()) (an array)") == UInt8(ascii: "[") else {
-            throw ServalError(.validationError, "\(what()) must be a JSON array, not \(describeValue()).")
+        try beginContainer(open: UInt8(ascii: "["), close: UInt8(ascii: "]"), kind: "array", firstItem: "a value", what())
+    }
+
+    /// After an element: consumes `,` and returns true, or consumes `]` and returns false.
+    @inline(__always)
+    mutating func nextElement() throws(ServalError) -> Bool {
+        try nextItem(close: UInt8(ascii: "]"))
+    }
+
+    /// Consumes `open`; returns whether the container has items (an empty one is consumed whole).
+    @inline(__always)
+    private mutating func beginContainer(
+        open: UInt8, close: UInt8, kind: String, firstItem: String, _ what: @autoclosure () -> String
+    ) throws(ServalError) -> Bool {
+        guard try peek(expecting: "\(what()) (an \(kind))") == open else {
+            throw ServalError(.validationError, "\(what()) must be a JSON \(kind), not \(describeValue()).")
         }
         position += 1
         try enterContainer()
-        guard try peek(expecting: "a value or ']'") != UInt8(ascii: "]") else {
+        guard try peek(expecting: "\(firstItem) or '\(Character(Unicode.Scalar(close)))'") != close else {
             position += 1
             depth -= 1
             return false
@@ -179,19 +173,19 @@ struct JSONScanner {
         return true
     }
 
-    /// After an element: consumes `,` and returns true, or consumes `]` and returns false.
+    /// After an item: consumes `,` and returns true, or consumes `close` (leaving the container) and returns false.
     @inline(__always)
-    mutating func nextElement() throws(ServalError) -> Bool {
-        switch try peek(expecting: "',' or ']'") {
+    private mutating func nextItem(close: UInt8) throws(ServalError) -> Bool {
+        switch try peek(expecting: "',' or '\(Character(Unicode.Scalar(close)))'") {
         case UInt8(ascii: ","):
             position += 1
             return true
-        case UInt8(ascii: "]"):
+        case close:
             position += 1
             depth -= 1
             return false
         default:
-            throw syntaxError(expecting: "',' or ']'")
+            throw syntaxError(expecting: "',' or '\(Character(Unicode.Scalar(close)))'")
         }
     }
 
