@@ -1,5 +1,6 @@
 import Foundation
 public import GRPCCore
+public import Logging
 import NIOCore
 import ServalCore
 import ServalOIPProto
@@ -12,11 +13,13 @@ public import ServalServices
 public struct InferenceGRPCService: Inference_GRPCInferenceService.SimpleServiceProtocol {
     let inference: InferenceService
     let repository: ModelRepositoryService
+    let logger: Logger
 
-    /// Creates the service.
-    public init(inference: InferenceService, repository: ModelRepositoryService) {
+    /// Creates the service; `logger` gets the details of unexpected failures, which clients only see as INTERNAL.
+    public init(inference: InferenceService, repository: ModelRepositoryService, logger: Logger) {
         self.inference = inference
         self.repository = repository
+        self.logger = logger
     }
 
     // MARK: Health and metadata
@@ -126,18 +129,8 @@ public struct InferenceGRPCService: Inference_GRPCInferenceService.SimpleService
     public func modelStatistics(
         request: Inference_ModelStatisticsRequest, context: ServerContext
     ) async throws -> Inference_ModelStatisticsResponse {
-        var names = [request.name]
-        if request.name.isEmpty {
-            names = try await repository.index().filter { $0.state == "READY" }.map(\.name)
-        }
-        var stats: [Inference_ModelStatistics] = []
-        for name in names {
-            let versions = try await mapped { () async throws(ServalError) in
-                try await inference.statistics(model: name, version: request.version)
-            }
-            stats += versions.map { Self.statistics(model: name, version: $0.version, $0.statistics) }
-        }
-        return .with { $0.modelStats = stats }
+        let stats = try await mappedAny { try await repository.statistics(model: request.name, version: request.version) }
+        return .with { $0.modelStats = stats.map { Self.statistics(model: $0.model, version: $0.version, $0.statistics) } }
     }
 
     private static func statistics(
@@ -167,12 +160,12 @@ public struct InferenceGRPCService: Inference_GRPCInferenceService.SimpleService
     public func repositoryIndex(
         request: Inference_RepositoryIndexRequest, context: ServerContext
     ) async throws -> Inference_RepositoryIndexResponse {
-        let entries = try await repository.index().filter { !request.ready || $0.state == "READY" }
+        let entries = try await mappedAny { try await repository.index(readyOnly: request.ready) }
         return .with {
             $0.models = entries.map { entry in
                 .with {
                     $0.name = entry.name
-                    $0.state = entry.state
+                    $0.state = entry.state.rawValue
                     $0.reason = entry.reason
                 }
             }
@@ -182,10 +175,7 @@ public struct InferenceGRPCService: Inference_GRPCInferenceService.SimpleService
     public func repositoryModelLoad(
         request: Inference_RepositoryModelLoadRequest, context: ServerContext
     ) async throws -> Inference_RepositoryModelLoadResponse {
-        try await mappedAny {
-            try await repository.load(
-                request.modelName, timeout: .seconds(ProductionVariant.defaultModelLoadTimeoutSeconds + 60))
-        }
+        try await mappedAny { try await repository.load(request.modelName) }
         return .init()
     }
 
@@ -212,6 +202,7 @@ public struct InferenceGRPCService: Inference_GRPCInferenceService.SimpleService
         } catch let error as ServalError {
             throw RPCError(error)
         } catch {
+            logger.error("Unhandled error in a gRPC call", metadata: ["error": "\(String(reflecting: error))"])
             throw RPCError(code: .internalError, message: "Serval failed to handle the request; the server log has the details.")
         }
     }

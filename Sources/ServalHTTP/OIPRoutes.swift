@@ -84,39 +84,34 @@ struct OIPRoutes: Sendable {
     // MARK: Statistics
 
     @Sendable func statistics(_ request: Request, context: ServalRequestContext) async throws -> Response {
-        let model = try context.parameters.require("model")
-        let versions = try await inference.statistics(model: model, version: context.parameters.get("version"))
-        return try Self.json(
-            OIPStatistics(
-                modelStats: versions.map { OIPStatistics.ModelStats(name: model, version: $0.version, statistics: $0.statistics) }))
+        try await statistics(model: context.parameters.require("model"), version: context.parameters.get("version"))
     }
 
     @Sendable func allStatistics(_ request: Request, context: ServalRequestContext) async throws -> Response {
-        var stats: [OIPStatistics.ModelStats] = []
-        for entry in try await repository.index() where entry.state == "READY" {
-            guard let versions = try? await inference.statistics(model: entry.name, version: nil) else { continue }
-            stats += versions.map { OIPStatistics.ModelStats(name: entry.name, version: $0.version, statistics: $0.statistics) }
-        }
-        return try Self.json(OIPStatistics(modelStats: stats))
+        try await statistics(model: nil, version: nil)
+    }
+
+    private func statistics(model: String?, version: String?) async throws -> Response {
+        let stats = try await repository.statistics(model: model, version: version)
+        return try Self.json(
+            OIPStatistics(modelStats: stats.map { OIPStatistics.ModelStats(name: $0.model, version: $0.version, statistics: $0.statistics) }))
     }
 
     // MARK: Model repository
 
     @Sendable func repositoryIndex(_ request: Request, context: ServalRequestContext) async throws -> Response {
         let body = try await request.body.collect(upTo: context.maxUploadSize)
-        var filter: Bool?
+        var readyOnly = false  // Triton: `"ready": true` keeps the ready models; false or absent lists them all
         if body.readableBytes > 0 {
-            filter = try JSONDecoder().decode(OIPRepositoryIndexRequest.self, from: Data(body.readableBytesView)).ready
+            readyOnly = try JSONDecoder().decode(OIPRepositoryIndexRequest.self, from: Data(body.readableBytesView)).ready ?? false
         }
-        let entries = try await repository.index()
-            .filter { filter == nil || ($0.state == "READY") == filter }
-            .map { OIPRepositoryEntry(name: $0.name, state: $0.state, reason: $0.reason) }
+        let entries = try await repository.index(readyOnly: readyOnly)
+            .map { OIPRepositoryEntry(name: $0.name, state: $0.state.rawValue, reason: $0.reason) }
         return try Self.json(entries)
     }
 
     @Sendable func load(_ request: Request, context: ServalRequestContext) async throws -> Response {
-        try await repository.load(
-            try context.parameters.require("model"), timeout: .seconds(ProductionVariant.defaultModelLoadTimeoutSeconds + 60))
+        try await repository.load(try context.parameters.require("model"))
         return Response(status: .ok)
     }
 

@@ -8,15 +8,27 @@ import ServalStore
 /// name, or from the model of that name with one default variant (`AllTraffic`, one instance, batching off).
 /// *Unloading* deletes the endpoint; its config and model stay, so the name can be loaded again.
 public struct ModelRepositoryService: Sendable {
+    /// A model's state in the repository index; the raw values are the protocol's.
+    public enum State: String, Sendable {
+        case ready = "READY"
+        case loading = "LOADING"
+        case unloading = "UNLOADING"
+        case unavailable = "UNAVAILABLE"
+    }
+
     /// One entry of the repository index.
     public struct Entry: Sendable, Equatable {
         /// The model's name.
         public var name: String
-        /// `READY`, `LOADING`, `UNLOADING` or `UNAVAILABLE`.
-        public var state: String
+        /// Its state.
+        public var state: State
         /// Why it is not ready, when it is not.
         public var reason: String
     }
+
+    /// How long ``load(_:timeout:)`` waits by default: SageMaker's health-check allowance and a minute for the
+    /// Python environment.
+    public static let defaultLoadTimeout = Duration.seconds(ProductionVariant.defaultModelLoadTimeoutSeconds + 60)
 
     let endpoints: EndpointManager
     let configs: EndpointConfigService
@@ -47,29 +59,48 @@ public struct ModelRepositoryService: Sendable {
         }
     }
 
-    /// Every endpoint, then every model without an endpoint of its name, sorted by name.
-    public func index() async throws -> [Entry] {
+    /// Every endpoint, and every model without an endpoint of its name, sorted by name; only the ready ones
+    /// when `readyOnly` is set.
+    public func index(readyOnly: Bool = false) async throws -> [Entry] {
         var entries: [String: Entry] = [:]
         for model in try await store.models() {
-            entries[model.name] = Entry(name: model.name, state: "UNAVAILABLE", reason: "unloaded")
+            entries[model.name] = Entry(name: model.name, state: .unavailable, reason: "unloaded")
         }
         for endpoint in try await endpoints.list() {
-            let state: String
+            let state: State
             switch endpoint.status {
-            case .inService: state = "READY"
-            case .creating, .updating, .systemUpdating, .rollingBack: state = "LOADING"
-            case .deleting: state = "UNLOADING"
-            case .failed, .outOfService, .updateRollbackFailed: state = "UNAVAILABLE"
+            case .inService: state = .ready
+            case .creating, .updating, .systemUpdating, .rollingBack: state = .loading
+            case .deleting: state = .unloading
+            case .failed, .outOfService, .updateRollbackFailed: state = .unavailable
             }
             entries[endpoint.name] = Entry(name: endpoint.name, state: state, reason: endpoint.failureReason ?? "")
         }
-        return entries.values.sorted { $0.name < $1.name }
+        return entries.values.filter { !readyOnly || $0.state == .ready }.sorted { $0.name < $1.name }
+    }
+
+    /// The statistics of every version of every ready model, or of one model's versions (or one version).
+    ///
+    /// A model that stops serving between the index and its statistics is left out of the whole-repository
+    /// answer; a named model that cannot answer throws.
+    public func statistics(
+        model: String?, version: String?
+    ) async throws -> [(model: String, version: String, statistics: InferenceStatistics)] {
+        if let model, !model.isEmpty {
+            return try await inference.statistics(model: model, version: version).map { (model, $0.version, $0.statistics) }
+        }
+        var result: [(String, String, InferenceStatistics)] = []
+        for entry in try await index(readyOnly: true) {
+            guard let versions = try? await inference.statistics(model: entry.name, version: nil) else { continue }
+            result += versions.map { (entry.name, $0.version, $0.statistics) }
+        }
+        return result
     }
 
     /// Loads `name` and waits until it serves, or throws with the reason it cannot.
     ///
     /// - Parameter timeout: how long to wait for the model to load.
-    public func load(_ name: String, timeout: Duration) async throws {
+    public func load(_ name: String, timeout: Duration = defaultLoadTimeout) async throws {
         if let endpoint = try await store.endpoint(named: name) {
             switch endpoint.status {
             case .failed, .outOfService, .updateRollbackFailed:

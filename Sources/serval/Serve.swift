@@ -95,7 +95,7 @@ struct Serve: AsyncParsableCommand {
             },
             logger: logger)
         let grpc = GRPCFrontend(
-            host: host, port: grpcPort, service: InferenceGRPCService(inference: inference, repository: repository),
+            host: host, port: grpcPort, service: InferenceGRPCService(inference: inference, repository: repository, logger: logger),
             maxRequestBytes: InvocationLimits.maxTensorRequestBytes
         ) { host, port in
             FileHandle.standardOutput.write(Data("Serval gRPC is listening on \(host):\(port)\n".utf8))

@@ -348,11 +348,19 @@ struct OpenInferenceProtocolTests {
             client.load_model("lr")
             assert client.is_model_ready("lr")
             assert client.get_model_repository_index() == [{"name": "lr", "state": "READY", "reason": ""}]
+            import urllib.request
+            def index(body):
+                request = urllib.request.Request("http://" + HTTP + "/v2/repository/index", data=json.dumps(body).encode())
+                return [entry["name"] for entry in json.load(urllib.request.urlopen(request))]
+            assert index({"ready": True}) == ["lr"] and index({"ready": False}) == ["lr"]
             inp = httpclient.InferInput("input-0", [1, 4], "FP32")
             inp.set_data_from_numpy(np.ones((1, 4), dtype=np.float32))
             assert client.infer("lr", [inp]).as_numpy("predict").shape == (1,)
+            assert [s["name"] for s in client.get_inference_statistics()["model_stats"]] == ["lr"]
             client.unload_model("lr")
             assert not client.is_model_ready("lr")
+            assert index({"ready": True}) == [] and index({}) == ["lr"]
+            assert client.get_inference_statistics()["model_stats"] == []
             try:
                 client.load_model("missing")
                 raise AssertionError("loading an unknown model succeeded")
@@ -362,6 +370,7 @@ struct OpenInferenceProtocolTests {
             g.load_model("lr")
             assert g.is_model_ready("lr")
             assert [m.state for m in g.get_model_repository_index().models] == ["READY"]
+            assert [s.name for s in g.get_inference_statistics().model_stats] == ["lr"]
             g.unload_model("lr")
             assert not g.is_model_ready("lr")
             print("ok")
