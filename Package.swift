@@ -82,15 +82,55 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Serval's object store: buckets of objects in a local folder, written atomically.
+        .target(
+            name: "ServalObjects",
+            dependencies: [
+                "ServalCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Protocol-agnostic use cases shared by every frontend.
         .target(
             name: "ServalServices",
             dependencies: [
-                "ServalCore", "ServalStore", "ServalArtifacts", "ServalRuntime",
+                "ServalCore", "ServalStore", "ServalArtifacts", "ServalRuntime", "ServalObjects",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Asynchronous inference: the dispatcher that claims queued invocations under leases, the rescuer, and
+        // webhook delivery.
+        .target(
+            name: "ServalJobs",
+            dependencies: [
+                "ServalCore", "ServalStore", "ServalObjects", "ServalRuntime", "ServalServices",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The S3-compatible object API on its own port (path-style), over ServalObjects.
+        .target(
+            name: "ServalS3",
+            dependencies: [
+                "ServalCore", "ServalObjects",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -135,7 +175,7 @@ let package = Package(
         .target(
             name: "ServalHTTP",
             dependencies: [
-                "ServalCore", "ServalAPI", "ServalServices", "ServalRuntime", "ServalOIP",
+                "ServalCore", "ServalAPI", "ServalServices", "ServalRuntime", "ServalOIP", "ServalJobs", "ServalObjects",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -161,7 +201,7 @@ let package = Package(
             name: "serval",
             dependencies: [
                 "ServalCore", "ServalAPI", "ServalServices", "ServalHTTP", "ServalGRPC", "ServalClient", "ServalArtifacts",
-                "ServalStore",
+                "ServalStore", "ServalObjects", "ServalS3", "ServalJobs",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -195,6 +235,21 @@ let package = Package(
         .testTarget(
             name: "ServalOIPTests",
             dependencies: ["ServalOIP", "ServalCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ServalObjectsTests",
+            dependencies: ["ServalObjects", "ServalCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ServalS3Tests",
+            dependencies: ["ServalS3", "ServalObjects", "ServalCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ServalJobsTests",
+            dependencies: ["ServalJobs", "ServalStore", "ServalObjects", "ServalCore", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ServalStoreTests", dependencies: ["ServalStore", "ServalCore"], swiftSettings: swiftSettings),

@@ -102,13 +102,18 @@ public struct EndpointConfig: Codable, Sendable, Equatable {
     public var name: String
     /// One to ten production variants.
     public var variants: [ProductionVariant]
+    /// Asynchronous inference, when the endpoint takes async invocations.
+    public var asyncInference: AsyncInferenceConfig?
     /// When the config was created.
     public var createdAt: Timestamp
 
     /// Creates an endpoint config.
-    public init(name: String, variants: [ProductionVariant], createdAt: Timestamp) {
+    public init(
+        name: String, variants: [ProductionVariant], asyncInference: AsyncInferenceConfig? = nil, createdAt: Timestamp
+    ) {
         self.name = name
         self.variants = variants
+        self.asyncInference = asyncInference
         self.createdAt = createdAt
     }
 
@@ -128,5 +133,6 @@ public struct EndpointConfig: Codable, Sendable, Equatable {
         guard variants.contains(where: { $0.weight > 0 }) else {
             throw .invalid("variants", "every weight is 0; at least one variant must have a positive weight.")
         }
+        try asyncInference?.validate(field: "asyncInference")
     }
 }

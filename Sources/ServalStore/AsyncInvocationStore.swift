@@ -1,0 +1,127 @@
+public import ServalCore
+
+/// Filters for listing an endpoint's asynchronous invocations, newest first.
+public struct AsyncInvocationFilter: Sendable, Equatable {
+    /// Only invocations with this status.
+    public var status: AsyncInvocationStatus?
+    /// Only invocations accepted at or after this time.
+    public var createdAfter: Timestamp?
+    /// Only invocations accepted before this time.
+    public var createdBefore: Timestamp?
+    /// At most this many (1...1000).
+    public var limit: Int
+    /// The `nextToken` of the previous page.
+    public var nextToken: String?
+
+    /// Creates a filter.
+    public init(
+        status: AsyncInvocationStatus? = nil, createdAfter: Timestamp? = nil, createdBefore: Timestamp? = nil,
+        limit: Int = 100, nextToken: String? = nil
+    ) {
+        self.status = status
+        self.createdAfter = createdAfter
+        self.createdBefore = createdBefore
+        self.limit = limit
+        self.nextToken = nextToken
+    }
+}
+
+/// How a claimed invocation ended.
+public enum AsyncOutcome: Sendable, Equatable {
+    /// The output is written; it has this content type.
+    case completed(outputContentType: String)
+    /// It failed; the reason is for the user.
+    case failed(reason: String)
+    /// It waited past its TTL.
+    case expired(reason: String)
+}
+
+/// A webhook notification to record in the same transaction as an invocation's end.
+public struct NewAsyncNotification: Sendable, Equatable {
+    /// Where to POST it.
+    public var url: String
+    /// The JSON body.
+    public var body: [UInt8]
+
+    /// Creates one.
+    public init(url: String, body: [UInt8]) {
+        self.url = url
+        self.body = body
+    }
+}
+
+/// The durable queue of asynchronous invocations and their webhook outbox.
+///
+/// An invocation is committed by ``enqueueAsyncInvocation(_:inlineBody:)`` before Serval answers 202. A
+/// dispatcher claims queued ones under a lease (owner + expiry) and renews it while the model runs; only the
+/// lease's owner can end the invocation, so a dispatcher that lost its lease (it stalled, or its process died
+/// and the rescuer re-queued the work) cannot overwrite a newer attempt's outcome. Every method is one
+/// transaction. Implementations pass the shared conformance suite in `ServalStoreTests`.
+public protocol AsyncInvocationStore: Sendable {
+    /// Commits a new invocation, with its inline body when it has one. When the endpoint already has an
+    /// invocation with this id, nothing is written and that one is returned with `created == false`.
+    func enqueueAsyncInvocation(
+        _ invocation: AsyncInvocation, inlineBody: [UInt8]?
+    ) async throws -> (invocation: AsyncInvocation, created: Bool)
+
+    /// The invocation, if any.
+    func asyncInvocation(endpoint: String, id: String) async throws -> AsyncInvocation?
+
+    /// The inline body stored with the invocation, if it had one.
+    func asyncInvocationInlineBody(endpoint: String, id: String) async throws -> [UInt8]?
+
+    /// A page of the endpoint's invocations, newest first, and the token of the next page (`nil` at the end).
+    func asyncInvocations(
+        endpoint: String, filter: AsyncInvocationFilter
+    ) async throws -> (invocations: [AsyncInvocation], nextToken: String?)
+
+    /// Claims up to `limit` of the endpoint's `Queued` invocations, oldest first: each becomes `InProgress` with
+    /// `attempts + 1`, `startedAt = now`, and a lease held by `owner` until `leaseUntil`.
+    ///
+    /// With `expiredOnly`, only invocations whose `expiresAt` is before `now` are claimed (so that they can be
+    /// ended as `Expired` even while the endpoint has no capacity).
+    func claimAsyncInvocations(
+        endpoint: String, owner: String, limit: Int, now: Timestamp, leaseUntil: Timestamp, expiredOnly: Bool
+    ) async throws -> [AsyncInvocation]
+
+    /// Extends the leases `owner` holds on these invocations of the endpoint to `until`; returns the ids whose
+    /// lease `owner` no longer holds.
+    func renewAsyncLeases(endpoint: String, ids: [String], owner: String, until: Timestamp) async throws -> Set<String>
+
+    /// Ends a claimed invocation with `outcome` and records `notifications` in the same transaction, if `owner`
+    /// still holds its lease. Returns whether it did.
+    func finishAsyncInvocation(
+        endpoint: String, id: String, owner: String, outcome: AsyncOutcome, variant: String?, now: Timestamp,
+        notifications: [NewAsyncNotification]
+    ) async throws -> Bool
+
+    /// Puts a claimed invocation back in the queue without counting the attempt (its variant could not take
+    /// it now), if `owner` still holds its lease. Returns whether it did.
+    func releaseAsyncInvocation(endpoint: String, id: String, owner: String, now: Timestamp) async throws -> Bool
+
+    /// Re-queues every `InProgress` invocation whose lease ended before `now` (its owner died or stalled).
+    /// Returns how many it re-queued. Their attempt stays counted.
+    func requeueExpiredAsyncLeases(now: Timestamp) async throws -> Int
+
+    /// Ends a `Queued` invocation as `Failed` with `reason` and records `notifications`. Returns the updated
+    /// invocation, or `nil` when it does not exist. Throws ``ServalError/Code/conflict`` when it is no longer
+    /// queued.
+    func cancelAsyncInvocation(
+        endpoint: String, id: String, reason: String, now: Timestamp, notifications: [NewAsyncNotification]
+    ) async throws -> AsyncInvocation?
+
+    /// The endpoints that have `Queued` invocations, each with how many (for dispatchers and metrics).
+    func queuedAsyncCounts() async throws -> [String: (queued: Int, inProgress: Int)]
+
+    /// Up to `limit` notifications due at `now`, oldest first.
+    func dueAsyncNotifications(now: Timestamp, limit: Int) async throws -> [AsyncNotification]
+
+    /// Removes a delivered notification.
+    func asyncNotificationDelivered(sequence: Int64) async throws
+
+    /// Records a failed delivery: `attempts + 1` and the next try at `nextAttemptAt`.
+    func asyncNotificationFailed(sequence: Int64, nextAttemptAt: Timestamp) async throws
+
+    /// The next time a notification is due, if any is pending.
+    func nextAsyncNotificationDue() async throws -> Timestamp?
+}
