@@ -209,6 +209,8 @@ public struct AsyncNotification: Codable, Sendable, Equatable {
     public var url: String
     /// The JSON body.
     public var body: [UInt8]
+    /// The `X-Serval-Signature` header, when the endpoint's config has a webhook secret.
+    public var signature: String?
     /// Deliveries tried so far.
     public var attempts: Int
     /// When the next delivery is due.
@@ -216,14 +218,15 @@ public struct AsyncNotification: Codable, Sendable, Equatable {
 
     /// Creates a notification.
     public init(
-        sequence: Int64, inferenceId: String, endpointName: String, url: String, body: [UInt8], attempts: Int,
-        nextAttemptAt: Timestamp
+        sequence: Int64, inferenceId: String, endpointName: String, url: String, body: [UInt8], signature: String? = nil,
+        attempts: Int, nextAttemptAt: Timestamp
     ) {
         self.sequence = sequence
         self.inferenceId = inferenceId
         self.endpointName = endpointName
         self.url = url
         self.body = body
+        self.signature = signature
         self.attempts = attempts
         self.nextAttemptAt = nextAttemptAt
     }

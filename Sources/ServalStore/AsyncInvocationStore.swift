@@ -42,11 +42,14 @@ public struct NewAsyncNotification: Sendable, Equatable {
     public var url: String
     /// The JSON body.
     public var body: [UInt8]
+    /// The `X-Serval-Signature` header, when the endpoint's config has a webhook secret.
+    public var signature: String?
 
     /// Creates one.
-    public init(url: String, body: [UInt8]) {
+    public init(url: String, body: [UInt8], signature: String? = nil) {
         self.url = url
         self.body = body
+        self.signature = signature
     }
 }
 
@@ -95,9 +98,14 @@ public protocol AsyncInvocationStore: Sendable {
         notifications: [NewAsyncNotification]
     ) async throws -> Bool
 
-    /// Puts a claimed invocation back in the queue without counting the attempt (its variant could not take
-    /// it now), if `owner` still holds its lease. Returns whether it did.
-    func releaseAsyncInvocation(endpoint: String, id: String, owner: String, now: Timestamp) async throws -> Bool
+    /// Puts a claimed invocation back in the queue, if `owner` still holds its lease. Returns whether it did.
+    ///
+    /// With `countAttempt` false the attempt is taken back (`attempts - 1`: its variant could not take it now,
+    /// e.g. the queue was full); with `true` it stays counted (the worker crashed under it), so an input that
+    /// crashes every worker ends `Failed` after `maxAttempts`.
+    func releaseAsyncInvocation(
+        endpoint: String, id: String, owner: String, now: Timestamp, countAttempt: Bool
+    ) async throws -> Bool
 
     /// Re-queues every `InProgress` invocation whose lease ended before `now` (its owner died or stalled).
     /// Returns how many it re-queued. Their attempt stays counted.
