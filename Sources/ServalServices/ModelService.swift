@@ -89,17 +89,27 @@ public struct ModelService: Sendable {
 public struct EndpointConfigService: Sendable {
     let store: any MetadataStore
     let clock: any WallClock
+    let webhookPolicy: WebhookPolicy
 
-    /// Creates the service.
-    public init(store: any MetadataStore, clock: any WallClock) {
+    /// Creates the service; webhook URLs in async sections must pass `webhookPolicy`.
+    public init(store: any MetadataStore, clock: any WallClock, webhookPolicy: WebhookPolicy = .anyHost) {
         self.store = store
         self.clock = clock
+        self.webhookPolicy = webhookPolicy
     }
 
-    /// Validates and records a config; every variant's model must exist.
-    public func create(name: String, variants: [ProductionVariant]) async throws -> EndpointConfig {
-        let config = EndpointConfig(name: name, variants: variants, createdAt: clock.now())
+    /// Validates and records a config; every variant's model must exist, and webhook URLs must be allowed.
+    public func create(
+        name: String, variants: [ProductionVariant], asyncInference: AsyncInferenceConfig? = nil
+    ) async throws -> EndpointConfig {
+        let config = EndpointConfig(name: name, variants: variants, asyncInference: asyncInference, createdAt: clock.now())
         try config.validate()
+        if let success = asyncInference?.successWebhook {
+            try webhookPolicy.check(success, field: "asyncInference.successWebhook")
+        }
+        if let error = asyncInference?.errorWebhook {
+            try webhookPolicy.check(error, field: "asyncInference.errorWebhook")
+        }
         for (index, variant) in variants.enumerated() where try await store.model(named: variant.modelName) == nil {
             throw ServalError(
                 .notFound,

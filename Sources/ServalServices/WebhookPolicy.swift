@@ -1,0 +1,194 @@
+import Foundation
+public import ServalCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Which addresses webhook notifications may be sent to.
+///
+/// An allow-list of entries, each a host name (`hooks.example.com`), a wildcard domain (`*.example.com`), an IP
+/// address, a CIDR block (`10.0.0.0/8`, `fd00::/8`), or `*` for any host. Whatever the list says, addresses no
+/// webhook should reach are refused: link-local ones (which include cloud metadata services such as
+/// 169.254.169.254), unspecified and multicast ones. A URL is checked when a config names it and again before
+/// each delivery, against every address its host resolves to, so a name cannot be re-pointed at a refused
+/// address later.
+public struct WebhookPolicy: Sendable, Equatable {
+    /// The allow-list entries, as given.
+    public let entries: [String]
+    private let anyHost: Bool
+    private let hosts: Set<String>
+    private let domainSuffixes: [String]
+    private let blocks: [AddressBlock]
+
+    /// Any host, except the always-refused addresses.
+    public static let anyHost = try! WebhookPolicy(allow: ["*"])
+
+    /// Parses allow-list entries; throws a validation error naming a malformed one.
+    public init(allow entries: [String]) throws(ServalError) {
+        self.entries = entries
+        var anyHost = false
+        var hosts = Set<String>()
+        var suffixes: [String] = []
+        var blocks: [AddressBlock] = []
+        for entry in entries.map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) where !entry.isEmpty {
+            if entry == "*" {
+                anyHost = true
+            } else if entry.hasPrefix("*.") {
+                suffixes.append(String(entry.dropFirst()))
+            } else if let block = AddressBlock(entry) {
+                blocks.append(block)
+            } else if entry.contains("/") || entry.contains(":") {
+                throw .invalid("--webhook-allow", "\"\(entry)\" is neither a host name, an IP address nor a CIDR block.")
+            } else {
+                hosts.insert(entry)
+            }
+        }
+        self.anyHost = anyHost
+        self.hosts = hosts
+        self.domainSuffixes = suffixes
+        self.blocks = blocks
+    }
+
+    public static func == (lhs: WebhookPolicy, rhs: WebhookPolicy) -> Bool { lhs.entries == rhs.entries }
+
+    /// Checks a webhook URL: http or https, a host the list allows, and resolved addresses that are neither
+    /// refused nor (for address entries) outside the list. `field` names the setting, for messages.
+    public func check(_ url: String, field: String) throws(ServalError) {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+            scheme == "http" || scheme == "https", let host = components.host?.lowercased(), !host.isEmpty
+        else {
+            throw .invalid(field, "\"\(url)\" is not an http:// or https:// URL.")
+        }
+        let bareHost = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        let addresses = Self.resolve(bareHost)
+        guard !addresses.isEmpty else {
+            throw .invalid(field, "the host \"\(bareHost)\" of \"\(url)\" does not resolve to an address.")
+        }
+        if let refused = addresses.first(where: \.isAlwaysRefused) {
+            throw .invalid(
+                field,
+                "\"\(url)\" points at \(refused), a link-local, unspecified or multicast address; webhooks may not be sent there.")
+        }
+        let nameAllowed = anyHost || hosts.contains(bareHost) || domainSuffixes.contains { bareHost.hasSuffix($0) }
+        let addressesAllowed = !blocks.isEmpty && addresses.allSatisfy { address in blocks.contains { $0.contains(address) } }
+        guard nameAllowed || addressesAllowed else {
+            throw .invalid(
+                field,
+                "\"\(url)\" is not on the webhook allow-list (\(entries.joined(separator: ", "))); start Serval with --webhook-allow \(bareHost) to allow it.")
+        }
+    }
+
+    /// Every address `host` resolves to (an address literal resolves to itself).
+    private static func resolve(_ host: String) -> [IPAddress] {
+        if let literal = IPAddress(host) { return [literal] }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return [] }
+        defer { freeaddrinfo(first) }
+        var addresses: [IPAddress] = []
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let info = cursor {
+            if let address = IPAddress(sockaddr: info.pointee.ai_addr) { addresses.append(address) }
+            cursor = info.pointee.ai_next
+        }
+        return addresses
+    }
+}
+
+/// An IPv4 or IPv6 address as 16 bytes (IPv4 as an IPv4-mapped IPv6 address).
+struct IPAddress: Sendable, Equatable, CustomStringConvertible {
+    var bytes: [UInt8]
+    var isV4: Bool
+
+    init?(_ text: String) {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            self.init(v4: withUnsafeBytes(of: &v4) { Array($0) })
+        } else if inet_pton(AF_INET6, text, &v6) == 1 {
+            self.init(v6: withUnsafeBytes(of: &v6) { Array($0) })
+        } else {
+            return nil
+        }
+    }
+
+    init(v4: [UInt8]) {
+        self.init(bytes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF] + v4, isV4: true)
+    }
+
+    /// An IPv6 address; an IPv4-mapped one (`::ffff:a.b.c.d`) counts as IPv4.
+    init(v6 raw: [UInt8]) {
+        if raw[0..<10].allSatisfy({ $0 == 0 }) && raw[10] == 0xFF && raw[11] == 0xFF {
+            self.init(v4: Array(raw[12..<16]))
+        } else {
+            self.init(bytes: raw, isV4: false)
+        }
+    }
+
+    private init(bytes: [UInt8], isV4: Bool) {
+        self.bytes = bytes
+        self.isV4 = isV4
+    }
+
+    init?(sockaddr pointer: UnsafeMutablePointer<sockaddr>?) {
+        guard let pointer else { return nil }
+        switch Int32(pointer.pointee.sa_family) {
+        case AF_INET:
+            let address = pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+            self.init(v4: withUnsafeBytes(of: address) { Array($0) })
+        case AF_INET6:
+            let address = pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+            self.init(v6: withUnsafeBytes(of: address) { Array($0) })
+        default:
+            return nil
+        }
+    }
+
+    /// Link-local (incl. metadata services), unspecified, multicast and broadcast addresses.
+    var isAlwaysRefused: Bool {
+        if isV4 {
+            let a = bytes[12]
+            let b = bytes[13]
+            return a == 0 || (a == 169 && b == 254) || a >= 224
+        }
+        return bytes.allSatisfy { $0 == 0 } || bytes[0] == 0xFF || (bytes[0] == 0xFE && bytes[1] & 0xC0 == 0x80)
+    }
+
+    var description: String {
+        if isV4 { return bytes[12..<16].map(String.init).joined(separator: ".") }
+        return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+            .joined(separator: ":")
+    }
+}
+
+/// An address with a prefix length: `10.0.0.0/8`, `::1/128`, or one address.
+struct AddressBlock: Sendable, Equatable {
+    var address: IPAddress
+    var prefixBits: Int
+
+    init?(_ text: String) {
+        let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
+        guard let address = IPAddress(parts[0]) else { return nil }
+        let width = address.isV4 ? 32 : 128
+        var bits = width
+        if parts.count == 2 {
+            guard let parsed = Int(parts[1]), (0...width).contains(parsed) else { return nil }
+            bits = parsed
+        }
+        self.address = address
+        self.prefixBits = address.isV4 ? bits + 96 : bits
+    }
+
+    func contains(_ other: IPAddress) -> Bool {
+        guard other.isV4 == address.isV4 else { return false }
+        var remaining = prefixBits
+        for index in 0..<16 where remaining > 0 {
+            let mask: UInt8 = remaining >= 8 ? 0xFF : ~(0xFF >> UInt8(remaining))
+            if address.bytes[index] & mask != other.bytes[index] & mask { return false }
+            remaining -= 8
+        }
+        return true
+    }
+}
