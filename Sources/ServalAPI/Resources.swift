@@ -119,19 +119,23 @@ public struct VariantConfig: Codable, Sendable, Equatable {
 public struct EndpointConfigDescription: Codable, Sendable, Equatable {
     public var name: String
     public var variants: [VariantConfig]
+    /// Asynchronous inference; absent when the endpoint takes only real-time requests.
+    public var asyncInference: AsyncInferenceSettings?
     /// Absent in requests.
     public var createdAt: String?
 
     /// Creates a request body.
-    public init(name: String, variants: [VariantConfig]) {
+    public init(name: String, variants: [VariantConfig], asyncInference: AsyncInferenceSettings? = nil) {
         self.name = name
         self.variants = variants
+        self.asyncInference = asyncInference
     }
 
     /// Describes a stored config.
     public init(_ config: EndpointConfig) {
         name = config.name
         variants = config.variants.map(VariantConfig.init)
+        asyncInference = config.asyncInference.map(AsyncInferenceSettings.init)
         createdAt = config.createdAt.iso8601
     }
 }
@@ -179,9 +183,11 @@ public struct EndpointDescription: Codable, Sendable, Equatable {
     public var updatedAt: String
     /// Live numbers per variant while it runs.
     public var variants: [VariantState]
+    /// The async queue, for endpoints that take async invocations.
+    public var asyncQueue: AsyncQueueState?
 
     /// Describes an endpoint.
-    public init(_ endpoint: Endpoint, variants: [VariantState]) {
+    public init(_ endpoint: Endpoint, variants: [VariantState], asyncQueue: AsyncQueueState? = nil) {
         name = endpoint.name
         config = endpoint.configName
         status = endpoint.status.rawValue
@@ -189,6 +195,7 @@ public struct EndpointDescription: Codable, Sendable, Equatable {
         createdAt = endpoint.createdAt.iso8601
         updatedAt = endpoint.updatedAt.iso8601
         self.variants = variants
+        self.asyncQueue = asyncQueue
     }
 }
 
