@@ -11,8 +11,8 @@ public import ServalCore
 public struct ServalClient: Sendable {
     /// The server's base URL, e.g. `http://127.0.0.1:8080`.
     public let baseURL: String
-    private let http: HTTPClient
-    private let timeout: TimeAmount
+    let http: HTTPClient
+    let timeout: TimeAmount
 
     /// Creates a client.
     public init(baseURL: String, httpClient: HTTPClient = .shared, timeout: TimeAmount = .seconds(120)) {
@@ -179,11 +179,11 @@ public struct ServalClient: Sendable {
 
     // MARK: Helpers
 
-    private func send(_ method: HTTPMethod, _ path: String, json: some Encodable) async throws -> RawResponse {
+    func send(_ method: HTTPMethod, _ path: String, json: some Encodable) async throws -> RawResponse {
         try await send(method, path, headers: [("Content-Type", "application/json")], body: ByteBuffer(data: try JSONEncoder().encode(json)))
     }
 
-    private func decode<T: Decodable>(_ response: RawResponse, as type: T.Type = T.self) throws -> T {
+    func decode<T: Decodable>(_ response: RawResponse, as type: T.Type = T.self) throws -> T {
         try check(response)
         do {
             return try JSONDecoder().decode(T.self, from: response.body)
@@ -192,7 +192,7 @@ public struct ServalClient: Sendable {
         }
     }
 
-    private func check(_ response: RawResponse) throws {
+    func check(_ response: RawResponse) throws {
         guard (200..<300).contains(response.status) else { throw Self.error(from: response) }
     }
 
@@ -204,7 +204,7 @@ public struct ServalClient: Sendable {
         return ServalError(.internalFailure, "HTTP \(response.status): \(response.text)")
     }
 
-    private func escape(_ name: String) -> String {
+    func escape(_ name: String) -> String {
         name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name
     }
 }
