@@ -53,6 +53,20 @@ public struct NewAsyncNotification: Sendable, Equatable {
     }
 }
 
+/// How many of an endpoint's asynchronous invocations wait and run.
+public struct AsyncQueueDepth: Sendable, Equatable {
+    /// How many are `Queued`.
+    public var queued: Int
+    /// How many are `InProgress`.
+    public var inProgress: Int
+
+    /// Creates a count.
+    public init(queued: Int, inProgress: Int) {
+        self.queued = queued
+        self.inProgress = inProgress
+    }
+}
+
 /// The durable queue of asynchronous invocations and their webhook outbox.
 ///
 /// An invocation is committed by ``enqueueAsyncInvocation(_:inlineBody:)`` before Serval answers 202. A
@@ -74,6 +88,8 @@ public protocol AsyncInvocationStore: Sendable {
     func asyncInvocationInlineBody(endpoint: String, id: String) async throws -> [UInt8]?
 
     /// A page of the endpoint's invocations, newest first, and the token of the next page (`nil` at the end).
+    /// Throws ``ServalError/Code/validationError`` when the limit is outside 1...1000 or the token is not one
+    /// this method returned.
     func asyncInvocations(
         endpoint: String, filter: AsyncInvocationFilter
     ) async throws -> (invocations: [AsyncInvocation], nextToken: String?)
@@ -82,13 +98,13 @@ public protocol AsyncInvocationStore: Sendable {
     /// `attempts + 1`, `startedAt = now`, and a lease held by `owner` until `leaseUntil`.
     ///
     /// With `expiredOnly`, only invocations whose `expiresAt` is before `now` are claimed (so that they can be
-    /// ended as `Expired` even while the endpoint has no capacity).
+    /// ended as `Expired` even while the endpoint has no capacity). A `limit` below 1 claims nothing.
     func claimAsyncInvocations(
         endpoint: String, owner: String, limit: Int, now: Timestamp, leaseUntil: Timestamp, expiredOnly: Bool
     ) async throws -> [AsyncInvocation]
 
     /// Extends the leases `owner` holds on these invocations of the endpoint to `until`; returns the ids whose
-    /// lease `owner` no longer holds.
+    /// lease `owner` no longer holds (re-queued, ended, claimed by another owner, or unknown).
     func renewAsyncLeases(endpoint: String, ids: [String], owner: String, until: Timestamp) async throws -> Set<String>
 
     /// Ends a claimed invocation with `outcome` and records `notifications` in the same transaction, if `owner`
@@ -118,8 +134,9 @@ public protocol AsyncInvocationStore: Sendable {
         endpoint: String, id: String, reason: String, now: Timestamp, notifications: [NewAsyncNotification]
     ) async throws -> AsyncInvocation?
 
-    /// The endpoints that have `Queued` invocations, each with how many (for dispatchers and metrics).
-    func queuedAsyncCounts() async throws -> [String: (queued: Int, inProgress: Int)]
+    /// The endpoints that have `Queued` or `InProgress` invocations, each with how many of both (for dispatchers
+    /// and the queue-depth metric). Endpoints with neither are absent.
+    func queuedAsyncCounts() async throws -> [String: AsyncQueueDepth]
 
     /// Up to `limit` notifications due at `now`, oldest first.
     func dueAsyncNotifications(now: Timestamp, limit: Int) async throws -> [AsyncNotification]

@@ -1,11 +1,12 @@
 public import ServalCore
 
-/// Where Serval keeps its metadata: models, endpoint configs and endpoints.
+/// Where Serval keeps its metadata: models, endpoint configs and endpoints, and the queue of asynchronous
+/// invocations (``AsyncInvocationStore``), so that one store object carries everything.
 ///
 /// Every implementation (SQLite today, PostgreSQL for clusters) passes the same conformance suite in
 /// `ServalStoreTests`. Creating something that exists throws ``ServalError/Code/conflict``; reads of missing
 /// names return `nil`; deletes return whether something was deleted.
-public protocol MetadataStore: Sendable {
+public protocol MetadataStore: AsyncInvocationStore {
     /// Stores a new model.
     func createModel(_ model: Model) async throws
     /// The model named `name`, if any.

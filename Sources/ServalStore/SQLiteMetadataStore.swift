@@ -7,7 +7,7 @@ public import ServalCore
 /// Each resource is a row with its name, the columns queries need, and the whole value as JSON, so that new
 /// fields need no migration.
 public final class SQLiteMetadataStore: MetadataStore {
-    private let database: DatabasePool
+    let database: DatabasePool
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     public init(path: String) throws {
@@ -36,6 +36,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                     CREATE INDEX endpoint_by_config ON endpoint(config_name);
                     """)
         }
+        migrator.registerMigration("v2", migrate: createAsyncInvocationTables)
         return migrator
     }
 
@@ -164,11 +165,11 @@ public final class SQLiteMetadataStore: MetadataStore {
         return try rows.map(Self.decode)
     }
 
-    private static func encode(_ value: some Encodable) throws -> Data {
+    static func encode(_ value: some Encodable) throws -> Data {
         try JSONEncoder().encode(value)
     }
 
-    private static func decode<Value: Decodable>(_ data: Data) throws -> Value {
+    static func decode<Value: Decodable>(_ data: Data) throws -> Value {
         try JSONDecoder().decode(Value.self, from: data)
     }
 }

@@ -1,0 +1,396 @@
+import Foundation
+import GRDB
+public import ServalCore
+
+/// The queue of asynchronous invocations and its webhook outbox, in SQLite.
+///
+/// `async_invocation` keeps each invocation as JSON (`body`) beside the columns that the queue's queries need;
+/// every update rewrites both from one decoded value, so they never disagree. The lease (`lease_owner`,
+/// `lease_until`) lives in columns only. `sequence` orders the queue and is the listing's page token;
+/// `AUTOINCREMENT` keeps it from ever being reused, so that a token or an outbox sequence never names a newer
+/// row. Every method is one transaction; GRDB starts write transactions `IMMEDIATE`, so writers, across
+/// connections and processes, are serialized before they read.
+extension SQLiteMetadataStore {
+    static func createAsyncInvocationTables(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE async_invocation (
+                    sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+                    endpoint TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    lease_owner TEXT,
+                    lease_until INTEGER,
+                    expires_at INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    attempts INTEGER NOT NULL,
+                    inline_body BLOB,
+                    body BLOB NOT NULL,
+                    UNIQUE (endpoint, id));
+                -- Claiming: an endpoint's queued rows in order; expires_at makes the expired-only claim a scan of
+                -- the index alone.
+                CREATE INDEX async_invocation_claim ON async_invocation(endpoint, status, sequence, expires_at);
+                -- Rescuing: in-progress rows by lease end.
+                CREATE INDEX async_invocation_rescue ON async_invocation(status, lease_until);
+                -- Listing: an endpoint's rows, newest first.
+                CREATE INDEX async_invocation_list ON async_invocation(endpoint, sequence);
+                CREATE TABLE async_notification (
+                    sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+                    inference_id TEXT NOT NULL,
+                    endpoint TEXT NOT NULL,
+                    url TEXT NOT NULL,
+                    body BLOB NOT NULL,
+                    signature TEXT,
+                    attempts INTEGER NOT NULL,
+                    next_attempt_at INTEGER NOT NULL);
+                CREATE INDEX async_notification_due ON async_notification(next_attempt_at);
+                """)
+    }
+
+    // MARK: Invocations
+
+    public func enqueueAsyncInvocation(
+        _ invocation: AsyncInvocation, inlineBody: [UInt8]?
+    ) async throws -> (invocation: AsyncInvocation, created: Bool) {
+        let body = try Self.encode(invocation)
+        let inline = inlineBody.map { Data($0) }
+        let existing: Data? = try await database.write { db in
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO async_invocation (endpoint, id, status, expires_at, created_at, attempts, inline_body, body)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (endpoint, id) DO NOTHING
+                    """
+            ).execute(arguments: [
+                invocation.endpointName, invocation.id, invocation.status.rawValue,
+                invocation.expiresAt.millisecondsSinceEpoch, invocation.createdAt.millisecondsSinceEpoch,
+                invocation.attempts, inline, body,
+            ])
+            guard db.changesCount == 0 else { return nil }
+            return try Data.fetchOne(
+                db.cachedStatement(sql: "SELECT body FROM async_invocation WHERE endpoint = ? AND id = ?"),
+                arguments: [invocation.endpointName, invocation.id])
+        }
+        guard let existing else { return (invocation, true) }
+        return (try Self.decode(existing), false)
+    }
+
+    public func asyncInvocation(endpoint: String, id: String) async throws -> AsyncInvocation? {
+        let data = try await database.read { db in
+            try Data.fetchOne(
+                db.cachedStatement(sql: "SELECT body FROM async_invocation WHERE endpoint = ? AND id = ?"),
+                arguments: [endpoint, id])
+        }
+        return try data.map(Self.decode)
+    }
+
+    public func asyncInvocationInlineBody(endpoint: String, id: String) async throws -> [UInt8]? {
+        let data = try await database.read { db in
+            try Data.fetchOne(
+                db.cachedStatement(sql: "SELECT inline_body FROM async_invocation WHERE endpoint = ? AND id = ?"),
+                arguments: [endpoint, id])
+        }
+        return data.map { [UInt8]($0) }
+    }
+
+    public func asyncInvocations(
+        endpoint: String, filter: AsyncInvocationFilter
+    ) async throws -> (invocations: [AsyncInvocation], nextToken: String?) {
+        guard (1...1000).contains(filter.limit) else {
+            throw ServalError.invalid("limit", "is \(filter.limit); it must be between 1 and 1000.")
+        }
+        var conditions = ["endpoint = ?"]
+        var arguments: StatementArguments = [endpoint]
+        if let status = filter.status {
+            conditions.append("status = ?")
+            arguments += [status.rawValue]
+        }
+        if let createdAfter = filter.createdAfter {
+            conditions.append("created_at >= ?")
+            arguments += [createdAfter.millisecondsSinceEpoch]
+        }
+        if let createdBefore = filter.createdBefore {
+            conditions.append("created_at < ?")
+            arguments += [createdBefore.millisecondsSinceEpoch]
+        }
+        if let token = filter.nextToken {
+            conditions.append("sequence < ?")
+            arguments += [try Self.sequence(fromToken: token)]
+        }
+        // One row more than the page tells whether another page follows.
+        arguments += [filter.limit + 1]
+        let sql = """
+            SELECT sequence, body FROM async_invocation WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY sequence DESC LIMIT ?
+            """
+        let rows = try await database.read { [arguments] db in
+            try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map {
+                (sequence: $0["sequence"] as Int64, body: $0["body"] as Data)
+            }
+        }
+        let page = rows.prefix(filter.limit)
+        let invocations: [AsyncInvocation] = try page.map { try Self.decode($0.body) }
+        let nextToken = rows.count > filter.limit ? page.last.map { String($0.sequence) } : nil
+        return (invocations, nextToken)
+    }
+
+    public func claimAsyncInvocations(
+        endpoint: String, owner: String, limit: Int, now: Timestamp, leaseUntil: Timestamp, expiredOnly: Bool
+    ) async throws -> [AsyncInvocation] {
+        guard limit > 0 else { return [] }
+        // SQLite serializes writers, so the select and the updates below see no other claim in between. The
+        // PostgreSQL store does the same in one statement: `SELECT ... ORDER BY sequence LIMIT n FOR UPDATE SKIP
+        // LOCKED`, then the updates, so that concurrent dispatchers skip each other's rows instead of waiting.
+        let sql =
+            expiredOnly
+            ? """
+            SELECT sequence, body FROM async_invocation
+            WHERE endpoint = ? AND status = 'Queued' AND expires_at < ? ORDER BY sequence LIMIT ?
+            """
+            : """
+            SELECT sequence, body FROM async_invocation
+            WHERE endpoint = ? AND status = 'Queued' ORDER BY sequence LIMIT ?
+            """
+        let arguments: StatementArguments =
+            expiredOnly ? [endpoint, now.millisecondsSinceEpoch, limit] : [endpoint, limit]
+        return try await database.write { db in
+            let rows = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments)
+            return try rows.map { row in
+                var invocation: AsyncInvocation = try Self.decode(row["body"] as Data)
+                invocation.status = .inProgress
+                invocation.attempts += 1
+                invocation.startedAt = now
+                invocation.updatedAt = now
+                try Self.update(
+                    invocation, sequence: row["sequence"], leaseOwner: owner, leaseUntil: leaseUntil, in: db)
+                return invocation
+            }
+        }
+    }
+
+    public func renewAsyncLeases(
+        endpoint: String, ids: [String], owner: String, until: Timestamp
+    ) async throws -> Set<String> {
+        guard !ids.isEmpty else { return [] }
+        return try await database.write { db in
+            let statement = try db.cachedStatement(
+                sql: """
+                    UPDATE async_invocation SET lease_until = ?
+                    WHERE endpoint = ? AND id = ? AND status = 'InProgress' AND lease_owner = ?
+                    """)
+            var lost = Set<String>()
+            for id in ids {
+                try statement.execute(arguments: [until.millisecondsSinceEpoch, endpoint, id, owner])
+                if db.changesCount == 0 { lost.insert(id) }
+            }
+            return lost
+        }
+    }
+
+    public func finishAsyncInvocation(
+        endpoint: String, id: String, owner: String, outcome: AsyncOutcome, variant: String?, now: Timestamp,
+        notifications: [NewAsyncNotification]
+    ) async throws -> Bool {
+        try await database.write { db in
+            guard let leased = try Self.leased(endpoint: endpoint, id: id, owner: owner, in: db) else { return false }
+            var invocation = leased.invocation
+            switch outcome {
+            case .completed(let outputContentType):
+                invocation.status = .completed
+                invocation.outputContentType = outputContentType
+                invocation.failureReason = nil
+            case .failed(let reason):
+                invocation.status = .failed
+                invocation.failureReason = reason
+            case .expired(let reason):
+                invocation.status = .expired
+                invocation.failureReason = reason
+            }
+            if let variant { invocation.variant = variant }
+            invocation.completedAt = now
+            invocation.updatedAt = now
+            try Self.update(invocation, sequence: leased.sequence, leaseOwner: nil, leaseUntil: nil, in: db)
+            try Self.insert(notifications, for: invocation, due: now, in: db)
+            return true
+        }
+    }
+
+    public func releaseAsyncInvocation(
+        endpoint: String, id: String, owner: String, now: Timestamp, countAttempt: Bool
+    ) async throws -> Bool {
+        try await database.write { db in
+            guard let leased = try Self.leased(endpoint: endpoint, id: id, owner: owner, in: db) else { return false }
+            var invocation = leased.invocation
+            invocation.status = .queued
+            if !countAttempt { invocation.attempts = max(0, invocation.attempts - 1) }
+            invocation.updatedAt = now
+            try Self.update(invocation, sequence: leased.sequence, leaseOwner: nil, leaseUntil: nil, in: db)
+            return true
+        }
+    }
+
+    public func requeueExpiredAsyncLeases(now: Timestamp) async throws -> Int {
+        try await database.write { db in
+            let rows = try Row.fetchAll(
+                db.cachedStatement(
+                    sql: "SELECT sequence, body FROM async_invocation WHERE status = 'InProgress' AND lease_until < ?"),
+                arguments: [now.millisecondsSinceEpoch])
+            for row in rows {
+                var invocation: AsyncInvocation = try Self.decode(row["body"] as Data)
+                invocation.status = .queued
+                invocation.updatedAt = now
+                try Self.update(invocation, sequence: row["sequence"], leaseOwner: nil, leaseUntil: nil, in: db)
+            }
+            return rows.count
+        }
+    }
+
+    public func cancelAsyncInvocation(
+        endpoint: String, id: String, reason: String, now: Timestamp, notifications: [NewAsyncNotification]
+    ) async throws -> AsyncInvocation? {
+        try await database.write { db in
+            guard
+                let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT sequence, body FROM async_invocation WHERE endpoint = ? AND id = ?"),
+                    arguments: [endpoint, id])
+            else { return nil }
+            var invocation: AsyncInvocation = try Self.decode(row["body"] as Data)
+            guard invocation.status == .queued else {
+                throw ServalError(
+                    .conflict,
+                    "Async invocation \"\(id)\" of endpoint \"\(endpoint)\" is \(invocation.status.rawValue); only a queued invocation can be cancelled.")
+            }
+            invocation.status = .failed
+            invocation.failureReason = reason
+            invocation.completedAt = now
+            invocation.updatedAt = now
+            try Self.update(invocation, sequence: row["sequence"], leaseOwner: nil, leaseUntil: nil, in: db)
+            try Self.insert(notifications, for: invocation, due: now, in: db)
+            return invocation
+        }
+    }
+
+    public func queuedAsyncCounts() async throws -> [String: AsyncQueueDepth] {
+        try await database.read { db in
+            let rows = try Row.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        SELECT endpoint, status, COUNT(*) AS count FROM async_invocation
+                        WHERE status IN ('Queued', 'InProgress') GROUP BY endpoint, status
+                        """))
+            var counts: [String: AsyncQueueDepth] = [:]
+            for row in rows {
+                let count: Int = row["count"]
+                let status: String = row["status"]
+                if status == AsyncInvocationStatus.queued.rawValue {
+                    counts[row["endpoint"], default: AsyncQueueDepth(queued: 0, inProgress: 0)].queued = count
+                } else {
+                    counts[row["endpoint"], default: AsyncQueueDepth(queued: 0, inProgress: 0)].inProgress = count
+                }
+            }
+            return counts
+        }
+    }
+
+    // MARK: Notifications
+
+    public func dueAsyncNotifications(now: Timestamp, limit: Int) async throws -> [AsyncNotification] {
+        guard limit > 0 else { return [] }
+        return try await database.read { db in
+            try Row.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        SELECT sequence, inference_id, endpoint, url, body, signature, attempts, next_attempt_at
+                        FROM async_notification WHERE next_attempt_at <= ? ORDER BY sequence LIMIT ?
+                        """),
+                arguments: [now.millisecondsSinceEpoch, limit]
+            ).map { row in
+                AsyncNotification(
+                    sequence: row["sequence"], inferenceId: row["inference_id"], endpointName: row["endpoint"],
+                    url: row["url"], body: [UInt8](row["body"] as Data), signature: row["signature"],
+                    attempts: row["attempts"],
+                    nextAttemptAt: Timestamp(millisecondsSinceEpoch: row["next_attempt_at"]))
+            }
+        }
+    }
+
+    public func asyncNotificationDelivered(sequence: Int64) async throws {
+        try await database.write { db in
+            try db.cachedStatement(sql: "DELETE FROM async_notification WHERE sequence = ?").execute(arguments: [sequence])
+        }
+    }
+
+    public func asyncNotificationFailed(sequence: Int64, nextAttemptAt: Timestamp) async throws {
+        try await database.write { db in
+            try db.cachedStatement(
+                sql: "UPDATE async_notification SET attempts = attempts + 1, next_attempt_at = ? WHERE sequence = ?"
+            ).execute(arguments: [nextAttemptAt.millisecondsSinceEpoch, sequence])
+        }
+    }
+
+    public func nextAsyncNotificationDue() async throws -> Timestamp? {
+        let milliseconds = try await database.read { db in
+            try Int64.fetchOne(db.cachedStatement(sql: "SELECT MIN(next_attempt_at) FROM async_notification"))
+        }
+        return milliseconds.map(Timestamp.init(millisecondsSinceEpoch:))
+    }
+
+    // MARK: Helpers
+
+    /// The invocation `owner` holds a lease on, and its sequence.
+    private static func leased(
+        endpoint: String, id: String, owner: String, in db: Database
+    ) throws -> (invocation: AsyncInvocation, sequence: Int64)? {
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT sequence, body FROM async_invocation
+                        WHERE endpoint = ? AND id = ? AND status = 'InProgress' AND lease_owner = ?
+                        """),
+                arguments: [endpoint, id, owner])
+        else { return nil }
+        return (try decode(row["body"] as Data), row["sequence"])
+    }
+
+    /// Writes an invocation's JSON and the columns derived from it, and sets its lease.
+    private static func update(
+        _ invocation: AsyncInvocation, sequence: Int64, leaseOwner: String?, leaseUntil: Timestamp?, in db: Database
+    ) throws {
+        try db.cachedStatement(
+            sql: """
+                UPDATE async_invocation SET status = ?, lease_owner = ?, lease_until = ?, attempts = ?, body = ?
+                WHERE sequence = ?
+                """
+        ).execute(arguments: [
+            invocation.status.rawValue, leaseOwner, leaseUntil?.millisecondsSinceEpoch, invocation.attempts,
+            try encode(invocation), sequence,
+        ])
+    }
+
+    /// Records notifications about `invocation`, due at `due`.
+    private static func insert(
+        _ notifications: [NewAsyncNotification], for invocation: AsyncInvocation, due: Timestamp, in db: Database
+    ) throws {
+        guard !notifications.isEmpty else { return }
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO async_notification (inference_id, endpoint, url, body, signature, attempts, next_attempt_at)
+                VALUES (?, ?, ?, ?, ?, 0, ?)
+                """)
+        for notification in notifications {
+            try statement.execute(arguments: [
+                invocation.id, invocation.endpointName, notification.url, Data(notification.body),
+                notification.signature, due.millisecondsSinceEpoch,
+            ])
+        }
+    }
+
+    /// The sequence a listing's page token names.
+    private static func sequence(fromToken token: String) throws -> Int64 {
+        guard let sequence = Int64(token), sequence > 0, String(sequence) == token else {
+            throw ServalError.invalid("nextToken", "is not a token that this listing returned; list the first page without it.")
+        }
+        return sequence
+    }
+}
