@@ -1,0 +1,193 @@
+import Foundation
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The small set of POSIX file operations the local store needs, throwing ``ObjectStoreError/io(_:)`` with the
+/// system's reason. All of them block: call them on a thread pool.
+enum FileSystem {
+    /// What `lstat`/`stat` say about a path.
+    struct Status {
+        enum Kind { case file, directory, symlink, other }
+        var kind: Kind
+        var size: Int64
+        var inode: UInt64
+        var modified: Timestamp
+    }
+
+    /// Seconds and nanoseconds since 1970.
+    struct Timestamp: Codable, Hashable {
+        var seconds: Int64
+        var nanoseconds: Int64
+
+        var date: Date { Date(timeIntervalSince1970: Double(seconds) + Double(nanoseconds) / 1e9) }
+    }
+
+    static func error(_ what: String, _ path: String, _ code: Int32 = errno) -> ObjectStoreError {
+        .io("\(what) \(path): \(String(cString: strerror(code)))")
+    }
+
+    private static func status(of info: stat) -> Status {
+        let kind: Status.Kind
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: kind = .file
+        case S_IFDIR: kind = .directory
+        case S_IFLNK: kind = .symlink
+        default: kind = .other
+        }
+        #if canImport(Darwin)
+        let modified = Timestamp(seconds: Int64(info.st_mtimespec.tv_sec), nanoseconds: Int64(info.st_mtimespec.tv_nsec))
+        #else
+        let modified = Timestamp(seconds: Int64(info.st_mtim.tv_sec), nanoseconds: Int64(info.st_mtim.tv_nsec))
+        #endif
+        return Status(kind: kind, size: Int64(info.st_size), inode: UInt64(info.st_ino), modified: modified)
+    }
+
+    /// `lstat` (`follow: false`) or `stat`; `nil` when the path does not exist.
+    static func status(_ path: String, follow: Bool) throws(ObjectStoreError) -> Status? {
+        var info = stat()
+        let result = follow ? stat(path, &info) : lstat(path, &info)
+        guard result == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw error("Cannot inspect", path)
+        }
+        return status(of: info)
+    }
+
+    static func status(fd: Int32, path: String) throws(ObjectStoreError) -> Status {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw error("Cannot inspect", path) }
+        return status(of: info)
+    }
+
+    /// The canonical path, symlinks resolved.
+    static func realPath(_ path: String) throws(ObjectStoreError) -> String {
+        guard let resolved = realpath(path, nil) else { throw error("Cannot resolve", path) }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// Creates a folder; returns `false` when one existed.
+    @discardableResult
+    static func makeDirectory(_ path: String) throws(ObjectStoreError) -> Bool {
+        if mkdir(path, 0o755) == 0 { return true }
+        if errno == EEXIST, try status(path, follow: true)?.kind == .directory { return false }
+        throw error("Cannot create the folder", path)
+    }
+
+    /// Creates a folder and its missing parents.
+    static func makeDirectories(_ path: String) throws(ObjectStoreError) {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw .io("Cannot create the folder \(path): \(error)")
+        }
+    }
+
+    /// Opens a new file for writing; fails if it exists.
+    static func create(_ path: String) throws(ObjectStoreError) -> Int32 {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw error("Cannot create", path) }
+        return fd
+    }
+
+    /// Opens a file for reading; `nil` when it does not exist.
+    static func openForReading(_ path: String) throws(ObjectStoreError) -> Int32? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw error("Cannot open", path)
+        }
+        return fd
+    }
+
+    static func writeAll(_ bytes: UnsafeRawBufferPointer, to fd: Int32, path: String) throws(ObjectStoreError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw error("Cannot write", path)
+            }
+            offset += written
+        }
+    }
+
+    /// Reads up to `count` bytes at `offset`; fewer only at the end of the file.
+    static func readChunk(fd: Int32, at offset: Int64, count: Int, path: String) throws(ObjectStoreError) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        var failure: Int32 = 0
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
+            var done = 0
+            while done < count {
+                let n = pread(fd, pointer.baseAddress! + done, count - done, off_t(offset) + off_t(done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return done
+                }
+                if n == 0 { break }
+                done += n
+            }
+            return done
+        }
+        if failure != 0 { throw error("Cannot read", path, failure) }
+        return buffer
+    }
+
+    static func sync(_ fd: Int32, path: String) throws(ObjectStoreError) {
+        guard fsync(fd) == 0 else { throw error("Cannot flush", path) }
+    }
+
+    /// Flushes a folder's entries (after a rename into it), best effort.
+    static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fsync(fd)
+        close(fd)
+    }
+
+    static func move(_ from: String, _ to: String) -> Int32 {
+        rename(from, to) == 0 ? 0 : errno
+    }
+
+    static func remove(_ path: String) {
+        _ = unlink(path)
+    }
+
+    /// Removes a folder and everything in it, best effort.
+    static func removeTree(_ path: String) {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// The names in a folder (without `.` and `..`); empty when it does not exist.
+    static func entries(_ path: String) -> [String] {
+        guard let directory = opendir(path) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}
+
+/// A file descriptor closed when the last reference goes away.
+final class FileDescriptor: @unchecked Sendable {
+    let fd: Int32
+    let path: String
+
+    init(_ fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { close(fd) }
+}

@@ -1,0 +1,182 @@
+import Crypto
+import Foundation
+public import NIOCore
+public import ServalCore
+
+extension LocalObjectStore {
+    /// The largest part number S3 allows.
+    public static let maxPartNumber = 10_000
+    /// The largest part S3 allows (5 GiB).
+    public static let maxPartSize: Int64 = 5 << 30
+
+    /// What a multipart upload's folder records about it.
+    private struct Upload: Codable {
+        var bucket: String
+        var key: String
+        var contentType: String?
+        var metadata: [String: String]
+    }
+
+    private func uploadPath(_ id: String) -> String { multipartRoot + "/" + id }
+
+    /// Reads an upload's record, checking that it belongs to `location`.
+    private func upload(_ id: String, for location: ObjectLocation) throws -> Upload {
+        guard !id.isEmpty, id.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }),
+            let data = FileManager.default.contents(atPath: uploadPath(id) + "/upload.json"),
+            let upload = try? JSONDecoder().decode(Upload.self, from: data),
+            upload.bucket == location.bucket, upload.key == location.key
+        else { throw ObjectStoreError.noSuchUpload(id) }
+        return upload
+    }
+
+    public func createMultipartUpload(
+        _ location: ObjectLocation, contentType: String?, metadata: [String: String]
+    ) async throws -> String {
+        let id = Self.randomID()
+        let folder = uploadPath(id)
+        let bucket = bucketPath(location.bucket)
+        let record = try JSONEncoder().encode(
+            Upload(bucket: location.bucket, key: location.key, contentType: contentType, metadata: metadata))
+        try await io {
+            guard try FileSystem.status(bucket, follow: true)?.kind == .directory else {
+                throw ObjectStoreError.noSuchBucket(location.bucket)
+            }
+            try FileSystem.makeDirectory(folder)
+            guard FileManager.default.createFile(atPath: folder + "/upload.json", contents: record) else {
+                throw ObjectStoreError.io("Cannot write \(folder)/upload.json")
+            }
+        }
+        return id
+    }
+
+    public func uploadPart<Body: AsyncSequence & Sendable>(
+        _ location: ObjectLocation, uploadID: String, number: Int, body: Body, expectedLength: Int64?,
+        expectedMD5: [UInt8]?
+    ) async throws -> PartInfo where Body.Element == ByteBuffer {
+        guard (1...Self.maxPartNumber).contains(number) else {
+            throw ObjectStoreError.invalidArgument("Part numbers must be 1 to \(Self.maxPartNumber); got \(number).")
+        }
+        let folder = uploadPath(uploadID)
+        let temporary = folder + "/.tmp-" + Self.randomID()
+        let written = try await write(
+            body, to: temporary, expectedLength: expectedLength, expectedMD5: expectedMD5, limit: Self.maxPartSize,
+            before: { _ = try self.upload(uploadID, for: location) })
+        let etag = written.md5.hex
+        return try await io {
+            let name = Self.partName(number)
+            // Replace an earlier upload of the same part.
+            for old in FileSystem.entries(folder) where old.hasPrefix(name + "-") { FileSystem.remove(folder + "/" + old) }
+            let target = folder + "/" + name + "-" + etag
+            let result = FileSystem.move(temporary, target)
+            guard result == 0 else {
+                FileSystem.remove(temporary)
+                if result == ENOENT { throw ObjectStoreError.noSuchUpload(uploadID) }
+                throw FileSystem.error("Cannot rename to", target, result)
+            }
+            let modified = try FileSystem.status(target, follow: false)?.modified.date ?? Date()
+            return PartInfo(number: number, etag: etag, size: written.size, lastModified: modified)
+        }
+    }
+
+    private static func partName(_ number: Int) -> String {
+        "part-" + String(number).leftPadded(to: 5)
+    }
+
+    /// The parts in an upload's folder, by number.
+    private func parts(in folder: String) throws -> [Int: (path: String, part: PartInfo)] {
+        var parts: [Int: (path: String, part: PartInfo)] = [:]
+        for name in FileSystem.entries(folder) where name.hasPrefix("part-") {
+            let fields = name.split(separator: "-")
+            guard fields.count == 3, let number = Int(fields[1]) else { continue }
+            let path = folder + "/" + name
+            guard let status = try FileSystem.status(path, follow: false) else { continue }
+            parts[number] = (path, PartInfo(number: number, etag: String(fields[2]), size: status.size, lastModified: status.modified.date))
+        }
+        return parts
+    }
+
+    public func listParts(_ location: ObjectLocation, uploadID: String) async throws -> [PartInfo] {
+        try await io {
+            _ = try self.upload(uploadID, for: location)
+            return try self.parts(in: self.uploadPath(uploadID)).values.map(\.part).sorted { $0.number < $1.number }
+        }
+    }
+
+    public func completeMultipartUpload(
+        _ location: ObjectLocation, uploadID: String, parts requested: [(number: Int, etag: String)]
+    ) async throws -> ObjectInfo {
+        guard !requested.isEmpty else {
+            throw ObjectStoreError.invalidArgument("A multipart upload is completed with at least one part.")
+        }
+        for (previous, next) in zip(requested, requested.dropFirst()) where next.number <= previous.number {
+            throw ObjectStoreError.invalidPartOrder
+        }
+        let temporary = try await makeTemporaryFile()
+        let folder = uploadPath(uploadID)
+        return try await io {
+            let upload = try self.upload(uploadID, for: location)
+            let stored = try self.parts(in: folder)
+            var paths: [String] = []
+            var digests: [UInt8] = []
+            for part in requested {
+                let etag = part.etag.trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
+                guard let found = stored[part.number], found.part.etag == etag else {
+                    throw ObjectStoreError.invalidPart(part.number)
+                }
+                paths.append(found.path)
+                digests += Self.bytes(hex: etag)
+            }
+            let output = FileDescriptor(try FileSystem.create(temporary), path: temporary)
+            do {
+                for path in paths {
+                    guard let fd = try FileSystem.openForReading(path) else { throw ObjectStoreError.noSuchUpload(uploadID) }
+                    let input = FileDescriptor(fd, path: path)
+                    var offset: Int64 = 0
+                    while true {
+                        let chunk = try FileSystem.readChunk(fd: input.fd, at: offset, count: Self.writeChunk, path: path)
+                        if chunk.readableBytes == 0 { break }
+                        try chunk.withUnsafeReadableBytes { try FileSystem.writeAll($0, to: output.fd, path: temporary) }
+                        offset += Int64(chunk.readableBytes)
+                    }
+                }
+                try FileSystem.sync(output.fd, path: temporary)
+                let etag = Insecure.MD5.hash(data: digests).hex + "-\(requested.count)"
+                let info = try self.install(
+                    temporary, at: location, etag: etag, contentType: upload.contentType, metadata: upload.metadata)
+                FileSystem.removeTree(folder)
+                return info
+            } catch {
+                FileSystem.remove(temporary)
+                throw error
+            }
+        }
+    }
+
+    public func abortMultipartUpload(_ location: ObjectLocation, uploadID: String) async throws {
+        try await io {
+            _ = try self.upload(uploadID, for: location)
+            FileSystem.removeTree(self.uploadPath(uploadID))
+        }
+    }
+
+    private static func bytes(hex: String) -> [UInt8] {
+        var result: [UInt8] = []
+        var high: UInt8?
+        for character in hex.utf8 {
+            let value: UInt8
+            switch character {
+            case 0x30...0x39: value = character - 0x30
+            case 0x61...0x66: value = character - 0x61 + 10
+            case 0x41...0x46: value = character - 0x41 + 10
+            default: continue
+            }
+            if let h = high {
+                result.append(h << 4 | value)
+                high = nil
+            } else {
+                high = value
+            }
+        }
+        return result
+    }
+}

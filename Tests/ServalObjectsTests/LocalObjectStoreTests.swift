@@ -1,0 +1,361 @@
+import Foundation
+import NIOCore
+import ServalCore
+import ServalObjects
+import Testing
+
+/// A store in a fresh temporary folder, removed afterwards.
+final class TemporaryStore: Sendable {
+    let root: String
+    let store: LocalObjectStore
+
+    init() throws {
+        root = NSTemporaryDirectory() + "serval-objects-" + UUID().uuidString.lowercased().prefix(12)
+        store = try LocalObjectStore(root: root)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: root) }
+}
+
+func location(_ bucket: String, _ key: String) throws -> ObjectLocation {
+    try ObjectLocation(bucket: bucket, key: key)
+}
+
+/// Chunks of bytes, then optionally an error.
+struct Chunks: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    var chunks: [ByteBuffer]
+    var failure: (any Error & Sendable)?
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var chunks: [ByteBuffer]
+        var failure: (any Error & Sendable)?
+
+        mutating func next() async throws -> ByteBuffer? {
+            if !chunks.isEmpty { return chunks.removeFirst() }
+            if let failure { throw failure }
+            return nil
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(chunks: chunks, failure: failure) }
+}
+
+struct BodyFailed: Error {}
+
+func text(_ store: LocalObjectStore, _ location: ObjectLocation, range: ClosedRange<Int64>? = nil) async throws -> String {
+    var result = ""
+    for try await chunk in try await store.read(location, range: range).body { result += String(buffer: chunk) }
+    return result
+}
+
+@Suite struct LocalObjectStoreTests {
+    @Test func bucketsAreCreatedOnceListedAndDeletedWhenEmpty() async throws {
+        let folder = try TemporaryStore()
+        let store = folder.store
+        #expect(try await store.createBucket("alpha"))
+        #expect(try await !store.createBucket("alpha"))
+        #expect(try await store.createBucket("beta"))
+        #expect(try await store.listBuckets().map(\.name) == ["alpha", "beta"])
+        #expect(try await store.bucketExists("alpha"))
+        #expect(try await !store.bucketExists("gamma"))
+        try await store.put(location("alpha", "x"), bytes: ByteBuffer(string: "1"))
+        await #expect(throws: ObjectStoreError.bucketNotEmpty("alpha")) { try await store.deleteBucket("alpha") }
+        try await store.delete(location("alpha", "x"))
+        try await store.deleteBucket("alpha")
+        #expect(try await store.listBuckets().map(\.name) == ["beta"])
+        await #expect(throws: ObjectStoreError.noSuchBucket("alpha")) {
+            try await store.put(location("alpha", "x"), bytes: ByteBuffer(string: "1"))
+        }
+    }
+
+    @Test func putHeadReadAndDelete() async throws {
+        let folder = try TemporaryStore()
+        let store = folder.store
+        try await store.createBucket("data")
+        let key = try location("data", "a/b/c.json")
+        let info = try await store.put(
+            key, contentType: "application/json", metadata: ["owner": "me"],
+            body: Chunks(chunks: [ByteBuffer(string: "{\"x\":"), ByteBuffer(string: "1}")]), expectedLength: 7)
+        let head = try #require(try await store.head(key))
+        #expect(head.size == 7)
+        #expect(head.contentType == "application/json")
+        #expect(head.metadata == ["owner": "me"])
+        #expect(head.etag == info.etag)
+        #expect(try await text(store, key) == "{\"x\":1}")
+        #expect(try await store.localPath(of: key) == folder.root + "/data/a/b/c.json")
+        #expect(try await store.delete(key))
+        #expect(try await !store.delete(key))
+        #expect(try await store.head(key) == nil)
+        // Empty folders of the key are gone, the bucket stays.
+        #expect(!FileManager.default.fileExists(atPath: folder.root + "/data/a"))
+        #expect(FileManager.default.fileExists(atPath: folder.root + "/data"))
+    }
+
+    @Test func etagIsTheMD5OfTheBytes() async throws {
+        let folder = try TemporaryStore()
+        try await folder.store.createBucket("data")
+        let info = try await folder.store.put(location("data", "k"), bytes: ByteBuffer(string: "hello"))
+        #expect(info.etag == "5d41402abc4b2a76b9719d911017c592")
+    }
+
+    @Test func aFailingBodyLeavesNothingVisible() async throws {
+        let folder = try TemporaryStore()
+        let store = folder.store
+        try await store.createBucket("data")
+        let key = try location("data", "half/done")
+        await #expect(throws: BodyFailed.self) {
+            try await store.put(key, body: Chunks(chunks: [ByteBuffer(repeating: 1, count: 3 << 20)], failure: BodyFailed()))
+        }
+        await #expect(throws: ObjectStoreError.incompleteBody(expected: 10, received: 5)) {
+            try await store.put(key, body: Chunks(chunks: [ByteBuffer(string: "12345")]), expectedLength: 10)
+        }
+        await #expect(throws: ObjectStoreError.badDigest) {
+            try await store.put(
+                key, contentType: nil, metadata: [:], body: Chunks(chunks: [ByteBuffer(string: "x")]), expectedLength: nil,
+                expectedMD5: Array(repeating: 0, count: 16))
+        }
+        #expect(try await store.head(key) == nil)
+        #expect(try await store.list(.init(bucket: "data")).objects.isEmpty)
+        #expect(FileManager.default.enumerator(atPath: folder.root + "/.serval/tmp")?.allObjects.isEmpty ?? true)
+        // An earlier version stays when a replacement fails.
+        try await store.put(key, bytes: ByteBuffer(string: "old"))
+        await #expect(throws: BodyFailed.self) {
+            try await store.put(key, body: Chunks(chunks: [ByteBuffer(string: "new")], failure: BodyFailed()))
+        }
+        #expect(try await text(store, key) == "old")
+    }
+
+    @Test func rangesAreReadAndClampedAtTheEnd() async throws {
+        let folder = try TemporaryStore()
+        let store = folder.store
+        try await store.createBucket("data")
+        let key = try location("data", "digits")
+        try await store.put(key, bytes: ByteBuffer(string: "0123456789"))
+        #expect(try await text(store, key, range: 2...4) == "234")
+        #expect(try await text(store, key, range: 7...100) == "789")
+        let reader = try await store.read(key, range: 7...100)
+        #expect(reader.range == 7...9)
+        #expect(reader.length == 3)
+        await #expect(throws: ObjectStoreError.invalidRange(size: 10)) { try await store.read(key, range: 10...12) }
+        await #expect(throws: ObjectStoreError.noSuchKey(try location("data", "nothing"))) {
+            try await store.read(location("data", "nothing"))
+        }
+    }
+
+    @Test func largeObjectsStreamInBoundedChunks() async throws {
+        let folder = try TemporaryStore()
+        let store = folder.store
+        try await store.createBucket("data")
+        let key = try location("data", "big")
+        var bytes = ByteBuffer()
+        for i in 0..<(3 << 20) { bytes.writeInteger(UInt8(truncatingIfNeeded: i * 31)) }
+        let chunks = stride(from: 0, to: bytes.readableBytes, by: 100_000).map {
+            bytes.getSlice(at: $0, length: min(100_000, bytes.readableBytes - $0))!
+        }
+        try await store.put(key, body: Chunks(chunks: chunks), expectedLength: Int64(bytes.readableBytes))
+        var read = ByteBuffer()
+        var largest = 0
+        for try await var chunk in try await store.read(key).body {
+            largest = max(largest, chunk.readableBytes)
+            read.writeBuffer(&chunk)
+        }
+        #expect(read == bytes)
+        #expect(largest <= 256 << 10)
+    }
+
+    @Test func listingFollowsS3Order() async throws {
+        let folder = try TemporaryStore()
+        let store = folder.store
+        try await store.createBucket("data")
+        let keys = ["b", "a/1", "a/2", "a-c", "a/sub/3", "c/x/y", "ab"]
+        for key in keys { try await store.put(location("data", key), bytes: ByteBuffer(string: key)) }
+        let all = try await store.list(.init(bucket: "data"))
+        // By bytes: '-' (0x2D) sorts before '/' (0x2F), and "a/..." before "ab".
+        #expect(all.objects.map(\.location.key) == ["a-c", "a/1", "a/2", "a/sub/3", "ab", "b", "c/x/y"])
+        #expect(!all.isTruncated)
+
+        let top = try await store.list(.init(bucket: "data", delimiter: "/"))
+        #expect(top.objects.map(\.location.key) == ["a-c", "ab", "b"])
+        #expect(top.commonPrefixes == ["a/", "c/"])
+
+        let underA = try await store.list(.init(bucket: "data", prefix: "a/", delimiter: "/"))
+        #expect(underA.objects.map(\.location.key) == ["a/1", "a/2"])
+        #expect(underA.commonPrefixes == ["a/sub/"])
+
+        let prefixed = try await store.list(.init(bucket: "data", prefix: "a"))
+        #expect(prefixed.objects.map(\.location.key) == ["a-c", "a/1", "a/2", "a/sub/3", "ab"])
+
+        var pages: [[String]] = []
+        var token: String?
+        repeat {
+            let page = try await store.list(.init(bucket: "data", continuationToken: token, maxKeys: 3))
+            pages.append(page.objects.map(\.location.key))
+            token = page.nextContinuationToken
+            #expect(page.isTruncated == (token != nil))
+        } while token != nil
+        #expect(pages == [["a-c", "a/1", "a/2"], ["a/sub/3", "ab", "b"], ["c/x/y"]])
+
+        let after = try await store.list(.init(bucket: "data", startAfter: "a/2"))
+        #expect(after.objects.first?.location.key == "a/sub/3")
+
+        await #expect(throws: ObjectStoreError.noSuchBucket("nope")) { try await store.list(.init(bucket: "nope")) }
+    }
+
+    @Test func filesDroppedInByHandAreObjects() async throws {
+        let folder = try TemporaryStore()
+        let store = folder.store
+        try FileManager.default.createDirectory(atPath: folder.root + "/manual/in", withIntermediateDirectories: true)
+        try Data("by hand".utf8).write(to: URL(fileURLWithPath: folder.root + "/manual/in/file.txt"))
+        #expect(try await store.listBuckets().map(\.name) == ["manual"])
+        let head = try #require(try await store.head(location("manual", "in/file.txt")))
+        #expect(head.size == 7)
+        #expect(head.contentType == "application/octet-stream")
+        #expect(head.etag.count == 32)
+        #expect(try await store.list(.init(bucket: "manual")).objects.map(\.location.key) == ["in/file.txt"])
+
+        // A file replaced by hand loses the sidecar's description.
+        let key = try location("manual", "typed")
+        try await store.put(key, bytes: ByteBuffer(string: "{}"), contentType: "application/json")
+        try FileManager.default.removeItem(atPath: folder.root + "/manual/typed")
+        try Data("replaced".utf8).write(to: URL(fileURLWithPath: folder.root + "/manual/typed"))
+        #expect(try await store.head(key)?.contentType == "application/octet-stream")
+    }
+
+    @Test func keyAndFolderConflictsAreErrors() async throws {
+        let folder = try TemporaryStore()
+        let store = folder.store
+        try await store.createBucket("data")
+        try await store.put(location("data", "a"), bytes: ByteBuffer(string: "file"))
+        await #expect {
+            try await store.put(location("data", "a/b"), bytes: ByteBuffer(string: "below"))
+        } throws: { error in
+            guard case .keyConflict(_, let other) = error as? ObjectStoreError else { return false }
+            return other == "a"
+        }
+        try await store.put(location("data", "d/e"), bytes: ByteBuffer(string: "below"))
+        await #expect {
+            try await store.put(location("data", "d"), bytes: ByteBuffer(string: "file"))
+        } throws: { error in
+            guard case .keyConflict = error as? ObjectStoreError else { return false }
+            return true
+        }
+        #expect(try await store.head(location("data", "a/b")) == nil)
+        #expect(try await store.head(location("data", "d")) == nil)
+        #expect(try await !store.delete(location("data", "d")))
+        #expect(try await text(store, location("data", "d/e")) == "below")
+        #expect(ObjectStoreError.keyConflict(try location("data", "d"), conflictingKey: "d/e").servalError.code == .conflict)
+    }
+
+    @Test func symlinksOutOfTheBucketAreRefused() async throws {
+        let folder = try TemporaryStore()
+        let store = folder.store
+        try await store.createBucket("data")
+        let outside = folder.root + "/outside"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try Data("secret".utf8).write(to: URL(fileURLWithPath: outside + "/secret"))
+        try FileManager.default.createSymbolicLink(atPath: folder.root + "/data/escape", withDestinationPath: outside)
+        try FileManager.default.createSymbolicLink(atPath: folder.root + "/data/file", withDestinationPath: outside + "/secret")
+        for key in ["escape/secret", "file"] {
+            await #expect(throws: ObjectStoreError.self) { try await store.read(location("data", key)) }
+            await #expect(throws: ObjectStoreError.self) { try await store.head(location("data", key)) }
+        }
+        await #expect(throws: ObjectStoreError.self) {
+            try await store.put(location("data", "escape/new"), bytes: ByteBuffer(string: "x"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: outside + "/new"))
+        #expect(try await store.list(.init(bucket: "data")).objects.isEmpty)
+        // A link that stays inside the bucket is followed.
+        try await store.put(location("data", "real/one"), bytes: ByteBuffer(string: "1"))
+        try FileManager.default.createSymbolicLink(atPath: folder.root + "/data/alias", withDestinationPath: folder.root + "/data/real/one")
+        #expect(try await text(store, location("data", "alias")) == "1")
+    }
+
+    @Test func concurrentPutsToOneKeyEndWithOneCompleteObject() async throws {
+        let folder = try TemporaryStore()
+        let store = folder.store
+        try await store.createBucket("data")
+        let key = try location("data", "contended")
+        let bodies = (0..<8).map { String(repeating: Character(String($0)), count: 200_000) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for body in bodies {
+                group.addTask {
+                    let chunks = stride(from: 0, to: body.utf8.count, by: 30_000).map {
+                        ByteBuffer(string: String(body.dropFirst($0).prefix(30_000)))
+                    }
+                    try await store.put(key, body: Chunks(chunks: chunks))
+                }
+            }
+            try await group.waitForAll()
+        }
+        let result = try await text(store, key)
+        #expect(bodies.contains(result))
+        let head = try #require(try await store.head(key))
+        let expected = try await store.put(location("data", "check"), bytes: ByteBuffer(string: result))
+        #expect(head.etag == expected.etag)
+        #expect(try await store.list(.init(bucket: "data")).objects.map(\.location.key) == ["check", "contended"])
+    }
+
+    @Test func multipartUploadsConcatenatePartsInOrder() async throws {
+        let folder = try TemporaryStore()
+        let store = folder.store
+        try await store.createBucket("data")
+        let key = try location("data", "multi/part")
+        let id = try await store.createMultipartUpload(key, contentType: "text/plain", metadata: ["a": "b"])
+        let two = try await store.uploadPart(key, uploadID: id, number: 2, body: Chunks(chunks: [ByteBuffer(string: "world")]), expectedLength: nil, expectedMD5: nil)
+        _ = try await store.uploadPart(key, uploadID: id, number: 1, body: Chunks(chunks: [ByteBuffer(string: "first")]), expectedLength: nil, expectedMD5: nil)
+        let one = try await store.uploadPart(key, uploadID: id, number: 1, body: Chunks(chunks: [ByteBuffer(string: "hello ")]), expectedLength: nil, expectedMD5: nil)
+        #expect(try await store.listParts(key, uploadID: id).map(\.number) == [1, 2])
+        #expect(try await store.list(.init(bucket: "data")).objects.isEmpty)
+
+        await #expect(throws: ObjectStoreError.invalidPartOrder) {
+            try await store.completeMultipartUpload(key, uploadID: id, parts: [(2, two.etag), (1, one.etag)])
+        }
+        await #expect(throws: ObjectStoreError.invalidPart(1)) {
+            try await store.completeMultipartUpload(key, uploadID: id, parts: [(1, two.etag), (2, two.etag)])
+        }
+        await #expect(throws: ObjectStoreError.noSuchUpload(id)) {
+            try await store.completeMultipartUpload(location("data", "other"), uploadID: id, parts: [(1, one.etag)])
+        }
+        let info = try await store.completeMultipartUpload(key, uploadID: id, parts: [(1, "\"\(one.etag)\""), (2, two.etag)])
+        #expect(info.etag.hasSuffix("-2"))
+        #expect(info.size == 11)
+        #expect(try await text(store, key) == "hello world")
+        let head = try #require(try await store.head(key))
+        #expect(head.contentType == "text/plain")
+        #expect(head.metadata == ["a": "b"])
+        #expect(head.etag == info.etag)
+        await #expect(throws: ObjectStoreError.noSuchUpload(id)) { try await store.listParts(key, uploadID: id) }
+
+        let aborted = try await store.createMultipartUpload(key, contentType: nil, metadata: [:])
+        _ = try await store.uploadPart(key, uploadID: aborted, number: 1, body: Chunks(chunks: [ByteBuffer(string: "x")]), expectedLength: nil, expectedMD5: nil)
+        try await store.abortMultipartUpload(key, uploadID: aborted)
+        await #expect(throws: ObjectStoreError.noSuchUpload(aborted)) { try await store.abortMultipartUpload(key, uploadID: aborted) }
+        await #expect(throws: ObjectStoreError.noSuchUpload("../../etc")) { try await store.abortMultipartUpload(key, uploadID: "../../etc") }
+        #expect(try await text(store, key) == "hello world")
+    }
+
+    @Test func committingAWorkersFile() async throws {
+        let folder = try TemporaryStore()
+        let store = folder.store
+        try await store.createBucket("out")
+        let temporary = try await store.makeTemporaryFile()
+        #expect(!temporary.hasPrefix(folder.root + "/out"))
+        try Data("result".utf8).write(to: URL(fileURLWithPath: temporary))
+        #expect(try await store.list(.init(bucket: "out")).objects.isEmpty)
+        let info = try await store.commit(temporaryFile: temporary, to: location("out", "job/1.out"), contentType: "application/json")
+        #expect(info.size == 6)
+        // MD5("result")
+        #expect(info.etag == "b4a88417b3d0170d754c647c30b7216a")
+        #expect(try await store.head(location("out", "job/1.out"))?.contentType == "application/json")
+        #expect(!FileManager.default.fileExists(atPath: temporary))
+    }
+
+    @Test func errorsBecomeServalErrors() throws {
+        #expect(ObjectStoreError.noSuchBucket("b").servalError.code == .notFound)
+        #expect(ObjectStoreError.bucketNotEmpty("b").servalError.code == .conflict)
+        #expect(ObjectStoreError.invalidRange(size: 3).servalError.code == .validationError)
+        #expect(ObjectStoreError.entityTooLarge(limit: 3).servalError.code == .payloadTooLarge)
+        #expect(!ObjectStoreError.io("/secret/path: EIO").servalError.message.contains("/secret"))
+    }
+}
