@@ -254,11 +254,3 @@ public struct EndpointList: Codable, Sendable {
         self.endpoints = endpoints
     }
 }
-
-extension Timestamp {
-    /// ISO 8601 in UTC with milliseconds, e.g. `2026-11-24T06:58:35.123Z`.
-    public var iso8601: String {
-        Date(timeIntervalSince1970: secondsSinceEpoch).formatted(
-            .iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: true).timeSeparator(.colon).timeZone(separator: .omitted))
-    }
-}
