@@ -8,7 +8,9 @@ import ServalArtifacts
 import ServalCore
 import ServalGRPC
 import ServalHTTP
+import ServalObjects
 import ServalRuntime
+import ServalS3
 import ServalServices
 import ServalStore
 import ServiceLifecycle
@@ -26,6 +28,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "The Open Inference Protocol gRPC port (0 picks a free one and prints it).")
     var grpcPort = 8081
+
+    @Option(help: "The S3-compatible object API port (0 picks a free one and prints it).")
+    var s3Port = 9000
 
     @Option(help: "The data folder: the SQLite database and stored model packages.")
     var dataDir = ".serval"
@@ -68,6 +73,7 @@ struct Serve: AsyncParsableCommand {
         let clock = SystemClock()
         let store = try SQLiteMetadataStore(path: dataDirectory + "/serval.sqlite")
         let packages = PackageStore(dataDirectory: dataDirectory)
+        let objects = try LocalObjectStore(root: dataDirectory + "/objects")
         let environments = PythonEnvironments(settings: settings, logger: logger)
         let manager = EndpointManager(
             store: store, packages: packages, environments: environments,
@@ -100,11 +106,14 @@ struct Serve: AsyncParsableCommand {
         ) { host, port in
             FileHandle.standardOutput.write(Data("Serval gRPC is listening on \(host):\(port)\n".utf8))
         }
-        // Shutdown runs in reverse order: the gRPC and HTTP servers drain their requests first, then the
+        let s3 = S3Frontend(store: objects, host: host, port: s3Port, idleTimeoutSeconds: idleTimeout, logger: logger) { host, port in
+            FileHandle.standardOutput.write(Data("Serval S3 is listening on http://\(host):\(port)\n".utf8))
+        }
+        // Shutdown runs in reverse order: the gRPC, HTTP and S3 servers drain their requests first, then the
         // endpoints stop.
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: manager), .init(service: app), .init(service: grpc)],
+                services: [.init(service: manager), .init(service: s3), .init(service: app), .init(service: grpc)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

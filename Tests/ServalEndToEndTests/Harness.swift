@@ -122,10 +122,14 @@ final class ServalServer: @unchecked Sendable {
     private(set) var port = 0
     /// The Open Inference Protocol gRPC port.
     private(set) var grpcPort = 0
+    /// The S3-compatible object API port.
+    private(set) var s3Port = 0
     private let output = OutputBuffer()
     private let ownedData: TemporaryFolder?
 
     var url: String { "http://127.0.0.1:\(port)" }
+    /// The S3-compatible object API's URL.
+    var s3URL: String { "http://127.0.0.1:\(s3Port)" }
     var client: ServalClient { ServalClient(baseURL: url) }
 
     private let python: String
@@ -152,7 +156,7 @@ final class ServalServer: @unchecked Sendable {
         process = Process()
         process.executableURL = URL(fileURLWithPath: servalBinary)
         process.arguments = [
-            "serve", "--port", "0", "--grpc-port", "0", "--data-dir", dataDirectory, "--python", python,
+            "serve", "--port", "0", "--grpc-port", "0", "--s3-port", "0", "--data-dir", dataDirectory, "--python", python,
             "--python-cache", pythonCache, "--worker-path", repositoryRoot + "/python", "--log-level", "info",
         ]
         let pipe = Pipe()
@@ -171,10 +175,13 @@ final class ServalServer: @unchecked Sendable {
             if let http = lines.first(where: { $0.contains("Serval is listening on http://") }),
                 let port = Int(http.split(separator: ":").last!.trimmingCharacters(in: .whitespaces)),
                 let grpc = lines.first(where: { $0.contains("Serval gRPC is listening on ") }),
-                let grpcPort = Int(grpc.split(separator: ":").last!.trimmingCharacters(in: .whitespaces))
+                let grpcPort = Int(grpc.split(separator: ":").last!.trimmingCharacters(in: .whitespaces)),
+                let s3 = lines.first(where: { $0.contains("Serval S3 is listening on http://") }),
+                let s3Port = Int(s3.split(separator: ":").last!.trimmingCharacters(in: .whitespaces))
             {
                 self.port = port
                 self.grpcPort = grpcPort
+                self.s3Port = s3Port
                 return
             }
             guard process.isRunning else { break }

@@ -1,0 +1,36 @@
+import Hummingbird
+public import Logging
+import NIOCore
+public import ServalObjects
+public import ServiceLifecycle
+
+/// The S3-compatible object API on its own port: a Hummingbird application over an ``ServalObjects/ObjectStore``,
+/// run as a `Service` in Serval's `ServiceGroup`. On graceful shutdown it stops accepting and lets requests finish.
+public struct S3Frontend: Service {
+    private let application: Application<S3Responder>
+
+    /// Creates the frontend.
+    ///
+    /// - Parameters:
+    ///   - port: the port; 0 picks a free one, reported to `onListening` once bound.
+    ///   - idleTimeoutSeconds: how long an idle connection stays open.
+    ///   - onListening: called with the host and the bound port.
+    public init(
+        store: any ObjectStore, host: String, port: Int, idleTimeoutSeconds: Int = 75, logger: Logger,
+        onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void
+    ) {
+        application = Application(
+            responder: S3Responder(store: store),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(Int64(idleTimeoutSeconds)))),
+            configuration: .init(address: .hostname(host, port: port), serverName: "Serval"),
+            onServerRunning: { channel in onListening(host, channel.localAddress?.port ?? 0) },
+            logger: logger)
+    }
+
+    /// Serves until graceful shutdown.
+    public func run() async throws {
+        try await application.run()
+    }
+}

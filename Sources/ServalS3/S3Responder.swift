@@ -1,0 +1,481 @@
+import Foundation
+public import Hummingbird
+import HTTPTypes
+import Logging
+import NIOCore
+import ServalCore
+public import ServalObjects
+import Synchronization
+
+/// Per-request data of the S3 frontend.
+public struct S3RequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The id returned as `x-amz-request-id` and logged as `request_id`.
+    public let requestID: String
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        requestID = S3RequestIDs.next()
+        logger[metadataKey: "request_id"] = .string(requestID)
+    }
+
+    /// XML request bodies (CompleteMultipartUpload, Delete) are small; object bodies are streamed, not collected.
+    public var maxUploadSize: Int { 2 << 20 }
+}
+
+/// Unique request ids in S3's style: 16 uppercase hex digits.
+enum S3RequestIDs {
+    private static let prefix = UInt64(UInt32.random(in: 0...UInt32.max)) << 32
+    private static let counter = Atomic<UInt64>(0)
+
+    static func next() -> String {
+        let value = prefix | (counter.add(1, ordering: .relaxed).newValue & 0xFFFF_FFFF)
+        let hex = String(value, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, 16 - hex.count)) + hex
+    }
+}
+
+/// Serves the S3 REST API (path-style) over an ``ServalObjects/ObjectStore``.
+public struct S3Responder: HTTPResponder {
+    public typealias Context = S3RequestContext
+
+    let store: any ObjectStore
+
+    /// Creates a responder over `store`.
+    public init(store: any ObjectStore) {
+        self.store = store
+    }
+
+    /// What a request addresses: the bucket and key from the path, and the query.
+    struct Target {
+        var bucket: String
+        var key: String
+        var query: [String: String]
+        /// The path, for `<Resource>` in errors.
+        var resource: String
+    }
+
+    public func respond(to request: Request, context: S3RequestContext) async throws -> Response {
+        let target = Self.target(of: request)
+        do {
+            return try await route(request, target, context: context)
+        } catch {
+            let s3Error: S3Error
+            switch error {
+            case let error as S3Error: s3Error = error
+            case let error as ObjectStoreError:
+                s3Error = S3Error(error)
+                if case .io(let detail) = error { context.logger.error("Object store failure: \(detail)") }
+            case let error as ServalError: s3Error = S3Error(error)
+            case let error as AWSChunkedDecoder.DecodingError:
+                s3Error = S3Error("IncompleteBody", .badRequest, "The aws-chunked body is not valid: \(error).")
+            case let error as S3XML.MalformedXML:
+                s3Error = S3Error(
+                    "MalformedXML", .badRequest,
+                    "The XML you provided was not well-formed or did not validate against our published schema: \(error.reason).")
+            default:
+                context.logger.error("S3 request failed: \(error)")
+                s3Error = .internalError
+            }
+            return Self.errorResponse(s3Error, resource: target.resource, requestID: context.requestID, method: request.method)
+        }
+    }
+
+    // MARK: Routing
+
+    private func route(_ request: Request, _ target: Target, context: S3RequestContext) async throws -> Response {
+        let query = target.query
+        if target.bucket.isEmpty {
+            guard request.method == .get else { throw S3Error("MethodNotAllowed", .methodNotAllowed, "Only GET is allowed on /.") }
+            return try await listBuckets(context)
+        }
+        if target.key.isEmpty {
+            try checkBucketName(target.bucket)
+            switch request.method {
+            case .put:
+                if let resource = Self.unsupportedSubresource(query) { throw S3Error.notImplemented("PUT ?\(resource)") }
+                return try await createBucket(target.bucket, context)
+            case .head:
+                guard try await store.bucketExists(target.bucket) else { throw ObjectStoreError.noSuchBucket(target.bucket) }
+                return Self.response(.ok, context, headers: [.init("x-amz-bucket-region")!: "us-east-1"])
+            case .delete:
+                try await store.deleteBucket(target.bucket)
+                return Self.response(.noContent, context)
+            case .get:
+                if query["location"] != nil { return try await bucketLocation(target.bucket, context) }
+                if let resource = Self.unsupportedSubresource(query) { throw S3Error.notImplemented("GET ?\(resource)") }
+                return try await listObjects(target.bucket, query: query, context)
+            case .post where query["delete"] != nil:
+                return try await deleteObjects(target.bucket, request, context)
+            default:
+                throw S3Error("MethodNotAllowed", .methodNotAllowed, "\(request.method) is not allowed on a bucket.")
+            }
+        }
+        let location = try objectLocation(target)
+        switch request.method {
+        case .put:
+            if request.headers[.init("x-amz-copy-source")!] != nil { throw S3Error.notImplemented("CopyObject") }
+            if let part = query["partNumber"], let uploadID = query["uploadId"] {
+                return try await uploadPart(location, part: part, uploadID: uploadID, request, context)
+            }
+            return try await putObject(location, request, context)
+        case .get:
+            if query["uploadId"] != nil { throw S3Error.notImplemented("ListParts") }
+            return try await getObject(location, request, context, head: false)
+        case .head:
+            return try await getObject(location, request, context, head: true)
+        case .delete:
+            if let uploadID = query["uploadId"] {
+                try await store.abortMultipartUpload(location, uploadID: uploadID)
+            } else {
+                try await store.delete(location)
+            }
+            return Self.response(.noContent, context)
+        case .post:
+            if query["uploads"] != nil { return try await createMultipartUpload(location, request, context) }
+            if let uploadID = query["uploadId"] {
+                return try await completeMultipartUpload(location, uploadID: uploadID, request, context)
+            }
+            throw S3Error("InvalidRequest", .badRequest, "POST on an object needs ?uploads or ?uploadId.")
+        default:
+            throw S3Error("MethodNotAllowed", .methodNotAllowed, "\(request.method) is not allowed on an object.")
+        }
+    }
+
+    /// Sub-resources S3 has and Serval does not serve (answering them as listings would mislead clients).
+    private static func unsupportedSubresource(_ query: [String: String]) -> String? {
+        let unsupported = [
+            "acl", "policy", "versioning", "versions", "lifecycle", "cors", "tagging", "website", "logging",
+            "notification", "replication", "encryption", "uploads", "object-lock", "ownershipControls", "publicAccessBlock",
+        ]
+        return unsupported.first { query[$0] != nil }
+    }
+
+    private func checkBucketName(_ bucket: String) throws {
+        do {
+            try ObjectLocation.validate(bucket: bucket)
+        } catch {
+            throw S3Error("InvalidBucketName", .badRequest, error.message)
+        }
+    }
+
+    private func objectLocation(_ target: Target) throws -> ObjectLocation {
+        try checkBucketName(target.bucket)
+        if target.key.utf8.count > 1024 {
+            throw S3Error("KeyTooLongError", .badRequest, "Your key is too long: keys are at most 1024 bytes.")
+        }
+        do {
+            return try ObjectLocation(bucket: target.bucket, key: target.key)
+        } catch {
+            throw S3Error.invalidArgument(error.message)
+        }
+    }
+
+    // MARK: Buckets
+
+    private func listBuckets(_ context: S3RequestContext) async throws -> Response {
+        var xml = S3XML.Writer()
+        xml.openRoot("ListAllMyBucketsResult")
+        xml.open("Owner")
+        xml.element("ID", "serval")
+        xml.element("DisplayName", "serval")
+        xml.close("Owner")
+        xml.open("Buckets")
+        for bucket in try await store.listBuckets() {
+            xml.open("Bucket")
+            xml.element("Name", bucket.name)
+            xml.element("CreationDate", HTTPDate.iso8601(bucket.creationDate))
+            xml.close("Bucket")
+        }
+        xml.close("Buckets")
+        xml.close("ListAllMyBucketsResult")
+        return Self.xmlResponse(xml, context)
+    }
+
+    private func createBucket(_ bucket: String, _ context: S3RequestContext) async throws -> Response {
+        guard try await store.createBucket(bucket) else {
+            throw S3Error(
+                "BucketAlreadyOwnedByYou", .conflict,
+                "Your previous request to create the named bucket succeeded and you already own it.")
+        }
+        return Self.response(.ok, context, headers: [.location: "/" + bucket])
+    }
+
+    private func bucketLocation(_ bucket: String, _ context: S3RequestContext) async throws -> Response {
+        guard try await store.bucketExists(bucket) else { throw ObjectStoreError.noSuchBucket(bucket) }
+        var xml = S3XML.Writer()
+        // An empty LocationConstraint means us-east-1, as S3 answers for it.
+        xml.root("LocationConstraint", text: "")
+        return Self.xmlResponse(xml, context)
+    }
+
+    // MARK: Listing
+
+    private func listObjects(_ bucket: String, query: [String: String], _ context: S3RequestContext) async throws -> Response {
+        let version2 = query["list-type"] == "2"
+        var maxKeys = 1000
+        if let text = query["max-keys"] {
+            guard let value = Int(text), value >= 0 else {
+                throw S3Error.invalidArgument("max-keys must be a non-negative integer.")
+            }
+            maxKeys = min(value, 1000)
+        }
+        let urlEncoded = query["encoding-type"] == "url"
+        if let encoding = query["encoding-type"], encoding != "url" {
+            throw S3Error.invalidArgument("Invalid Encoding Method specified in Request: \(encoding).")
+        }
+        let delimiter = query["delimiter"].flatMap { $0.isEmpty ? nil : $0 }
+        let prefix = query["prefix"] ?? ""
+        let request = ObjectListRequest(
+            bucket: bucket, prefix: prefix, delimiter: delimiter,
+            startAfter: version2 ? query["start-after"] : query["marker"],
+            continuationToken: version2 ? query["continuation-token"] : nil, maxKeys: maxKeys)
+        let listing = try await store.list(request)
+        func encoded(_ text: String) -> String { urlEncoded ? Self.urlEncode(text) : text }
+
+        var xml = S3XML.Writer()
+        xml.openRoot("ListBucketResult")
+        xml.element("Name", bucket)
+        xml.element("Prefix", encoded(prefix))
+        if let delimiter { xml.element("Delimiter", encoded(delimiter)) }
+        xml.element("MaxKeys", String(maxKeys))
+        if urlEncoded { xml.element("EncodingType", "url") }
+        xml.element("IsTruncated", listing.isTruncated ? "true" : "false")
+        if version2 {
+            xml.element("KeyCount", String(listing.objects.count + listing.commonPrefixes.count))
+            if let token = query["continuation-token"] { xml.element("ContinuationToken", token) }
+            if let token = listing.nextContinuationToken { xml.element("NextContinuationToken", token) }
+            if let startAfter = query["start-after"] { xml.element("StartAfter", encoded(startAfter)) }
+        } else {
+            xml.element("Marker", encoded(query["marker"] ?? ""))
+            if let next = listing.lastEntry, delimiter != nil { xml.element("NextMarker", encoded(next)) }
+        }
+        for object in listing.objects {
+            xml.open("Contents")
+            xml.element("Key", encoded(object.location.key))
+            xml.element("LastModified", HTTPDate.iso8601(object.lastModified))
+            xml.element("ETag", "\"\(object.etag)\"")
+            xml.element("Size", String(object.size))
+            xml.element("StorageClass", "STANDARD")
+            xml.close("Contents")
+        }
+        for prefix in listing.commonPrefixes {
+            xml.open("CommonPrefixes")
+            xml.element("Prefix", encoded(prefix))
+            xml.close("CommonPrefixes")
+        }
+        xml.close("ListBucketResult")
+        return Self.xmlResponse(xml, context)
+    }
+
+    // MARK: Objects
+
+    /// The length and the decoded body of an upload, with `aws-chunked` framing removed when it is used.
+    private func storeBody<Result: Sendable>(
+        _ request: Request,
+        _ store: (_ length: Int64?, _ md5: [UInt8]?, _ body: any AsyncSequence<ByteBuffer, any Error> & Sendable) async throws -> Result
+    ) async throws -> Result {
+        let headers = request.headers
+        var md5: [UInt8]?
+        if let text = headers[.init("Content-MD5")!] {
+            guard let data = Data(base64Encoded: text), data.count == 16 else {
+                throw S3Error("InvalidDigest", .badRequest, "The Content-MD5 you specified was invalid.")
+            }
+            md5 = Array(data)
+        }
+        let chunked =
+            headers[.init("x-amz-content-sha256")!]?.hasPrefix("STREAMING-") == true
+            || headers[.contentEncoding]?.contains("aws-chunked") == true
+        if chunked {
+            let length = headers[.init("x-amz-decoded-content-length")!].flatMap { Int64($0) }
+            return try await store(length, md5, AWSChunkedBody(request.body))
+        }
+        let length = headers[.contentLength].flatMap { Int64($0) }
+        if length == nil, headers[.transferEncoding] == nil {
+            throw S3Error("MissingContentLength", .init(code: 411), "You must provide the Content-Length HTTP header.")
+        }
+        return try await store(length, md5, request.body)
+    }
+
+    /// User metadata from `x-amz-meta-*` headers.
+    private static func metadata(_ headers: HTTPFields) -> [String: String] {
+        var metadata: [String: String] = [:]
+        for field in headers where field.name.canonicalName.hasPrefix("x-amz-meta-") {
+            metadata[String(field.name.canonicalName.dropFirst("x-amz-meta-".count))] = field.value
+        }
+        return metadata
+    }
+
+    private func putObject(_ location: ObjectLocation, _ request: Request, _ context: S3RequestContext) async throws -> Response {
+        let contentType = request.headers[.contentType]
+        let metadata = Self.metadata(request.headers)
+        let info = try await storeBody(request) { length, md5, body in
+            try await store.put(location, contentType: contentType, metadata: metadata, body: body, expectedLength: length, expectedMD5: md5)
+        }
+        return Self.response(.ok, context, headers: [.eTag: "\"\(info.etag)\""])
+    }
+
+    private func getObject(_ location: ObjectLocation, _ request: Request, _ context: S3RequestContext, head: Bool) async throws -> Response {
+        let range = request.headers[.range].flatMap { S3Range(header: $0) }
+        let reader = try await store.read(location) { size in
+            guard let range else { return nil }
+            guard let selected = range.resolve(size: size) else { throw ObjectStoreError.invalidRange(size: size) }
+            return selected
+        }
+        let info = reader.info
+        var headers: HTTPFields = [
+            .contentType: info.contentType,
+            .eTag: "\"\(info.etag)\"",
+            .lastModified: HTTPDate.rfc1123(info.lastModified),
+            .acceptRanges: "bytes",
+            .contentLength: String(reader.length),
+        ]
+        for (name, value) in info.metadata.sorted(by: { $0.key < $1.key }) {
+            if let field = HTTPField.Name("x-amz-meta-" + name) { headers[field] = value }
+        }
+        var status = HTTPResponse.Status.ok
+        if let selected = reader.range {
+            status = .partialContent
+            headers[.contentRange] = "bytes \(selected.lowerBound)-\(selected.upperBound)/\(info.size)"
+        }
+        headers[.init("x-amz-request-id")!] = context.requestID
+        if head { return Response(status: status, headers: headers, body: ResponseBody()) }
+        let body = reader.body
+        return Response(
+            status: status, headers: headers,
+            body: ResponseBody(contentLength: Int(reader.length)) { writer in
+                for try await chunk in body { try await writer.write(chunk) }
+                try await writer.finish(nil)
+            })
+    }
+
+    private func deleteObjects(_ bucket: String, _ request: Request, _ context: S3RequestContext) async throws -> Response {
+        let body = try DeleteObjectsBody(try await request.body.collect(upTo: context.maxUploadSize))
+        var xml = S3XML.Writer()
+        xml.openRoot("DeleteResult")
+        for key in body.keys {
+            do {
+                let location = try objectLocation(Target(bucket: bucket, key: key, query: [:], resource: ""))
+                try await store.delete(location)
+                if !body.quiet {
+                    xml.open("Deleted")
+                    xml.element("Key", key)
+                    xml.close("Deleted")
+                }
+            } catch {
+                let s3Error = (error as? S3Error) ?? (error as? ObjectStoreError).map(S3Error.init) ?? .internalError
+                xml.open("Error")
+                xml.element("Key", key)
+                xml.element("Code", s3Error.code)
+                xml.element("Message", s3Error.message)
+                xml.close("Error")
+            }
+        }
+        xml.close("DeleteResult")
+        return Self.xmlResponse(xml, context)
+    }
+
+    // MARK: Multipart uploads
+
+    private func createMultipartUpload(_ location: ObjectLocation, _ request: Request, _ context: S3RequestContext) async throws -> Response {
+        let id = try await store.createMultipartUpload(
+            location, contentType: request.headers[.contentType], metadata: Self.metadata(request.headers))
+        var xml = S3XML.Writer()
+        xml.openRoot("InitiateMultipartUploadResult")
+        xml.element("Bucket", location.bucket)
+        xml.element("Key", location.key)
+        xml.element("UploadId", id)
+        xml.close("InitiateMultipartUploadResult")
+        return Self.xmlResponse(xml, context)
+    }
+
+    private func uploadPart(
+        _ location: ObjectLocation, part: String, uploadID: String, _ request: Request, _ context: S3RequestContext
+    ) async throws -> Response {
+        guard let number = Int(part), (1...10_000).contains(number) else {
+            throw S3Error.invalidArgument("Part number must be an integer between 1 and 10000, inclusive.")
+        }
+        let info = try await storeBody(request) { length, md5, body in
+            try await store.uploadPart(location, uploadID: uploadID, number: number, body: body, expectedLength: length, expectedMD5: md5)
+        }
+        return Self.response(.ok, context, headers: [.eTag: "\"\(info.etag)\""])
+    }
+
+    private func completeMultipartUpload(
+        _ location: ObjectLocation, uploadID: String, _ request: Request, _ context: S3RequestContext
+    ) async throws -> Response {
+        let body = try CompleteMultipartUploadBody(try await request.body.collect(upTo: context.maxUploadSize))
+        let info = try await store.completeMultipartUpload(
+            location, uploadID: uploadID, parts: body.parts.map { ($0.number, $0.etag) })
+        var xml = S3XML.Writer()
+        xml.openRoot("CompleteMultipartUploadResult")
+        xml.element("Location", "/\(location.bucket)/\(location.key)")
+        xml.element("Bucket", location.bucket)
+        xml.element("Key", location.key)
+        xml.element("ETag", "\"\(info.etag)\"")
+        xml.close("CompleteMultipartUploadResult")
+        return Self.xmlResponse(xml, context)
+    }
+
+    // MARK: Responses
+
+    static func response(_ status: HTTPResponse.Status, _ context: S3RequestContext, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.init("x-amz-request-id")!] = context.requestID
+        return Response(status: status, headers: headers, body: ResponseBody())
+    }
+
+    static func xmlResponse(_ xml: S3XML.Writer, _ context: S3RequestContext) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/xml", .init("x-amz-request-id")!: context.requestID],
+            body: ResponseBody(byteBuffer: xml.buffer))
+    }
+
+    static func errorResponse(_ error: S3Error, resource: String, requestID: String, method: HTTPRequest.Method) -> Response {
+        var headers: HTTPFields = [.init("x-amz-request-id")!: requestID]
+        if method == .head {
+            // HEAD answers carry no body; clients read the status.
+            return Response(status: error.status, headers: headers, body: ResponseBody())
+        }
+        var xml = S3XML.Writer()
+        xml.open("Error")
+        xml.element("Code", error.code)
+        xml.element("Message", error.message)
+        xml.element("Resource", resource)
+        xml.element("RequestId", requestID)
+        xml.close("Error")
+        headers[.contentType] = "application/xml"
+        return Response(status: error.status, headers: headers, body: ResponseBody(byteBuffer: xml.buffer))
+    }
+
+    // MARK: Parsing
+
+    /// Splits the raw path into bucket and key (percent-decoded) and decodes the query.
+    static func target(of request: Request) -> Target {
+        let path = request.uri.path
+        var rest = Substring(path)
+        if rest.first == "/" { rest.removeFirst() }
+        let bucket = rest.prefix { $0 != "/" }
+        let key = rest.dropFirst(bucket.count + 1)
+        var query: [String: String] = [:]
+        for pair in (request.uri.query ?? "").split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = percentDecode(parts[0])
+            query[name] = parts.count > 1 ? percentDecode(parts[1]) : ""
+        }
+        return Target(bucket: percentDecode(bucket), key: percentDecode(key), query: query, resource: path)
+    }
+
+    static func percentDecode(_ text: Substring) -> String {
+        guard text.contains("%") else { return String(text) }
+        return text.removingPercentEncoding ?? String(text)
+    }
+
+    /// Encodes a key for `encoding-type=url` listings as S3 does (everything but unreserved characters and `/`).
+    static func urlEncode(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~/")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+}
