@@ -70,6 +70,8 @@ public actor VariantRuntime {
         case payload(InvocationRequest)
         /// An Open Inference Protocol request: tensors.
         case tensors(InferenceRequest)
+        /// A SageMaker-style request whose body is in a file and whose response goes to a file.
+        case file(FileInvocationRequest)
 
         var payload: InvocationRequest? {
             if case .payload(let request) = self { request } else { nil }
@@ -84,12 +86,15 @@ public actor VariantRuntime {
     private enum Answer: Sendable {
         case payload(InvocationResponse)
         case tensors(InferenceResponse)
+        case file(FileInvocationResponse)
     }
 
     private struct Pending {
         var work: Work
-        /// The rows the request adds to a tensor batch (1 for a payload).
+        /// The rows the request adds to a tensor batch (1 for a payload or a file).
         var rows: Int
+        /// The request's own timeout in seconds; `nil` for the variant's `invocationTimeoutSeconds`.
+        var timeoutSeconds: Int?
         var enqueuedAt: ContinuousClock.Instant
         var continuation: CheckedContinuation<Result<Answer, ServalError>, Never>
     }
@@ -160,9 +165,43 @@ public actor VariantRuntime {
     // MARK: Serving
 
     /// Runs a SageMaker-style request through the variant's batcher and a worker.
-    public func invoke(_ request: InvocationRequest) async throws(ServalError) -> InvocationResponse {
-        let answer = try await submit(.payload(request), bytes: request.body.readableBytes, rows: 1, batchClass: 0)
+    ///
+    /// - Parameter timeoutSeconds: how long the request may wait in the queue and the batch it joins may run
+    ///   (at least 1); `nil` for the variant's `invocationTimeoutSeconds`. Asynchronous invocations bring their own.
+    public func invoke(
+        _ request: InvocationRequest, timeoutSeconds: Int? = nil
+    ) async throws(ServalError) -> InvocationResponse {
+        let answer = try await submit(
+            .payload(request), bytes: request.body.readableBytes, rows: 1, batchClass: 0, timeoutSeconds: timeoutSeconds)
         guard case .payload(let response) = answer else { throw Self.mismatchedAnswer }
+        return response
+    }
+
+    /// Runs a SageMaker-style request whose body is the file at `request.inputPath` and writes the response body
+    /// to `request.outputPath`, so that the payload never passes through Serval's memory.
+    ///
+    /// The request takes a place in the variant's queue like any other and runs alone, in a batch of its own. The
+    /// worker reads the whole input into its own memory and runs the model's handlers as for ``invoke(_:timeoutSeconds:)``.
+    /// When this throws, no output of this request is left at `request.outputPath`: the worker removes it on the
+    /// errors it reports, and Serval when the worker crashed or was killed (best effort, so the caller should
+    /// still write to a temporary path and rename it into place on success).
+    ///
+    /// - Parameter timeoutSeconds: how long the request may wait in the queue and run (at least 1); `nil` for the
+    ///   variant's `invocationTimeoutSeconds`.
+    /// - Throws: ``ServalError`` with `.validationError` for input the handler rejects (or an input file the worker
+    ///   cannot read), `.modelError` when the model raises or the output cannot be written, and the codes of
+    ///   ``invoke(_:timeoutSeconds:)`` otherwise.
+    public func invoke(
+        file request: FileInvocationRequest, timeoutSeconds: Int? = nil
+    ) async throws(ServalError) -> FileInvocationResponse {
+        // A batch class of its own, and the size of a full batch: it goes out alone, without waiting for the
+        // batching delay.
+        let batchClass = nextLoneClass
+        nextLoneClass -= 1
+        let answer = try await submit(
+            .file(request), bytes: 0, rows: 1, batchClass: batchClass, size: spec.variant.batching.maxBatchSize,
+            timeoutSeconds: timeoutSeconds)
+        guard case .file(let response) = answer else { throw Self.mismatchedAnswer }
         return response
     }
 
@@ -230,12 +269,23 @@ public actor VariantRuntime {
         }
     }
 
-    private func submit(_ work: Work, bytes: Int, rows: Int, batchClass: Int) async throws(ServalError) -> Answer {
+    /// Queues `work` and waits for its answer.
+    ///
+    /// - Parameter size: what it counts towards `maxBatchSize`; `rows` when `nil`.
+    private func submit(
+        _ work: Work, bytes: Int, rows: Int, batchClass: Int, size: Int? = nil, timeoutSeconds: Int? = nil
+    ) async throws(ServalError) -> Answer {
         try checkServing()
+        let timeoutSeconds = timeoutSeconds.map { max($0, 1) }
         let result = await withCheckedContinuation { continuation in
             let now = ContinuousClock.now
-            let pending = Pending(work: work, rows: rows, enqueuedAt: now, continuation: continuation)
-            guard let step = scheduler.enqueue(pending, bytes: bytes, size: rows, batchClass: batchClass, now: now) else {
+            let pending = Pending(
+                work: work, rows: rows, timeoutSeconds: timeoutSeconds, enqueuedAt: now, continuation: continuation)
+            guard
+                let step = scheduler.enqueue(
+                    pending, bytes: bytes, size: size ?? rows, batchClass: batchClass,
+                    timeout: timeoutSeconds.map { .seconds($0) }, now: now)
+            else {
                 resolve(
                     pending,
                     .failure(
@@ -410,7 +460,7 @@ public actor VariantRuntime {
         instance id: Int, worker: WorkerProcess, frames: inout AsyncStream<WorkerFrame>.Iterator
     ) async {
         while let frame = await frames.next(isolation: self) {
-            guard frame.type == .result || frame.type == .inferResult,
+            guard frame.type == .result || frame.type == .inferResult || frame.type == .fileResult,
                 let batchID = frame.payload.getInteger(at: frame.payload.readerIndex, endianness: .little, as: UInt64.self)
             else {
                 logger.error("Model worker sent an unexpected \(frame.type) frame; killing it")
@@ -453,6 +503,11 @@ public actor VariantRuntime {
                 throw WorkerProtocolError.malformed("INFER_RESULT answers \(result.items.count) of \(items.count) requests")
             }
             return result.items.map { item in Self.response(for: item) { .tensors($0) } }
+        case (.file, .fileResult):
+            guard items.count == 1 else {
+                throw WorkerProtocolError.malformed("FILE_RESULT answers 1 of \(items.count) requests")
+            }
+            return [Self.response(for: try WorkerMessages.readFileResult(frame.payload).result) { .file($0) }]
         default:
             throw WorkerProtocolError.malformed("a \(frame.type) frame does not answer this kind of batch")
         }
@@ -485,8 +540,12 @@ public actor VariantRuntime {
     private func resolve(_ pending: Pending, _ result: Result<Answer, ServalError>) {
         let elapsed = ContinuousClock.now - pending.enqueuedAt
         switch result {
-        case .success: statistics.success.add(count: 1, duration: elapsed)
-        case .failure: statistics.fail.add(count: 1, duration: elapsed)
+        case .success:
+            statistics.success.add(count: 1, duration: elapsed)
+        case .failure:
+            statistics.fail.add(count: 1, duration: elapsed)
+            // The worker removes its output on errors it reports; not when it crashed or was killed mid-write.
+            if case .file(let request) = pending.work { unlink(request.outputPath) }
         }
         statistics.lastInferenceMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
         pending.continuation.resume(returning: result)
@@ -521,6 +580,8 @@ public actor VariantRuntime {
             case .tensors:
                 try WorkerMessages.writeInfer(
                     batchID: dispatch.batchID, requests: dispatch.items.map(\.work.tensors!), into: &buffer)
+            case .file(let request):
+                try WorkerMessages.writeInvokeFile(batchID: dispatch.batchID, request: request, into: &buffer)
             }
         } catch {
             let failure = ServalError(.internalFailure, "Serval could not encode the batch: \(error).")
@@ -550,7 +611,7 @@ public actor VariantRuntime {
         perform(scheduler.wakeUp(now: .now))
     }
 
-    /// Every 250 ms: kills instances whose batch ran past the invocation timeout and fails stale queued items.
+    /// Every 250 ms: kills instances whose batch ran past its deadline and fails stale queued items.
     private func watchdog() async {
         while !stopping && !isFailed {
             try? await Task.sleep(for: .milliseconds(250))
@@ -559,17 +620,22 @@ public actor VariantRuntime {
                 logger.error("Model worker exceeded the invocation timeout; killing it", metadata: ["instance": "\(instance)"])
                 workers[instance]?.kill()
                 batchStartedAt[instance] = nil
+                // The batch's deadline was the largest timeout of its items.
+                let variantTimeout = spec.variant.invocationTimeoutSeconds
+                let seconds = items.map { $0.timeoutSeconds ?? variantTimeout }.max() ?? variantTimeout
+                let source = items.contains { $0.timeoutSeconds == seconds } ? "the invocation's timeout" : "invocationTimeoutSeconds"
                 let error = ServalError(
                     .invocationTimeout,
-                    "The model did not answer within \(spec.variant.invocationTimeoutSeconds) s (invocationTimeoutSeconds); its worker was restarted.")
+                    "The model did not answer within \(seconds) s (\(source)); its worker was restarted.")
                 for pending in items { resolve(pending, .failure(error)) }
             }
-            if !expired.staleItems.isEmpty {
+            for pending in expired.staleItems {
+                let seconds = pending.timeoutSeconds ?? spec.variant.invocationTimeoutSeconds
                 let error = ServalError(
                     .serviceUnavailable,
-                    "No model worker of endpoint \"\(spec.endpointName)\" could take this request within \(spec.variant.invocationTimeoutSeconds) s; retry later.",
+                    "No model worker of endpoint \"\(spec.endpointName)\" could take this request within \(seconds) s; retry later.",
                     retryAfterSeconds: 1)
-                for pending in expired.staleItems { resolve(pending, .failure(error)) }
+                resolve(pending, .failure(error))
             }
             if !expired.hungInstances.isEmpty || !expired.staleItems.isEmpty { notifyDrainIfIdle() }
         }

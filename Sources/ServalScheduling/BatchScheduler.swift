@@ -16,8 +16,9 @@ import DequeModule
 ///   in size and `maxBatchBytes` in bytes (always at least one item, so a larger item runs alone).
 /// - The queue holds at most `maxQueueSize` items and `maxQueueBytes` bytes; beyond that `enqueue` refuses
 ///   (an empty queue takes one item of any size, so that a single large request is never refused forever).
-/// - A batch running longer than `invocationTimeout` times out: its instance must be killed. An item queued for
-///   longer than `invocationTimeout` (no instance took it) fails too, so no request waits forever.
+/// - Each item has a *timeout*: `invocationTimeout` unless it brings its own (asynchronous invocations do). A batch
+///   running longer than the largest timeout of its items times out: its instance must be killed. An item queued
+///   for longer than its timeout (no instance took it) fails too, so no request waits forever.
 public struct BatchScheduler<Item> {
     /// Identifies a worker instance of the variant.
     public typealias InstanceID = Int
@@ -36,7 +37,8 @@ public struct BatchScheduler<Item> {
         public var maxQueueBytes: Int
         /// The most bytes in one batch (a single larger item still goes alone).
         public var maxBatchBytes: Int
-        /// How long a batch may run in an instance, and how long an item may wait in the queue.
+        /// How long a batch may run in an instance, and how long an item may wait in the queue, for items
+        /// enqueued without a timeout of their own.
         public var invocationTimeout: Duration
 
         /// Creates a configuration.
@@ -90,6 +92,7 @@ public struct BatchScheduler<Item> {
         var bytes: Int
         var size: Int
         var batchClass: Int
+        var timeout: Duration
         var enqueuedAt: Instant
     }
 
@@ -141,8 +144,12 @@ public struct BatchScheduler<Item> {
     /// - Parameters:
     ///   - size: what the item counts towards `maxBatchSize` (at least 1 is counted).
     ///   - batchClass: items batch only with items of the same class.
+    ///   - timeout: how long the item may wait in the queue, and how long the batch it joins may run at least;
+    ///     `nil` for the configuration's `invocationTimeout`.
     /// - Returns: `nil` when the queue is full and the item was not taken.
-    public mutating func enqueue(_ item: Item, bytes: Int, size: Int = 1, batchClass: Int = 0, now: Instant) -> Step? {
+    public mutating func enqueue(
+        _ item: Item, bytes: Int, size: Int = 1, batchClass: Int = 0, timeout: Duration? = nil, now: Instant
+    ) -> Step? {
         guard queue.count < configuration.maxQueueSize,
             queuedBytes + bytes <= configuration.maxQueueBytes || queue.isEmpty
         else {
@@ -156,7 +163,10 @@ public struct BatchScheduler<Item> {
         } else {
             front.isClosed = true
         }
-        queue.append(Queued(item: item, bytes: bytes, size: size, batchClass: batchClass, enqueuedAt: now))
+        queue.append(
+            Queued(
+                item: item, bytes: bytes, size: size, batchClass: batchClass,
+                timeout: timeout ?? configuration.invocationTimeout, enqueuedAt: now))
         queuedBytes += bytes
         return step(now: now)
     }
@@ -201,7 +211,7 @@ public struct BatchScheduler<Item> {
         step(now: now)
     }
 
-    /// Finds batches that ran past the invocation timeout and items that waited in the queue past it.
+    /// Finds batches that ran past their deadline and items that waited in the queue past their timeout.
     ///
     /// Hung instances are removed from the scheduler; the caller kills their processes.
     public mutating func expire(now: Instant) -> Expired {
@@ -212,12 +222,21 @@ public struct BatchScheduler<Item> {
                 instances.removeValue(forKey: id)
             }
         }
-        while let first = queue.first, first.enqueuedAt + configuration.invocationTimeout <= now {
-            queue.removeFirst()
-            queuedBytes -= first.bytes
-            expired.staleItems.append(first.item)
+        // Timeouts differ between items, so a stale item may wait behind one that is not.
+        if queue.contains(where: { $0.enqueuedAt + $0.timeout <= now }) {
+            var kept = Deque<Queued>()
+            kept.reserveCapacity(queue.count)
+            for queued in queue {
+                if queued.enqueuedAt + queued.timeout <= now {
+                    queuedBytes -= queued.bytes
+                    expired.staleItems.append(queued.item)
+                } else {
+                    kept.append(queued)
+                }
+            }
+            queue = kept
+            measureFront()
         }
-        if !expired.staleItems.isEmpty { measureFront() }
         return expired
     }
 
@@ -283,6 +302,7 @@ public struct BatchScheduler<Item> {
         items.reserveCapacity(min(queue.count, configuration.maxBatchSize))
         var bytes = 0
         var size = 0
+        var timeout = Duration.zero
         let batchClass = queue.first!.batchClass
         while let first = queue.first, first.batchClass == batchClass,
             items.isEmpty
@@ -292,13 +312,14 @@ public struct BatchScheduler<Item> {
             queuedBytes -= first.bytes
             bytes += first.bytes
             size += first.size
+            timeout = max(timeout, first.timeout)
             items.append(first.item)
         }
         measureFront()
         let batchID = nextBatchID
         nextBatchID &+= 1
         instances[instance]!.inFlight = InFlight(
-            batchID: batchID, items: items, deadline: now + configuration.invocationTimeout)
+            batchID: batchID, items: items, deadline: now + timeout)
         instances[instance]!.idleSince = nil
         return Dispatch(batchID: batchID, instance: instance, items: items)
     }

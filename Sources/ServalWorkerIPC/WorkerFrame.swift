@@ -17,6 +17,10 @@ public enum WorkerMessageType: UInt8, Sendable {
     case infer = 0x12
     /// Worker → Serval: the answers to a batch of tensor requests.
     case inferResult = 0x13
+    /// Serval → worker: one request whose body is a file and whose response goes to a file.
+    case invokeFile = 0x14
+    /// Worker → Serval: the answer to an INVOKE_FILE.
+    case fileResult = 0x15
     /// Serval → worker: finish the current batch and exit.
     case shutdown = 0x20
 }

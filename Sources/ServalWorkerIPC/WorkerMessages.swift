@@ -154,7 +154,7 @@ public enum WorkerMessages {
 }
 
 extension WorkerItemResult {
-    fileprivate var isBadInput: Bool {
+    var isBadInput: Bool {
         if case .badInput = self { return true }
         return false
     }

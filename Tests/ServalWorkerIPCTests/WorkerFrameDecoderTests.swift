@@ -106,7 +106,7 @@ struct WorkerFrameDecoderTests {
         }
     }
 
-    @Test("an unknown message type throws unknownType", arguments: [UInt8(0x00), 0x03, 0x14, 0x21, 0xFF])
+    @Test("an unknown message type throws unknownType", arguments: [UInt8(0x00), 0x03, 0x16, 0x21, 0xFF])
     func unknownType(type: UInt8) throws {
         #expect(throws: WorkerProtocolError.unknownType(type)) {
             try decodeByteByByte(frameBytes(type: type, payload: []))

@@ -17,7 +17,8 @@ import numpy as np
 
 VERSION = 2
 READY, LOAD_FAILED, INVOKE, RESULT, INFER, INFER_RESULT, SHUTDOWN = 0x01, 0x02, 0x10, 0x11, 0x12, 0x13, 0x20
-FRAME_TYPES = frozenset((READY, LOAD_FAILED, INVOKE, RESULT, INFER, INFER_RESULT, SHUTDOWN))
+INVOKE_FILE, FILE_RESULT = 0x14, 0x15
+FRAME_TYPES = frozenset((READY, LOAD_FAILED, INVOKE, RESULT, INFER, INFER_RESULT, INVOKE_FILE, FILE_RESULT, SHUTDOWN))
 OK, BAD_INPUT, MODEL_ERROR = 0, 1, 2
 BATCH_MODE, ITEMS_MODE = 0, 1  # INFER_RESULT modes
 MAX_FRAME = 256 * 1024 * 1024  # largest frame body, in bytes
@@ -43,6 +44,8 @@ _BATCH = struct.Struct("<QI")  # batch_id, count
 _BATCH_HEAD = struct.Struct("<IBBQI")  # frame header + batch header
 _INFER_HEAD = struct.Struct("<IBBQB")  # frame header + batch_id, mode
 _STATUS = struct.Struct("<BH")  # status, content type length
+_FILE_HEAD = struct.Struct("<IBBQBH")  # frame header + batch_id, status, content type length
+_FILE_TAIL = struct.Struct("<QI")  # bytes_written, message length
 _DIMS = [struct.Struct("<%dq" % rank) for rank in range(MAX_RANK + 1)]
 
 Item = namedtuple("Item", "content_type accept custom_attrs body")
@@ -55,6 +58,9 @@ Decoded (``decode_infer``): ``array`` is a read-only numpy array of the datatype
 buffer; BF16 arrives as a float32 copy and BYTES as an object array of ``bytes``.
 For encoding (``wire_tensor``): ``array`` is in wire form — C-contiguous little-endian (BF16 as uint16), or
 for BYTES an object array of ``bytes``."""
+
+FileItem = namedtuple("FileItem", "batch_id content_type accept custom_attrs input_path output_path")
+FileItem.__doc__ = "A decoded INVOKE_FILE payload: the request's header strings and the paths of its body and response."
 
 InferBatch = namedtuple("InferBatch", "batch_id rows inputs outputs frame_ref")
 InferBatch.__doc__ = """A decoded INFER payload: ``rows`` per item, ``inputs`` (Tensors, in request order),
@@ -88,6 +94,16 @@ def encode_result(batch_id, results):
         size += 7 + len(raw) + len(body)
     parts[0] = _BATCH_HEAD.pack(size, VERSION, RESULT, batch_id, len(results))
     return b"".join(parts)
+
+
+def encode_file_result(batch_id, status, content_type, bytes_written, message=b""):
+    """Return a FILE_RESULT frame (``content_type`` must fit in 65535 UTF-8 bytes; ``message`` is str or bytes)."""
+    raw = content_type.encode("utf-8") if content_type else b""
+    if isinstance(message, str):
+        message = message.encode("utf-8")
+    size = 2 + 8 + 1 + 2 + len(raw) + 12 + len(message)
+    return b"".join((_FILE_HEAD.pack(size, VERSION, FILE_RESULT, batch_id, status, len(raw)), raw,
+                     _FILE_TAIL.pack(bytes_written, len(message)), message))
 
 
 def parse_frame(buf, start=0, end=None):
@@ -143,6 +159,23 @@ def decode_invoke(payload):
     if off != size:
         raise ProtocolError("INVOKE has %d trailing bytes" % (size - off))
     return batch_id, items
+
+
+def decode_invoke_file(payload):
+    """Decode an INVOKE_FILE payload into a ``FileItem``."""
+    size = len(payload)
+    if size < 8:
+        raise ProtocolError("INVOKE_FILE header is truncated")
+    (batch_id,) = _U64.unpack_from(payload, 0)
+    off, fields = 8, []
+    for what in ("content type", "accept", "custom attributes", "input path", "output path"):
+        text, off = _str16(payload, off, size, "INVOKE_FILE " + what)
+        fields.append(text)
+    if off != size:
+        raise ProtocolError("INVOKE_FILE has %d trailing bytes" % (size - off))
+    if not fields[3] or not fields[4]:
+        raise ProtocolError("INVOKE_FILE has an empty path")
+    return FileItem(batch_id, *fields)
 
 
 # ---------------------------------------------------------------- tensors

@@ -1,5 +1,6 @@
-"""The worker loop: load the model, send READY or LOAD_FAILED, then answer INVOKE frames with RESULT frames
-and INFER frames with INFER_RESULT frames until SHUTDOWN or EOF on the socket."""
+"""The worker loop: load the model, send READY or LOAD_FAILED, then answer INVOKE frames with RESULT frames,
+INFER frames with INFER_RESULT frames and INVOKE_FILE frames with FILE_RESULT frames until SHUTDOWN or EOF on the
+socket."""
 import argparse
 import os
 import platform
@@ -41,8 +42,8 @@ def _fit_frame(results):
     return results
 
 
-def handle_batch(handler, items):
-    """Answer every item of a batch; an unexpected failure answers them all with MODEL_ERROR."""
+def _answer_items(handler, items):
+    """Answer every item; an unexpected failure answers them all with MODEL_ERROR."""
     try:
         results = handler.handle(items)
         if len(results) != len(items):
@@ -51,7 +52,56 @@ def handle_batch(handler, items):
         traceback.print_exc()
         msg = ("internal worker error: " + error_message(exc)).encode("utf-8")
         results = [(P.MODEL_ERROR, "", msg)] * len(items)
-    return _fit_frame(results)
+    return results
+
+
+def handle_batch(handler, items):
+    """Answer every item of an INVOKE batch, within the frame limit."""
+    return _fit_frame(_answer_items(handler, items))
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        print("serval_worker: cannot remove %s: %s" % (path, exc), file=sys.stderr)
+
+
+def _os_reason(exc):
+    """An OSError's reason without the path (paths are Serval's business, not the client's)."""
+    return exc.strerror or type(exc).__name__
+
+
+def answer_file(handler, item):
+    """Answer an INVOKE_FILE (a ``FileItem``) with a FILE_RESULT frame.
+
+    The input file is read whole and handled exactly as an INVOKE item with that body; the response body goes
+    to the output path (created or truncated). Unless the answer is OK, nothing is left at the output path.
+    """
+    try:
+        with open(item.input_path, "rb") as f:
+            body = f.read()
+    except OSError as exc:
+        print("serval_worker: cannot read the input file %s: %s" % (item.input_path, exc), file=sys.stderr)
+        _remove(item.output_path)
+        return P.encode_file_result(item.batch_id, P.BAD_INPUT, "", 0,
+                                    "the input file cannot be read: %s" % _os_reason(exc))
+    request = P.Item(item.content_type, item.accept, item.custom_attrs, body)
+    body = None
+    status, content_type, out = _answer_items(handler, [request])[0]
+    request = None
+    if status == P.OK:
+        try:
+            with open(item.output_path, "wb") as f:
+                f.write(out)
+            return P.encode_file_result(item.batch_id, P.OK, content_type, len(out))
+        except OSError as exc:
+            print("serval_worker: cannot write the output file %s: %s" % (item.output_path, exc), file=sys.stderr)
+            status, out = P.MODEL_ERROR, "the worker could not write the response: %s" % _os_reason(exc)
+    _remove(item.output_path)
+    return P.encode_file_result(item.batch_id, status, "", 0, out)
 
 
 def _fit_infer(rows, mode, answer):
@@ -106,7 +156,8 @@ def _serve_infer(sock, handler, payload):
 
 
 def serve(sock, handler):
-    """Answer INVOKE and INFER frames on ``sock`` until SHUTDOWN or EOF (returns 0) or a bad frame (returns 2).
+    """Answer INVOKE, INFER and INVOKE_FILE frames on ``sock`` until SHUTDOWN or EOF (returns 0) or a bad frame
+    (returns 2).
 
     INFER inputs are views of the reader's buffer, which the next read overwrites: each batch is answered
     before the next frame is read, and if the model kept any of its arrays, the reader moves on to a new
@@ -131,6 +182,9 @@ def serve(sock, handler):
                         print("serval_worker: the model kept references to a batch's input arrays; copy them "
                               "(numpy.array(x)) to keep them without holding on to the whole frame",
                               file=sys.stderr)
+                continue
+            if ftype == P.INVOKE_FILE:
+                sock.sendall(answer_file(handler, P.decode_invoke_file(payload)))
                 continue
             if ftype == P.SHUTDOWN:
                 return 0

@@ -1,7 +1,8 @@
-"""Serval's side of the worker protocol (INVOKE, INFER encoding; RESULT, INFER_RESULT decoding), for tests."""
+"""Serval's side of the worker protocol (INVOKE, INFER, INVOKE_FILE encoding; RESULT, INFER_RESULT, FILE_RESULT
+decoding), for tests."""
 import struct
 
-from serval_worker.protocol import INFER, INVOKE, VERSION, ProtocolError
+from serval_worker.protocol import INFER, INVOKE, INVOKE_FILE, VERSION, ProtocolError
 
 
 def encode_invoke(batch_id, items):
@@ -34,6 +35,34 @@ def decode_result(payload):
     if off != len(payload):
         raise ProtocolError("RESULT has %d trailing bytes" % (len(payload) - off))
     return batch_id, out
+
+
+def invoke_file_payload(batch_id, input_path, output_path, content_type="application/json", accept="", attrs=""):
+    """An INVOKE_FILE payload."""
+    parts = [struct.pack("<Q", batch_id)]
+    for text in (content_type, accept, attrs, input_path, output_path):
+        raw = text.encode()
+        parts += (struct.pack("<H", len(raw)), raw)
+    return b"".join(parts)
+
+
+def encode_invoke_file(batch_id, input_path, output_path, content_type="application/json", accept="", attrs=""):
+    """A complete INVOKE_FILE frame."""
+    payload = invoke_file_payload(batch_id, input_path, output_path, content_type, accept, attrs)
+    return struct.pack("<IBB", len(payload) + 2, VERSION, INVOKE_FILE) + payload
+
+
+def decode_file_result(payload):
+    """Decode a FILE_RESULT payload into ``(batch_id, status, content_type, bytes_written, message)``."""
+    payload = bytes(payload)
+    batch_id, status, n = struct.unpack_from("<QBH", payload, 0)
+    content_type = payload[11:11 + n].decode()
+    bytes_written, m = struct.unpack_from("<QI", payload, 11 + n)
+    off = 11 + n + 12
+    message = payload[off:off + m].decode()
+    if off + m != len(payload):
+        raise ProtocolError("FILE_RESULT is %d bytes, not %d" % (len(payload), off + m))
+    return batch_id, status, content_type, bytes_written, message
 
 
 # ---------------------------------------------------------------- version 2: tensors, written independently of
