@@ -8,6 +8,7 @@ struct Serval: AsyncParsableCommand {
         abstract: "Serve trained machine-learning models over HTTP and gRPC.",
         version: servalVersion,
         subcommands: [
-            Serve.self, Deploy.self, Invoke.self, ModelsCommand.self, EndpointsCommand.self,
+            Serve.self, Deploy.self, Invoke.self, ModelsCommand.self, EndpointsCommand.self, AsyncCommand.self,
+            ObjectsCommand.self,
         ])
 }
