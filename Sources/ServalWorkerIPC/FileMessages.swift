@@ -4,10 +4,15 @@ public import ServalCore
 extension WorkerMessages {
     /// Appends an INVOKE_FILE frame for `request` to `buffer`.
     ///
-    /// - Throws: ``WorkerProtocolError/malformed(_:)`` when a header value or path exceeds its 65,535-byte field.
+    /// - Throws: ``WorkerProtocolError/malformed(_:)`` when a header value or path exceeds its 65,535-byte field,
+    ///   or a path is empty or holds a NUL byte.
     public static func writeInvokeFile(
         batchID: UInt64, request: FileInvocationRequest, into buffer: inout ByteBuffer
     ) throws {
+        for (field, path) in [("input path", request.inputPath), ("output path", request.outputPath)]
+        where path.isEmpty || path.utf8.contains(0) {
+            throw WorkerProtocolError.malformed("\(field) is empty or holds a NUL byte")
+        }
         try buffer.writeWorkerFrame(type: .invokeFile) { buffer in
             buffer.writeInteger(batchID, endianness: .little)
             try writeShortString(request.contentType, field: "content type", into: &buffer)
@@ -31,6 +36,9 @@ extension WorkerMessages {
         let outputPath = try readShortString(&payload, item: 0)
         guard payload.readableBytes == 0 else {
             throw WorkerProtocolError.malformed("INVOKE_FILE has \(payload.readableBytes) trailing bytes")
+        }
+        guard !inputPath.isEmpty, !outputPath.isEmpty, !inputPath.utf8.contains(0), !outputPath.utf8.contains(0) else {
+            throw WorkerProtocolError.malformed("INVOKE_FILE has an empty path or one with a NUL byte")
         }
         let request = FileInvocationRequest(
             inputPath: inputPath, outputPath: outputPath, contentType: contentType, accept: accept,

@@ -86,6 +86,25 @@ struct FileMessageTests {
         #expect(error?.description.contains("path of 65536 bytes exceeds 65535") == true)
     }
 
+    @Test("an empty path or one with a NUL byte is refused", arguments: [("", "/o"), ("/i", ""), ("/i\u{0}x", "/o"), ("/i", "/o\u{0}")])
+    func badPath(input: String, output: String) throws {
+        let request = FileInvocationRequest(inputPath: input, outputPath: output, contentType: "", accept: "", customAttributes: "")
+        var buffer = ByteBuffer()
+        #expect(throws: WorkerProtocolError.self) {
+            try WorkerMessages.writeInvokeFile(batchID: 1, request: request, into: &buffer)
+        }
+        #expect(buffer.readableBytes == 0)
+        var payload = ByteBuffer()
+        payload.writeInteger(UInt64(1), endianness: .little)
+        for field in ["", "", "", input, output] {
+            payload.writeInteger(UInt16(field.utf8.count), endianness: .little)
+            payload.writeString(field)
+        }
+        #expect(throws: WorkerProtocolError.malformed("INVOKE_FILE has an empty path or one with a NUL byte")) {
+            try WorkerMessages.readInvokeFile(payload)
+        }
+    }
+
     @Test("a truncated INVOKE_FILE payload or one with trailing bytes is refused")
     func malformedInvokeFile() throws {
         var buffer = ByteBuffer()

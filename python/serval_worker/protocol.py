@@ -173,8 +173,8 @@ def decode_invoke_file(payload):
         fields.append(text)
     if off != size:
         raise ProtocolError("INVOKE_FILE has %d trailing bytes" % (size - off))
-    if not fields[3] or not fields[4]:
-        raise ProtocolError("INVOKE_FILE has an empty path")
+    if not fields[3] or not fields[4] or "\0" in fields[3] or "\0" in fields[4]:
+        raise ProtocolError("INVOKE_FILE has an empty path or one with a NUL byte")
     return FileItem(batch_id, *fields)
 
 

@@ -8,7 +8,7 @@ from conftest import Picky, write_code
 from serval_worker import handlers as H
 from serval_worker import protocol as P
 from serval_worker import server
-from test_server import InProcessWorker, read_frame
+from test_server import InProcessWorker, read_frame, start_worker, stop
 from wire import decode_file_result, encode_invoke, encode_invoke_file, invoke_file_payload
 
 
@@ -45,6 +45,8 @@ def test_invoke_file_decodes():
     invoke_file_payload(1, "/in", "/out")[:7],  # no batch id
     invoke_file_payload(1, "", "/out"),  # empty path
     invoke_file_payload(1, "/in", ""),
+    invoke_file_payload(1, "/in\0x", "/out"),
+    invoke_file_payload(1, "/in", "/o\0"),
     invoke_file_payload(1, "/in", "/out")[:-4] + b"\xff\xfe\xfd\xfc",  # not UTF-8
 ])
 def test_malformed_invoke_file_is_a_protocol_error(payload):
@@ -207,3 +209,21 @@ def test_malformed_invoke_file_exits_2(clf_dir):
     assert read_frame(worker.sock)[0] == P.READY
     worker.sock.sendall(P.encode_frame(P.INVOKE_FILE, invoke_file_payload(1, "/in", "/out")[:-2]))
     assert worker.finish() == 2
+
+
+def test_file_invoke_subprocess(clf_dir, classifier, data, tmp_path):
+    X = data[0][:4]
+    inp, out = tmp_path / "in.csv", tmp_path / "out.json"
+    inp.write_text("".join(",".join(map(repr, row)) + "\n" for row in X.tolist()))
+    sock, proc = start_worker(clf_dir)
+    try:
+        assert read_frame(sock)[0] == P.READY
+        sock.sendall(encode_invoke_file(3, str(inp), str(out), "text/csv", "application/json"))
+        ftype, payload = read_frame(sock)
+        assert ftype == P.FILE_RESULT
+        assert decode_file_result(payload) == (3, P.OK, "application/json", out.stat().st_size, "")
+        assert json.loads(out.read_bytes()) == {"predictions": classifier.predict(X).tolist()}
+        sock.sendall(P.encode_frame(P.SHUTDOWN))
+        assert proc.wait(timeout=30) == 0
+    finally:
+        stop(sock, proc)
