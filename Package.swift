@@ -251,7 +251,13 @@ let package = Package(
         ),
         .testTarget(
             name: "ServalJobsTests",
-            dependencies: ["ServalJobs", "ServalStore", "ServalObjects", "ServalCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "ServalJobs", "ServalStore", "ServalObjects", "ServalCore", "ServalServices", "ServalRuntime", "ServalArtifacts",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ServalStoreTests", dependencies: ["ServalStore", "ServalCore"], swiftSettings: swiftSettings),

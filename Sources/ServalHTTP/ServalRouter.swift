@@ -6,8 +6,10 @@ import NIOCore
 import NIOPosix
 import ServalAPI
 import ServalCore
+public import ServalJobs
 import ServalRuntime
 public import ServalServices
+import ServalStore
 
 #if canImport(Glibc)
 import Glibc
@@ -21,6 +23,8 @@ public struct HTTPServices: Sendable {
     public var inference: InferenceService
     /// The Open Inference Protocol's model repository.
     public var repository: ModelRepositoryService
+    /// Asynchronous invocations.
+    public var asyncInvocations: AsyncInvocationService
     /// Where uploaded packages are staged before they are extracted.
     public var stagingDirectory: String
     /// The largest model package upload accepted, in bytes.
@@ -29,9 +33,11 @@ public struct HTTPServices: Sendable {
     /// Creates the set.
     public init(
         models: ModelService, configs: EndpointConfigService, endpoints: EndpointManager, inference: InferenceService,
-        repository: ModelRepositoryService, stagingDirectory: String, maxPackageUploadBytes: Int
+        repository: ModelRepositoryService, asyncInvocations: AsyncInvocationService, stagingDirectory: String,
+        maxPackageUploadBytes: Int
     ) {
         self.repository = repository
+        self.asyncInvocations = asyncInvocations
         self.models = models
         self.configs = configs
         self.endpoints = endpoints
@@ -54,6 +60,7 @@ public func makeRouter(services: HTTPServices) -> Router<ServalRequestContext> {
 
     let runtime = SageMakerRuntimeRoutes(inference: services.inference)
     router.post("/endpoints/{name}/invocations", use: runtime.invoke)
+    AsyncRoutes(service: services.asyncInvocations).register(on: router)
 
     let api = RESTRoutes(services: services)
     router.post("/models", use: api.createModel)
@@ -142,7 +149,8 @@ struct RESTRoutes: Sendable {
         for (index, variant) in body.variants.enumerated() {
             variants.append(try variant.productionVariant(field: "variants[\(index)]"))
         }
-        let config = try await services.configs.create(name: body.name, variants: variants)
+        let config = try await services.configs.create(
+            name: body.name, variants: variants, asyncInference: body.asyncInference?.config)
         return try Self.json(EndpointConfigDescription(config), status: .created)
     }
 
@@ -190,7 +198,8 @@ struct RESTRoutes: Sendable {
                 name: $0.name, desiredInstances: $0.status.desiredInstances, readyInstances: $0.status.readyInstances,
                 queueDepth: $0.status.queueDepth, inFlight: $0.status.inFlight)
         }
-        return EndpointDescription(endpoint, variants: variants)
+        let queue = await services.asyncInvocations.queueDepth(endpoint: endpoint.name)
+        return EndpointDescription(endpoint, variants: variants, asyncQueue: queue.map { AsyncQueueState(queued: $0.queued, inProgress: $0.inProgress) })
     }
 
     /// Streams an upload to a staging file, refusing more than the configured limit. The file is written on
@@ -254,7 +263,7 @@ struct RESTRoutes: Sendable {
         return isDirectory.boolValue ? .folder(path: path) : .archive(path: path)
     }
 
-    private static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(value)

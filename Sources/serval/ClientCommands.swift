@@ -32,6 +32,16 @@ func reportingErrors(_ action: () async throws -> Void) async throws {
     }
 }
 
+/// A request body from the command line: text, `@FILE` to read a file, or `-` to read standard input.
+func readBody(_ argument: String) throws -> Data {
+    if argument == "-" { return FileHandle.standardInput.readDataToEndOfFile() }
+    guard argument.hasPrefix("@") else { return Data(argument.utf8) }
+    guard let data = FileManager.default.contents(atPath: String(argument.dropFirst())) else {
+        throw ServalError(.validationError, "Cannot read \(argument.dropFirst()).")
+    }
+    return data
+}
+
 /// `serval deploy`: model, endpoint config and endpoint in one step, waiting until it serves.
 struct Deploy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,7 +62,34 @@ struct Deploy: AsyncParsableCommand {
     @Option(help: "How long a request may wait for a fuller batch, in milliseconds.")
     var maxDelayMs = 0.0
 
+    @Option(help: "Take asynchronous invocations, writing results under this s3://bucket/prefix.")
+    var asyncOutput: String?
+
+    @Option(help: "Where failure objects of async invocations go (s3://bucket/prefix; default the output prefix).")
+    var asyncFailure: String?
+
+    @Option(help: "Async invocations each instance runs at once (1-1000; default 4).")
+    var asyncMaxConcurrency: Int?
+
+    @Option(help: "A URL notified (POST, JSON) when an async invocation completes.")
+    var notifySuccess: String?
+
+    @Option(help: "A URL notified (POST, JSON) when an async invocation fails or expires.")
+    var notifyError: String?
+
+    @Option(help: "A secret that signs notifications (X-Serval-Signature: sha256=HMAC of the body).")
+    var notifySecret: String?
+
     @OptionGroup var options: ServerOptions
+
+    func validate() throws {
+        if asyncOutput == nil && [asyncFailure, notifySuccess, notifyError, notifySecret].contains(where: { $0 != nil }) {
+            throw ValidationError("--async-failure, --notify-success, --notify-error and --notify-secret need --async-output.")
+        }
+        if asyncOutput == nil && asyncMaxConcurrency != nil {
+            throw ValidationError("--async-max-concurrency needs --async-output.")
+        }
+    }
 
     func run() async throws {
         try await reportingErrors {
@@ -63,7 +100,12 @@ struct Deploy: AsyncParsableCommand {
             _ = try await client.createEndpointConfig(
                 EndpointConfigDescription(
                     name: name,
-                    variants: [VariantConfig(model: name, instanceCount: instances, maxBatchSize: maxBatchSize, maxQueueDelayMs: maxDelayMs)]))
+                    variants: [VariantConfig(model: name, instanceCount: instances, maxBatchSize: maxBatchSize, maxQueueDelayMs: maxDelayMs)],
+                    asyncInference: asyncOutput.map {
+                        AsyncInferenceSettings(
+                            outputPath: $0, failurePath: asyncFailure, maxConcurrentInvocationsPerInstance: asyncMaxConcurrency,
+                            successWebhook: notifySuccess, errorWebhook: notifyError, webhookSecret: notifySecret)
+                    }))
             _ = try await client.createEndpoint(name: name, config: name)
             print("Endpoint \(name) is Creating; waiting for the model to load…")
             let endpoint = try await client.waitForEndpoint(name)
@@ -73,6 +115,9 @@ struct Deploy: AsyncParsableCommand {
                 throw ExitCode.failure
             }
             print("Endpoint \(name) is InService: POST \(client.baseURL)/endpoints/\(name)/invocations")
+            if asyncOutput != nil {
+                print("It takes async invocations: POST \(client.baseURL)/endpoints/\(name)/async-invocations, or `serval async submit \(name)`")
+            }
         }
     }
 }
@@ -97,17 +142,7 @@ struct Invoke: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let data: Data
-            if body == "-" {
-                data = FileHandle.standardInput.readDataToEndOfFile()
-            } else if body.hasPrefix("@") {
-                guard let file = FileManager.default.contents(atPath: String(body.dropFirst())) else {
-                    throw ServalError(.validationError, "Cannot read \(body.dropFirst()).")
-                }
-                data = file
-            } else {
-                data = Data(body.utf8)
-            }
+            let data = try readBody(body)
             // A model still loading answers 429 with Retry-After; wait for it, up to a minute, as SDKs retry.
             let deadline = ContinuousClock.now + .seconds(60)
             var response = try await options.client.invoke(

@@ -8,6 +8,7 @@ import ServalArtifacts
 import ServalCore
 import ServalGRPC
 import ServalHTTP
+import ServalJobs
 import ServalObjects
 import ServalRuntime
 import ServalS3
@@ -47,6 +48,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The largest model package upload, in bytes.")
     var maxPackageBytes = 10 * 1024 * 1024 * 1024
 
+    @Option(help: "Seconds an async invocation's lease lasts without a heartbeat: how long work of a crashed Serval waits before it is run again.")
+    var asyncLeaseSeconds = 30
+
+    @Option(help: "A host, *.domain, IP address or CIDR block webhooks may be sent to (repeat it; default any host). Link-local, unspecified and multicast addresses are always refused.")
+    var webhookAllow: [String] = []
+
+    @Option(help: "The first delay before a failed webhook delivery is retried, in milliseconds (it doubles up to 5 minutes).")
+    var webhookRetryBaseMs = 1000
+
     @Option(help: "Seconds an idle HTTP connection stays open.")
     var idleTimeout = 75
 
@@ -78,7 +88,14 @@ struct Serve: AsyncParsableCommand {
         let manager = EndpointManager(
             store: store, packages: packages, environments: environments,
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, clock: clock, logger: logger)
-        let configs = EndpointConfigService(store: store, clock: clock)
+        let webhookPolicy = try WebhookPolicy(allow: webhookAllow.isEmpty ? ["*"] : webhookAllow)
+        let configs = EndpointConfigService(store: store, clock: clock, webhookPolicy: webhookPolicy)
+        let dispatcher = AsyncDispatcher(
+            store: store, objects: objects, endpoints: manager, clock: clock,
+            settings: AsyncSettings(
+                owner: UUID().uuidString.lowercased(), leaseDuration: .seconds(asyncLeaseSeconds), webhookPolicy: webhookPolicy,
+                webhookInitialBackoff: .milliseconds(webhookRetryBaseMs)),
+            logger: logger)
         let inference = InferenceService(endpoints: manager)
         let repository = ModelRepositoryService(endpoints: manager, configs: configs, inference: inference, store: store)
         let services = HTTPServices(
@@ -87,6 +104,7 @@ struct Serve: AsyncParsableCommand {
             endpoints: manager,
             inference: inference,
             repository: repository,
+            asyncInvocations: AsyncInvocationService(store: store, objects: objects, dispatcher: dispatcher, clock: clock),
             stagingDirectory: dataDirectory + "/staging",
             maxPackageUploadBytes: maxPackageBytes)
 
@@ -109,11 +127,14 @@ struct Serve: AsyncParsableCommand {
         let s3 = S3Frontend(store: objects, host: host, port: s3Port, idleTimeoutSeconds: idleTimeout, logger: logger) { host, port in
             FileHandle.standardOutput.write(Data("Serval S3 is listening on http://\(host):\(port)\n".utf8))
         }
-        // Shutdown runs in reverse order: the gRPC, HTTP and S3 servers drain their requests first, then the
-        // endpoints stop.
+        // Shutdown runs in reverse order: the gRPC, HTTP and S3 servers drain their requests first; then the
+        // async dispatcher stops claiming and lets running invocations finish; then the endpoints stop.
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: manager), .init(service: s3), .init(service: app), .init(service: grpc)],
+                services: [
+                    .init(service: manager), .init(service: dispatcher), .init(service: s3), .init(service: app),
+                    .init(service: grpc),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

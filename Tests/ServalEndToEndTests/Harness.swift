@@ -126,6 +126,8 @@ final class ServalServer: @unchecked Sendable {
     private(set) var s3Port = 0
     private let output = OutputBuffer()
     private let ownedData: TemporaryFolder?
+    /// More `serve` options, e.g. `["--async-lease-seconds", "2"]`.
+    private let extraArguments: [String]
 
     var url: String { "http://127.0.0.1:\(port)" }
     /// The S3-compatible object API's URL.
@@ -137,9 +139,13 @@ final class ServalServer: @unchecked Sendable {
 
     /// Starts a server; `dataDirectory` defaults to a fresh temporary folder, the interpreter and environment
     /// cache to the test's.
-    init(dataDirectory: String? = nil, python: String = testPython, pythonCache: String = testPythonCache) async throws {
+    init(
+        dataDirectory: String? = nil, python: String = testPython, pythonCache: String = testPythonCache,
+        arguments: [String] = []
+    ) async throws {
         self.python = python
         self.pythonCache = pythonCache
+        self.extraArguments = arguments
         if let dataDirectory {
             self.dataDirectory = dataDirectory
             ownedData = nil
@@ -158,7 +164,7 @@ final class ServalServer: @unchecked Sendable {
         process.arguments = [
             "serve", "--port", "0", "--grpc-port", "0", "--s3-port", "0", "--data-dir", dataDirectory, "--python", python,
             "--python-cache", pythonCache, "--worker-path", repositoryRoot + "/python", "--log-level", "info",
-        ]
+        ] + extraArguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

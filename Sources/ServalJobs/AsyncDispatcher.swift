@@ -1,0 +1,410 @@
+import AsyncHTTPClient
+import Foundation
+public import Logging
+import NIOCore
+import NIOHTTP1
+public import ServalCore
+public import ServalObjects
+import ServalRuntime
+public import ServalServices
+public import ServalStore
+public import ServiceLifecycle
+import Synchronization
+
+/// Runs asynchronous invocations: claims queued ones under leases, runs them on their endpoint's variants,
+/// writes outputs and failure objects, renews leases while they run, re-queues work whose lease expired,
+/// expires work past its TTL, and delivers webhook notifications at least once.
+///
+/// Everything it does is recorded in the store before it is acted on, so a `kill -9` of Serval or of a worker
+/// at any moment loses nothing: an invocation whose runner died is re-queued when its lease ends and run again
+/// (up to its `maxAttempts`); one whose output was already committed is marked `Completed` without running
+/// again, because outputs are renamed into place whole and their location is fixed by the inference id.
+///
+/// Async work shares a variant's instances with real-time traffic; it never holds more than
+/// `instances × maxConcurrentInvocationsPerInstance` of the variant's queue places, so real-time requests keep
+/// finding room.
+public final class AsyncDispatcher: Service, Sendable {
+    private struct State {
+        /// Ids in flight, by endpoint.
+        var inFlight: [String: Set<String>] = [:]
+        /// Endpoints not to claim for until the given time (their variants were full).
+        var holdOff: [String: ContinuousClock.Instant] = [:]
+        var stopping = false
+    }
+
+    private let store: any MetadataStore
+    private let objects: any ObjectStore
+    private let endpoints: EndpointManager
+    private let clock: any WallClock
+    private let settings: AsyncSettings
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let work = Wakeup()
+    private let outbox = Wakeup()
+    private let heartbeat = Wakeup()
+
+    /// Creates the dispatcher.
+    public init(
+        store: any MetadataStore, objects: any ObjectStore, endpoints: EndpointManager, clock: any WallClock,
+        settings: AsyncSettings, logger: Logger
+    ) {
+        self.store = store
+        self.objects = objects
+        self.endpoints = endpoints
+        self.clock = clock
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Tells the dispatcher that new work was queued.
+    public func workArrived() {
+        work.signal()
+    }
+
+    /// Tells the webhook deliverer that notifications were recorded.
+    public func notificationsArrived() {
+        outbox.signal()
+    }
+
+    /// How many invocations of each endpoint this process is running now.
+    public func inFlightCounts() -> [String: Int] {
+        state.withLock { $0.inFlight.mapValues(\.count) }
+    }
+
+    // MARK: Service
+
+    /// Claims and runs work until graceful shutdown; then stops claiming and lets running invocations finish.
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.renewLeases() }
+            group.addTask { await self.deliverNotifications() }
+            await withGracefulShutdownHandler {
+                while !self.isStopping {
+                    await self.dispatch(into: &group)
+                    await self.work.wait(upTo: self.settings.pollInterval)
+                }
+            } onGracefulShutdown: {
+                self.state.withLock { $0.stopping = true }
+                self.work.signal()
+                self.outbox.signal()
+                self.heartbeat.signal()
+            }
+        }
+    }
+
+    private var isStopping: Bool { state.withLock(\.stopping) }
+
+    /// One pass over the queue: rescue expired leases, then claim what each endpoint has room for.
+    private func dispatch(into group: inout DiscardingTaskGroup) async {
+        let now = clock.now()
+        do {
+            let rescued = try await store.requeueExpiredAsyncLeases(now: now)
+            if rescued > 0 { logger.notice("Re-queued async invocations whose lease expired", metadata: ["count": "\(rescued)"]) }
+            for (endpoint, counts) in try await store.queuedAsyncCounts() where counts.queued > 0 {
+                try await dispatch(endpoint: endpoint, now: now, into: &group)
+            }
+        } catch {
+            logger.error("Async dispatch failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func dispatch(endpoint name: String, now: Timestamp, into group: inout DiscardingTaskGroup) async throws {
+        let leaseUntil = now.adding(settings.leaseDuration)
+        // Work past its TTL ends now, whether or not the endpoint has room.
+        for invocation in try await store.claimAsyncInvocations(
+            endpoint: name, owner: settings.owner, limit: 100, now: now, leaseUntil: leaseUntil, expiredOnly: true)
+        {
+            start(invocation, runtime: nil, config: nil, into: &group)
+        }
+        guard let endpoint = try await store.endpoint(named: name) else {
+            // The endpoint was deleted: its queued work fails.
+            for invocation in try await store.claimAsyncInvocations(
+                endpoint: name, owner: settings.owner, limit: 100, now: now, leaseUntil: leaseUntil, expiredOnly: false)
+            {
+                start(invocation, runtime: nil, config: nil, into: &group)
+            }
+            return
+        }
+        guard endpoint.status == .inService, let config = try await store.endpointConfig(named: endpoint.configName),
+            let runtime = try? await endpoints.runtime(for: name)
+        else { return }
+        let perInstance = config.asyncInference?.maxConcurrentInvocationsPerInstance ?? 1
+        let capacity = config.variants.reduce(0) { $0 + $1.instanceCount } * perInstance
+        let room = state.withLock { state -> Int in
+            if let until = state.holdOff[name], until > .now { return 0 }
+            return capacity - (state.inFlight[name]?.count ?? 0)
+        }
+        guard room > 0 else { return }
+        for invocation in try await store.claimAsyncInvocations(
+            endpoint: name, owner: settings.owner, limit: room, now: now, leaseUntil: leaseUntil, expiredOnly: false)
+        {
+            start(invocation, runtime: runtime, config: config.asyncInference, into: &group)
+        }
+    }
+
+    private func start(
+        _ invocation: AsyncInvocation, runtime: EndpointRuntime?, config: AsyncInferenceConfig?,
+        into group: inout DiscardingTaskGroup
+    ) {
+        state.withLock { _ = $0.inFlight[invocation.endpointName, default: []].insert(invocation.id) }
+        group.addTask {
+            await self.process(invocation, runtime: runtime, config: config)
+            self.state.withLock { state in
+                state.inFlight[invocation.endpointName]?.remove(invocation.id)
+                if state.inFlight[invocation.endpointName]?.isEmpty == true { state.inFlight[invocation.endpointName] = nil }
+            }
+            self.work.signal()
+            if self.isStopping { self.heartbeat.signal() }  // the lease loop ends once nothing runs
+        }
+    }
+
+    // MARK: One invocation
+
+    private enum Step {
+        /// It ended; `variant` ran it, if any did.
+        case finish(AsyncOutcome, variant: String? = nil)
+        /// Back to the queue; the attempt counts when the worker crashed under it.
+        case requeue(countAttempt: Bool)
+    }
+
+    private func process(_ invocation: AsyncInvocation, runtime: EndpointRuntime?, config: AsyncInferenceConfig?) async {
+        var logger = self.logger
+        logger[metadataKey: "endpoint"] = "\(invocation.endpointName)"
+        logger[metadataKey: "inference_id"] = "\(invocation.id)"
+        let step = await run(invocation, runtime: runtime, logger: logger)
+        let now = clock.now()
+        do {
+            switch step {
+            case .requeue(let countAttempt):
+                if !countAttempt {
+                    state.withLock { $0.holdOff[invocation.endpointName] = .now + .milliseconds(200) }
+                }
+                _ = try await store.releaseAsyncInvocation(
+                    endpoint: invocation.endpointName, id: invocation.id, owner: settings.owner, now: now,
+                    countAttempt: countAttempt)
+            case .finish(let outcome, let variant):
+                switch outcome {
+                case .failed(let reason), .expired(let reason): await writeFailureObject(for: invocation, reason: reason)
+                case .completed: break
+                }
+                let config = try await self.config(of: invocation.endpointName) ?? config
+                let notifications = AsyncNotificationBody.notifications(for: invocation, outcome: outcome, config: config, now: now)
+                let finished = try await store.finishAsyncInvocation(
+                    endpoint: invocation.endpointName, id: invocation.id, owner: settings.owner, outcome: outcome,
+                    variant: variant, now: now, notifications: notifications)
+                if !finished {
+                    logger.warning("Lost the lease of an async invocation before recording its end; another attempt owns it")
+                }
+                if !notifications.isEmpty { outbox.signal() }
+            }
+        } catch {
+            logger.error("Could not record the end of an async invocation; its lease will expire and it will be retried", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Runs one claimed invocation and says how it ended.
+    private func run(_ invocation: AsyncInvocation, runtime: EndpointRuntime?, logger: Logger) async -> Step {
+        if clock.now() > invocation.expiresAt {
+            return .finish(.expired(reason: "It waited in the queue longer than its TTL (until \(invocation.expiresAt.iso8601)) without starting."))
+        }
+        guard let runtime else {
+            return .finish(.failed(reason: "Endpoint \"\(invocation.endpointName)\" was deleted before the invocation ran."))
+        }
+        if invocation.attempts > invocation.maxAttempts {
+            return .finish(
+                .failed(reason: "Serval or its model worker stopped while running it, \(invocation.maxAttempts) times (maxAttempts); it is not tried again."))
+        }
+        var variant: VariantRuntime?
+        do {
+            let output = try ObjectLocation(uri: invocation.outputLocation, field: "outputLocation")
+            if invocation.attempts > 1, let existing = try await objects.head(output) {
+                // A previous attempt committed the output, then died before recording it.
+                return .finish(.completed(outputContentType: existing.contentType))
+            }
+            variant = try runtime.variant(target: nil)
+            let contentType = try await execute(invocation, on: variant!, output: output)
+            return .finish(.completed(outputContentType: contentType), variant: variant?.spec.variant.name)
+        } catch {
+            let error = (error as? ObjectStoreError)?.servalError ?? error
+            guard let error = error as? ServalError else {
+                logger.error("Async invocation failed inside Serval", metadata: ["error": "\(error)"])
+                return .finish(.failed(reason: "Serval could not run it: \(error)"), variant: variant?.spec.variant.name)
+            }
+            switch error.code {
+            case .overloaded, .modelNotReady:
+                return .requeue(countAttempt: false)
+            case .serviceUnavailable where invocation.attempts < invocation.maxAttempts:
+                logger.warning("Async invocation interrupted; it goes back to the queue", metadata: ["error": "\(error.message)"])
+                return .requeue(countAttempt: true)
+            default:
+                return .finish(.failed(reason: error.message), variant: variant?.spec.variant.name)
+            }
+        }
+    }
+
+    /// Reads the input, runs the model, commits the output; returns the output's content type.
+    private func execute(_ invocation: AsyncInvocation, on variant: VariantRuntime, output: ObjectLocation) async throws -> String {
+        let timeout = invocation.invocationTimeoutSeconds
+        try await objects.createBucket(output.bucket)
+        let body: ByteBuffer
+        if let uri = invocation.inputLocation {
+            let input = try ObjectLocation(uri: uri, field: "inputLocation")
+            guard let info = try await objects.head(input) else {
+                throw ServalError(.validationError, "The input object \(uri) no longer exists; it was deleted after the invocation was accepted.")
+            }
+            if info.size > settings.inMemoryInputLimit, let path = try await objects.localPath(of: input) {
+                let temporary = try await objects.makeTemporaryFile()
+                let response = try await variant.invoke(
+                    file: FileInvocationRequest(
+                        inputPath: path, outputPath: temporary, contentType: invocation.contentType,
+                        accept: invocation.accept, customAttributes: invocation.customAttributes),
+                    timeoutSeconds: timeout)
+                _ = try await objects.commit(temporaryFile: temporary, to: output, contentType: response.contentType)
+                return response.contentType
+            }
+            body = try await objects.readAll(input, upTo: Int(AsyncLimits.maxInputBytes))
+        } else {
+            let inline = try await store.asyncInvocationInlineBody(endpoint: invocation.endpointName, id: invocation.id) ?? []
+            body = ByteBuffer(bytes: inline)
+        }
+        let response = try await variant.invoke(
+            InvocationRequest(
+                body: body, contentType: invocation.contentType, accept: invocation.accept,
+                customAttributes: invocation.customAttributes),
+            timeoutSeconds: timeout)
+        _ = try await objects.put(output, bytes: response.body, contentType: response.contentType)
+        return response.contentType
+    }
+
+    /// Writes the failure object (the reason, as text); a failure to write it is logged, not fatal.
+    func writeFailureObject(for invocation: AsyncInvocation, reason: String) async {
+        do {
+            let location = try ObjectLocation(uri: invocation.failureLocation, field: "failureLocation")
+            try await objects.createBucket(location.bucket)
+            _ = try await objects.put(location, bytes: ByteBuffer(string: reason + "\n"), contentType: "text/plain; charset=utf-8")
+        } catch {
+            logger.error(
+                "Could not write the failure object of an async invocation",
+                metadata: ["endpoint": "\(invocation.endpointName)", "inference_id": "\(invocation.id)", "error": "\(error)"])
+        }
+    }
+
+    /// The async section of the endpoint's config, if the endpoint and its config still exist.
+    func asyncConfig(endpoint: String) async throws -> AsyncInferenceConfig? {
+        try await config(of: endpoint)
+    }
+
+    private func config(of endpoint: String) async throws -> AsyncInferenceConfig? {
+        guard let stored = try await store.endpoint(named: endpoint),
+            let config = try await store.endpointConfig(named: stored.configName)
+        else { return nil }
+        return config.asyncInference
+    }
+
+    // MARK: Leases
+
+    /// Renews the leases of running invocations every third of the lease duration.
+    private func renewLeases() async {
+        let interval = settings.leaseDuration / 3
+        while true {
+            await heartbeat.wait(upTo: interval)
+            let (running, stopping) = state.withLock { ($0.inFlight, $0.stopping) }
+            if stopping && running.isEmpty { return }
+            let until = clock.now().adding(settings.leaseDuration)
+            for (endpoint, ids) in running {
+                do {
+                    let lost = try await store.renewAsyncLeases(endpoint: endpoint, ids: Array(ids), owner: settings.owner, until: until)
+                    if !lost.isEmpty {
+                        logger.warning("Lost leases of running async invocations", metadata: ["endpoint": "\(endpoint)", "ids": "\(lost.sorted())"])
+                    }
+                } catch {
+                    logger.error("Could not renew async leases", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    // MARK: Webhooks
+
+    /// Delivers due notifications until shutdown, retrying failures with exponential backoff.
+    private func deliverNotifications() async {
+        while !isStopping {
+            var wait = settings.pollInterval
+            do {
+                let now = clock.now()
+                let due = try await store.dueAsyncNotifications(now: now, limit: 32)
+                await withDiscardingTaskGroup { group in
+                    for notification in due {
+                        group.addTask { await self.deliver(notification) }
+                    }
+                }
+                if due.count == 32 { continue }
+                if let next = try await store.nextAsyncNotificationDue() {
+                    let milliseconds = max(0, next.millisecondsSinceEpoch - clock.now().millisecondsSinceEpoch)
+                    wait = min(wait, .milliseconds(milliseconds))
+                }
+            } catch {
+                logger.error("Webhook delivery failed", metadata: ["error": "\(error)"])
+            }
+            await outbox.wait(upTo: wait)
+        }
+    }
+
+    private func deliver(_ notification: AsyncNotification) async {
+        var logger = self.logger
+        logger[metadataKey: "endpoint"] = "\(notification.endpointName)"
+        logger[metadataKey: "inference_id"] = "\(notification.inferenceId)"
+        do {
+            do {
+                try settings.webhookPolicy.check(notification.url, field: "webhook")
+            } catch {
+                // The URL is no longer allowed (the allow-list changed, or its name now resolves elsewhere): drop it.
+                logger.error("Webhook refused by the allow-list; not delivered", metadata: ["error": "\(error.message)"])
+                try await store.asyncNotificationDelivered(sequence: notification.sequence)
+                return
+            }
+            guard let problem = await post(notification) else {
+                try await store.asyncNotificationDelivered(sequence: notification.sequence)
+                return
+            }
+            let attempts = notification.attempts + 1
+            if attempts >= settings.webhookMaxAttempts {
+                logger.error("Webhook not delivered after \(attempts) attempts; giving up", metadata: ["error": "\(problem)"])
+                try await store.asyncNotificationDelivered(sequence: notification.sequence)
+                return
+            }
+            let delay = min(settings.webhookMaxBackoff, settings.webhookInitialBackoff * (1 << min(attempts - 1, 20)))
+            logger.warning("Webhook delivery failed; retrying", metadata: ["error": "\(problem)", "retry_in": "\(delay)"])
+            try await store.asyncNotificationFailed(sequence: notification.sequence, nextAttemptAt: clock.now().adding(delay))
+        } catch {
+            logger.error("Could not record a webhook delivery", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// POSTs a notification; returns `nil` on a 2xx answer, or what went wrong.
+    private func post(_ notification: AsyncNotification) async -> String? {
+        var request = HTTPClientRequest(url: notification.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "Serval/\(servalVersion)")
+        request.headers.add(name: "X-Serval-Inference-Id", value: notification.inferenceId)
+        request.headers.add(name: "X-Serval-Delivery-Attempt", value: "\(notification.attempts + 1)")
+        if let signature = notification.signature { request.headers.add(name: "X-Serval-Signature", value: signature) }
+        request.body = .bytes(ByteBuffer(bytes: notification.body))
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(settings.webhookTimeout.components.seconds) * 1_000_000_000))
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            return (200..<300).contains(response.status.code) ? nil : "the receiver answered \(response.status.code)"
+        } catch {
+            return "\(error)"
+        }
+    }
+}
+
+extension Timestamp {
+    /// This time plus `duration`.
+    func adding(_ duration: Duration) -> Timestamp {
+        let (seconds, attoseconds) = duration.components
+        return Timestamp(millisecondsSinceEpoch: millisecondsSinceEpoch + seconds * 1000 + attoseconds / 1_000_000_000_000_000)
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServalArtifacts
+import ServalCore
+import ServalJobs
+import ServalObjects
+import ServalRuntime
+import ServalServices
+import ServalStore
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// A clock the test moves by hand.
+final class ManualClock: WallClock {
+    private let current: Mutex<Int64>
+
+    init(_ start: Int64) {
+        current = Mutex(start)
+    }
+
+    func now() -> Timestamp {
+        Timestamp(millisecondsSinceEpoch: current.withLock { $0 })
+    }
+
+    func advance(seconds: Int64) {
+        current.withLock { $0 += seconds * 1000 }
+    }
+}
+
+/// A dispatcher over a real SQLite store and a real local object store in a temporary folder. Its endpoint
+/// exists in the store but has no running workers, so nothing in these tests runs a model.
+struct DispatcherFixture {
+    let folder: String
+    let store: SQLiteMetadataStore
+    let objects: LocalObjectStore
+    let clock: ManualClock
+    let dispatcher: AsyncDispatcher
+    let service: AsyncInvocationService
+
+    init(config: AsyncInferenceConfig) async throws {
+        folder = NSTemporaryDirectory() + "serval-jobs-tests-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        store = try SQLiteMetadataStore(path: folder + "/serval.sqlite")
+        objects = try LocalObjectStore(root: folder + "/objects")
+        clock = ManualClock(1_800_000_000_000)
+        let logger = Logger(label: "test")
+        let endpoints = EndpointManager(
+            store: store, packages: PackageStore(dataDirectory: folder),
+            environments: PythonEnvironments(
+                settings: PythonSettings(executable: "python3", workerPath: folder, cacheDirectory: folder, basePackages: []),
+                logger: logger),
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, clock: clock, logger: logger)
+        dispatcher = AsyncDispatcher(
+            store: store, objects: objects, endpoints: endpoints, clock: clock,
+            settings: AsyncSettings(
+                owner: "test", leaseDuration: .seconds(30), pollInterval: .milliseconds(20), webhookTimeout: .seconds(1)),
+            logger: logger)
+        service = AsyncInvocationService(store: store, objects: objects, dispatcher: dispatcher, clock: clock)
+        try await store.createModel(
+            Model(
+                name: "m", packagePath: "models/m",
+                package: ModelPackageInfo(artifact: .sklearn, hasInferenceCode: false, requirements: nil, digest: "00", sizeBytes: 1),
+                environment: [:], createdAt: clock.now()))
+        try await store.createEndpointConfig(
+            EndpointConfig(name: "e", variants: [ProductionVariant(name: "AllTraffic", modelName: "m")], asyncInference: config, createdAt: clock.now()))
+        try await store.createEndpoint(Endpoint(name: "e", configName: "e", status: .creating, createdAt: clock.now(), updatedAt: clock.now()))
+    }
+
+    /// Runs the dispatcher until `condition` holds (or 30 s pass), then shuts it down gracefully.
+    func runDispatcher(until condition: @escaping @Sendable () async throws -> Bool) async throws {
+        let group = ServiceGroup(services: [dispatcher], logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let deadline = ContinuousClock.now + .seconds(30)
+            var met = false
+            while ContinuousClock.now < deadline {
+                if try await condition() {
+                    met = true
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            #expect(met, "the condition did not hold within 30 s")
+        }
+    }
+
+    func destroy() {
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}
+
+@Suite("AsyncDispatcher")
+struct AsyncDispatcherTests {
+    @Test("an invocation that waits past its TTL ends Expired, with a failure object and an error notification")
+    func expiry() async throws {
+        let fixture = try await DispatcherFixture(
+            config: AsyncInferenceConfig(outputPath: "s3://out/e", errorWebhook: "http://127.0.0.1:9/hook", webhookSecret: "k"))
+        defer { fixture.destroy() }
+        let (invocation, created) = try await fixture.service.submit(
+            endpoint: "e", AsyncSubmission(inlineBody: ByteBuffer(string: "x"), inferenceId: "late", requestTTLSeconds: 60))
+        #expect(created)
+        #expect(invocation.status == .queued)
+        fixture.clock.advance(seconds: 61)
+        try await fixture.runDispatcher {
+            try await fixture.store.asyncInvocation(endpoint: "e", id: "late")?.status == .expired
+        }
+        let expired = try #require(try await fixture.store.asyncInvocation(endpoint: "e", id: "late"))
+        #expect(expired.failureReason?.contains("TTL") == true)
+        let failure = try #require(try await fixture.objects.head(try ObjectLocation(uri: expired.failureLocation, field: "f")))
+        #expect(failure.size > 0)
+        // Its delivery was tried (nothing listens on port 9) and is due again later.
+        let due = try await fixture.store.dueAsyncNotifications(now: Timestamp(millisecondsSinceEpoch: .max), limit: 10)
+        #expect(due.count == 1)
+        #expect(due.first?.url == "http://127.0.0.1:9/hook")
+        #expect(due.first?.signature?.hasPrefix("sha256=") == true)
+    }
+
+    @Test("work for an endpoint that is not serving waits in the queue until its TTL")
+    func waitsWhileNotServing() async throws {
+        let fixture = try await DispatcherFixture(config: AsyncInferenceConfig(outputPath: "s3://out/e"))
+        defer { fixture.destroy() }
+        _ = try await fixture.service.submit(endpoint: "e", AsyncSubmission(inlineBody: ByteBuffer(string: "x"), inferenceId: "waiting"))
+        let passes = Mutex(0)
+        try await fixture.runDispatcher {
+            passes.withLock { $0 += 1 }
+            return passes.withLock { $0 } > 20
+        }
+        #expect(try await fixture.store.asyncInvocation(endpoint: "e", id: "waiting")?.status == .queued)
+    }
+
+    @Test("a cancelled invocation is Failed at once, with its failure object")
+    func cancel() async throws {
+        let fixture = try await DispatcherFixture(config: AsyncInferenceConfig(outputPath: "s3://out/e", failurePath: "s3://errors/e"))
+        defer { fixture.destroy() }
+        _ = try await fixture.service.submit(endpoint: "e", AsyncSubmission(inlineBody: ByteBuffer(string: "x"), inferenceId: "c1"))
+        let cancelled = try await fixture.service.cancel(endpoint: "e", id: "c1")
+        #expect(cancelled.status == .failed)
+        #expect(cancelled.failureLocation == "s3://errors/e/c1-error.out")
+        #expect(try await fixture.objects.head(try ObjectLocation(uri: cancelled.failureLocation, field: "f")) != nil)
+        await #expect(throws: ServalError.self) { try await fixture.service.cancel(endpoint: "e", id: "c1") }
+    }
+
+    @Test("output locations follow SageMaker: prefix, optional extension, id.out or the given file name")
+    func outputLocations() async throws {
+        let fixture = try await DispatcherFixture(config: AsyncInferenceConfig(outputPath: "s3://out/pre/"))
+        defer { fixture.destroy() }
+        let plain = try await fixture.service.submit(endpoint: "e", AsyncSubmission(inlineBody: ByteBuffer(string: "x"), inferenceId: "a"))
+        #expect(plain.invocation.outputLocation == "s3://out/pre/a.out")
+        let named = try await fixture.service.submit(
+            endpoint: "e",
+            AsyncSubmission(inlineBody: ByteBuffer(string: "x"), inferenceId: "b", outputPathExtension: "/day1/", filename: "b.json"))
+        #expect(named.invocation.outputLocation == "s3://out/pre/day1/b.json")
+        await #expect(throws: ServalError.self) {
+            try await fixture.service.submit(
+                endpoint: "e", AsyncSubmission(inlineBody: ByteBuffer(string: "x"), inferenceId: "c", outputPathExtension: "../up"))
+        }
+    }
+}
+
+@Suite("WebhookPolicy")
+struct WebhookPolicyTests {
+    @Test("link-local, unspecified and multicast addresses are refused whatever the list says")
+    func alwaysRefused() throws {
+        let any = WebhookPolicy.anyHost
+        for url in ["http://169.254.169.254/latest", "http://0.0.0.0:80/", "http://224.0.0.1/", "http://[fe80::1]/", "http://[::ffff:169.254.1.1]/"] {
+            #expect(throws: ServalError.self, "\(url)") { try any.check(url, field: "hook") }
+        }
+        try any.check("http://127.0.0.1:8000/hook", field: "hook")
+        try any.check("https://[::1]:8443/hook", field: "hook")
+    }
+
+    @Test("an allow-list admits its hosts, domains and blocks only")
+    func allowList() throws {
+        let policy = try WebhookPolicy(allow: ["127.0.0.1", "10.0.0.0/8", "*.example.invalid", "localhost"])
+        try policy.check("http://127.0.0.1/x", field: "hook")
+        try policy.check("http://10.20.30.40:9000/x", field: "hook")
+        try policy.check("http://localhost:1/x", field: "hook")
+        #expect(throws: ServalError.self) { try policy.check("http://11.0.0.1/x", field: "hook") }
+        #expect(throws: ServalError.self) { try policy.check("ftp://127.0.0.1/x", field: "hook") }
+        #expect(throws: ServalError.self) { try policy.check("not a url", field: "hook") }
+        #expect(throws: ServalError.self) { try WebhookPolicy(allow: ["10.0.0.0/40"]) }
+    }
+}
