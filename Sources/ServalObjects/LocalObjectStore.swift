@@ -37,6 +37,19 @@ public struct LocalObjectStore: ObjectStore {
         for folder in [temporaryDirectory, metaRoot, multipartRoot] {
             try FileSystem.makeDirectories(folder)
         }
+        removeAbandonedTemporaryFiles()
+    }
+
+    /// Removes temporary files left by a crash: those not written to for an hour (a write in progress touches its
+    /// file with every chunk).
+    private func removeAbandonedTemporaryFiles() {
+        let cutoff = Int64(Date().timeIntervalSince1970) - 3600
+        for name in FileSystem.entries(temporaryDirectory) {
+            let path = temporaryDirectory + "/" + name
+            if let status = try? FileSystem.status(path, follow: false), status.modified.seconds < cutoff {
+                FileSystem.remove(path)
+            }
+        }
     }
 
     var temporaryDirectory: String { root + "/.serval/tmp" }

@@ -1,4 +1,5 @@
 import Foundation
+import ServalCore
 
 #if canImport(Glibc)
 import Glibc
@@ -29,15 +30,6 @@ enum HTTPDate {
 
     /// `2009-10-12T17:50:30.000Z`, for XML bodies.
     static func iso8601(_ date: Date) -> String {
-        let t = parts(date)
-        let milliseconds = Int((date.timeIntervalSince1970 - date.timeIntervalSince1970.rounded(.down)) * 1000)
-        let millis = String(milliseconds).leftPadded(3)
-        return "\(t.tm_year + 1900)-\(two(t.tm_mon + 1))-\(two(t.tm_mday))T\(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec)).\(millis)Z"
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(_ length: Int) -> String {
-        count >= length ? self : String(repeating: "0", count: length - count) + self
+        Timestamp(millisecondsSinceEpoch: Int64((date.timeIntervalSince1970 * 1000).rounded(.down))).iso8601
     }
 }
