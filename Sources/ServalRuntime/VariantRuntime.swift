@@ -167,12 +167,15 @@ public actor VariantRuntime {
     /// Runs a SageMaker-style request through the variant's batcher and a worker.
     ///
     /// - Parameter timeoutSeconds: how long the request may wait in the queue and the batch it joins may run
-    ///   (at least 1); `nil` for the variant's `invocationTimeoutSeconds`. Asynchronous invocations bring their own.
+    ///   (at least 1); `nil` for the variant's `invocationTimeoutSeconds`. Asynchronous invocations bring their own,
+    ///   and batch only with each other: a batch's deadline is its items' longest, so a real-time request must not
+    ///   share a batch with a request that may run for an hour.
     public func invoke(
         _ request: InvocationRequest, timeoutSeconds: Int? = nil
     ) async throws(ServalError) -> InvocationResponse {
         let answer = try await submit(
-            .payload(request), bytes: request.body.readableBytes, rows: 1, batchClass: 0, timeoutSeconds: timeoutSeconds)
+            .payload(request), bytes: request.body.readableBytes, rows: 1,
+            batchClass: timeoutSeconds == nil ? 0 : Self.timedPayloadClass, timeoutSeconds: timeoutSeconds)
         guard case .payload(let response) = answer else { throw Self.mismatchedAnswer }
         return response
     }
@@ -241,6 +244,10 @@ public actor VariantRuntime {
     public func inferenceStatistics() -> InferenceStatistics {
         statistics
     }
+
+    /// The batch class of payload requests with their own timeout (asynchronous invocations); tensor classes are
+    /// positive and lone classes count down from -1, so this one is never taken by another request.
+    private static let timedPayloadClass = Int.min
 
     private static let mismatchedAnswer = ServalError(.internalFailure, "The model worker answered with the wrong kind of result.")
 

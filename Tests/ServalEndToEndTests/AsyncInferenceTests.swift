@@ -119,7 +119,7 @@ struct AsyncInferenceTests {
             #expect(done.status == "Completed", "\(done.failureReason ?? "")")
             #expect(done.attempts == 1)
             let result = try await server.client.asyncResult("lr", id: id)
-            let predictions = try JSONSerialization.jsonObject(with: Data(result.body.readableBytesView)) as? [Int]
+            let predictions = try jsonObject(result)["predictions"] as? [Int]
             #expect(predictions == [package.expected[index % package.probe.count]])
             #expect(server.storedObject(done.outputLocation) == Data(result.body.readableBytesView))
         }
@@ -306,12 +306,13 @@ struct AsyncInferenceTests {
         let folder = try TemporaryFolder()
         let server = try await ServalServer(arguments: ["--async-lease-seconds", "2"])
         try await server.deployAsync(try digestPackage(in: folder.path), name: "digest", maxConcurrency: 2, maxAttempts: 5)
-        let count = 40
+        let count = 60
         for index in 0..<count {
-            _ = try await server.client.submitAsync("digest", body: ByteBuffer(string: "sleep:100;item-\(index)"), inferenceId: "item-\(index)")
+            _ = try await server.client.submitAsync("digest", body: ByteBuffer(string: "sleep:250;item-\(index)"), inferenceId: "item-\(index)")
         }
         var kills = 0
-        while kills < 3 {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while kills < 3 && ContinuousClock.now < deadline {
             let inProgress = try await server.client.asyncInvocations("digest", status: "InProgress").invocations
             if !inProgress.isEmpty, let worker = workerProcesses(of: server.process.processIdentifier).first {
                 Glibc.kill(worker, SIGKILL)
@@ -323,12 +324,13 @@ struct AsyncInferenceTests {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
+        #expect(kills >= 1, "no worker was killed while an invocation was in progress")
         var retried = 0
         for index in 0..<count {
             let done = try await server.client.waitForAsyncInvocation("digest", id: "item-\(index)", timeout: .seconds(120))
             #expect(done.status == "Completed", "item-\(index): \(done.failureReason ?? "")")
             if done.attempts > 1 { retried += 1 }
-            #expect(try decodeDigest(server.storedObject(done.outputLocation)).echo == "sleep:100;item-\(index)")
+            #expect(try decodeDigest(server.storedObject(done.outputLocation)).echo == "sleep:250;item-\(index)")
         }
         #expect(retried >= 1, "a killed worker's invocations run again")
         #expect(server.storedKeys(bucket: "results").count == count)
@@ -407,10 +409,16 @@ struct AsyncInferenceTests {
     }
 }
 
-/// The worker processes Serval started.
+/// The worker processes Serval started (its children running serval_worker).
 func workerProcesses(of server: Int32) -> [Int32] {
-    guard let children = try? String(contentsOfFile: "/proc/\(server)/task/\(server)/children", encoding: .utf8) else { return [] }
-    return children.split(separator: " ").compactMap { Int32($0) }.filter { pid in
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+    return entries.compactMap(Int32.init).filter { pid in
+        // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after its last ')'.
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 1, Int32(fields[1]) == server else { return false }
         let command = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
         return command.contains("serval_worker")
     }
@@ -488,6 +496,8 @@ final class WebhookReceiver: @unchecked Sendable {
     }
 
     func stop() {
-        process.terminate()
+        guard process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
     }
 }
