@@ -177,6 +177,8 @@ struct ModelPackageTests {
         let paths = try #require(try jsonObject(document)["paths"] as? [String: Any])
         for path in [
             "/ping", "/models", "/models/{name}", "/endpoint-configs", "/endpoints", "/endpoints/{name}/invocations", "/v2",
+            "/endpoints/{name}/async-invocations", "/endpoints/{name}/async-invocations/{id}",
+            "/endpoints/{name}/async-invocations/{id}/result",
             "/v2/models/{model}/infer", "/v2/models/{model}/versions/{version}/infer", "/v2/repository/index",
         ] {
             #expect(paths[path] != nil, "openapi.json lacks \(path)")
