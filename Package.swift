@@ -87,7 +87,7 @@ let package = Package(
         .target(
             name: "ServalObjects",
             dependencies: [
-                "ServalCore",
+                "ServalCore", "ServalArtifacts",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -178,6 +178,7 @@ let package = Package(
             name: "ServalHTTP",
             dependencies: [
                 "ServalCore", "ServalAPI", "ServalServices", "ServalRuntime", "ServalOIP", "ServalJobs", "ServalObjects",
+                "ServalArtifacts",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

@@ -109,3 +109,18 @@ private final class Inflater {
         }
     }
 }
+
+/// Writes all of `bytes` to `descriptor`, retrying short writes and interruptions; returns 0, or the `errno` of
+/// the write that failed.
+public func writeFully(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
+    var offset = 0
+    while offset < bytes.count {
+        let written = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+        if written < 0 {
+            if errno == EINTR { continue }
+            return errno
+        }
+        offset += written
+    }
+    return 0
+}

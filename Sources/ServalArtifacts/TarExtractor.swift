@@ -136,16 +136,9 @@ struct TarExtractor {
                 throw .invalid("the archive ends inside \"\(relative.joined(separator: "/"))\"")
             }
             remaining -= Int64(chunk.readableBytes)
-            try chunk.withUnsafeReadableBytes { bytes throws(PackageError) in
-                var offset = 0
-                while offset < bytes.count {
-                    let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        throw .io("writing \(relative.joined(separator: "/")) failed: \(String(cString: strerror(errno)))")
-                    }
-                    offset += written
-                }
+            let failure = chunk.withUnsafeReadableBytes { writeFully(fd, $0) }
+            if failure != 0 {
+                throw .io("writing \(relative.joined(separator: "/")) failed: \(String(cString: strerror(failure)))")
             }
             chunk.clear()
         }

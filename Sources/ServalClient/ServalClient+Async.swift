@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 public import NIOCore
 import NIOHTTP1
+import ServalArtifacts
 public import ServalAPI
 import ServalCore
 
@@ -96,17 +97,8 @@ extension ServalClient {
         defer { if fd != STDOUT_FILENO { close(fd) } }
         var total: Int64 = 0
         for try await chunk in response.body {
-            try chunk.withUnsafeReadableBytes { bytes in
-                var offset = 0
-                while offset < bytes.count {
-                    let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        throw ServalError(.internalFailure, "Writing \(path) failed (errno \(errno)).")
-                    }
-                    offset += written
-                }
-            }
+            let failure = chunk.withUnsafeReadableBytes { writeFully(fd, $0) }
+            if failure != 0 { throw ServalError(.internalFailure, "Writing \(path) failed (errno \(failure)).") }
             total += Int64(chunk.readableBytes)
         }
         return total

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServalAPI
+import ServalArtifacts
 import ServalCore
 public import ServalJobs
 import ServalRuntime
@@ -237,16 +238,9 @@ struct RESTRoutes: Sendable {
     }
 
     private static func writeAll(_ chunk: ByteBuffer, to fd: Int32) throws {
-        try chunk.withUnsafeReadableBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw ServalError(.internalFailure, "Cannot stage the upload: \(String(cString: strerror(errno))).")
-                }
-                offset += written
-            }
+        let failure = chunk.withUnsafeReadableBytes { writeFully(fd, $0) }
+        if failure != 0 {
+            throw ServalError(.internalFailure, "Cannot stage the upload: \(String(cString: strerror(failure))).")
         }
     }
 

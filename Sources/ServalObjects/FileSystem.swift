@@ -1,3 +1,4 @@
+import ServalArtifacts
 import Foundation
 import NIOCore
 
@@ -106,15 +107,8 @@ enum FileSystem {
     }
 
     static func writeAll(_ bytes: UnsafeRawBufferPointer, to fd: Int32, path: String) throws(ObjectStoreError) {
-        var offset = 0
-        while offset < bytes.count {
-            let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw error("Cannot write", path)
-            }
-            offset += written
-        }
+        let failure = writeFully(fd, bytes)
+        if failure != 0 { throw error("Cannot write", path, failure) }
     }
 
     /// Reads up to `count` bytes at `offset`; fewer only at the end of the file.
