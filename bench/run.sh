@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # Serval's serving benchmark. Usage: bench/run.sh [--quick] [more bench.py options, see --help]
+#        The async inference benchmark: bench/run.sh async [--quick] [more async.py options, see async --help]
 #
-# Provides bench/.venv (numpy, scikit-learn, joblib, MLServer 1.7, mlserver-sklearn, FastAPI, uvicorn),
+# Provides bench/.venv (numpy, scikit-learn, joblib, MLServer 1.7, mlserver-sklearn, FastAPI, uvicorn, boto3),
 # checks for wrk, builds Serval and bench/grpc-load (serval-grpc-load) in release mode if they are missing,
-# then runs bench/bench.py with that venv's Python. Environment: BENCH_PYTHON picks the interpreter for the venv
-# (MLServer 1.7 needs Python 3.9 to 3.12).
+# then runs bench/bench.py (or bench/async.py) with that venv's Python. Environment: BENCH_PYTHON picks the
+# interpreter for the venv (MLServer 1.7 needs Python 3.9 to 3.12).
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(dirname "$BENCH_DIR")"
 VENV="$BENCH_DIR/.venv"
 cd "$REPO_DIR"
+
+# `bench/run.sh async ...` runs bench/async.py (no gRPC load generator needed) instead of bench/bench.py.
+script="$BENCH_DIR/bench.py"
+if [[ "${1:-}" == async ]]; then
+    script="$BENCH_DIR/async.py"
+    shift
+fi
 
 # --- wrk -------------------------------------------------------------------------------------
 if ! command -v wrk >/dev/null 2>&1; then
@@ -24,7 +32,7 @@ python_ok() {  # MLServer 1.7 supports Python 3.9 to 3.12
 }
 stamp="$(sha256sum "$BENCH_DIR/requirements.txt" | cut -d' ' -f1)"
 if [[ ! -x "$VENV/bin/python" ]] || [[ "$(cat "$VENV/.requirements-sha256" 2>/dev/null)" != "$stamp" ]] \
-    || ! "$VENV/bin/python" -c 'import numpy, sklearn, joblib, mlserver, mlserver_sklearn, fastapi, uvicorn' 2>/dev/null; then
+    || ! "$VENV/bin/python" -c 'import numpy, sklearn, joblib, mlserver, mlserver_sklearn, fastapi, uvicorn, boto3' 2>/dev/null; then
     base_python=""
     for candidate in ${BENCH_PYTHON:-} python3 python3.12 python3.11 python3.10 python3.9; do
         if command -v "$candidate" >/dev/null 2>&1 && python_ok "$(command -v "$candidate")"; then
@@ -52,6 +60,7 @@ fi
 needs_serval=1
 serval_given=0
 needs_grpc_load=1
+[[ "$script" == "$BENCH_DIR/bench.py" ]] || needs_grpc_load=0
 grpc_load_given=0
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
@@ -90,7 +99,7 @@ forward() {
 trap 'forward; exit 130' INT
 trap 'forward; exit 143' TERM
 trap 'forward; exit 129' HUP
-"$VENV/bin/python" "$BENCH_DIR/bench.py" "$@" &
+"$VENV/bin/python" "$script" "$@" &
 child=$!
 status=0
 wait "$child" || status=$?
