@@ -29,6 +29,13 @@ public final class AsyncDispatcher: Service, Sendable {
         var inFlight: [String: Set<String>] = [:]
         /// Endpoints not to claim for until the given time (their variants were full).
         var holdOff: [String: ContinuousClock.Instant] = [:]
+        /// The config of each running endpoint, by the identity of its runtime (a re-created endpoint has a
+        /// new runtime, so a stale entry is never used).
+        var configs: [String: (runtime: ObjectIdentifier, config: EndpointConfig)] = [:]
+        /// Buckets known to exist.
+        var buckets: Set<String> = []
+        /// When leases were last rescued and TTLs enforced.
+        var lastHousekeeping: ContinuousClock.Instant?
         var stopping = false
     }
 
@@ -94,40 +101,55 @@ public final class AsyncDispatcher: Service, Sendable {
 
     private var isStopping: Bool { state.withLock(\.stopping) }
 
-    /// One pass over the queue: rescue expired leases, then claim what each endpoint has room for.
+    /// One pass over the queue: claim what each endpoint has room for. Once per poll interval (not on every
+    /// submission or completion) it also rescues expired leases, ends work past its TTL, and fails the work of
+    /// deleted endpoints.
     private func dispatch(into group: inout DiscardingTaskGroup) async {
         let now = clock.now()
+        let housekeeping = state.withLock { state -> Bool in
+            let instant = ContinuousClock.now
+            guard state.lastHousekeeping.map({ instant - $0 >= settings.pollInterval }) ?? true else { return false }
+            state.lastHousekeeping = instant
+            return true
+        }
         do {
-            let rescued = try await store.requeueExpiredAsyncLeases(now: now)
-            if rescued > 0 { logger.notice("Re-queued async invocations whose lease expired", metadata: ["count": "\(rescued)"]) }
+            if housekeeping {
+                let rescued = try await store.requeueExpiredAsyncLeases(now: now)
+                if rescued > 0 { logger.notice("Re-queued async invocations whose lease expired", metadata: ["count": "\(rescued)"]) }
+            }
             for (endpoint, counts) in try await store.queuedAsyncCounts() where counts.queued > 0 {
-                try await dispatch(endpoint: endpoint, now: now, into: &group)
+                try await dispatch(endpoint: endpoint, now: now, housekeeping: housekeeping, into: &group)
             }
         } catch {
             logger.error("Async dispatch failed", metadata: ["error": "\(error)"])
         }
     }
 
-    private func dispatch(endpoint name: String, now: Timestamp, into group: inout DiscardingTaskGroup) async throws {
+    private func dispatch(
+        endpoint name: String, now: Timestamp, housekeeping: Bool, into group: inout DiscardingTaskGroup
+    ) async throws {
         let leaseUntil = now.adding(settings.leaseDuration)
-        // Work past its TTL ends now, whether or not the endpoint has room.
-        for invocation in try await store.claimAsyncInvocations(
-            endpoint: name, owner: settings.owner, limit: 100, now: now, leaseUntil: leaseUntil, expiredOnly: true)
-        {
-            start(invocation, runtime: nil, config: nil, into: &group)
+        if housekeeping {
+            // Work past its TTL ends now, whether or not the endpoint has room.
+            let expired = try await store.claimAsyncInvocations(
+                endpoint: name, owner: settings.owner, limit: 100, now: now, leaseUntil: leaseUntil, expiredOnly: true)
+            if !expired.isEmpty {
+                let config = try await asyncConfig(endpoint: name)
+                for invocation in expired { start(invocation, runtime: nil, config: config, into: &group) }
+            }
         }
-        guard let endpoint = try await store.endpoint(named: name) else {
-            // The endpoint was deleted: its queued work fails.
-            for invocation in try await store.claimAsyncInvocations(
-                endpoint: name, owner: settings.owner, limit: 100, now: now, leaseUntil: leaseUntil, expiredOnly: false)
-            {
-                start(invocation, runtime: nil, config: nil, into: &group)
+        guard let runtime = try? await endpoints.runtime(for: name) else {
+            // Not running: loading, failed (its work waits, up to its TTL), or deleted (its work fails).
+            if housekeeping, try await store.endpoint(named: name) == nil {
+                for invocation in try await store.claimAsyncInvocations(
+                    endpoint: name, owner: settings.owner, limit: 100, now: now, leaseUntil: leaseUntil, expiredOnly: false)
+                {
+                    start(invocation, runtime: nil, config: nil, into: &group)
+                }
             }
             return
         }
-        guard endpoint.status == .inService, let config = try await store.endpointConfig(named: endpoint.configName),
-            let runtime = try? await endpoints.runtime(for: name)
-        else { return }
+        guard let config = try await config(of: name, runtime: runtime) else { return }
         let perInstance = config.asyncInference?.maxConcurrentInvocationsPerInstance ?? 1
         let capacity = config.variants.reduce(0) { $0 + $1.instanceCount } * perInstance
         let room = state.withLock { state -> Int in
@@ -140,6 +162,17 @@ public final class AsyncDispatcher: Service, Sendable {
         {
             start(invocation, runtime: runtime, config: config.asyncInference, into: &group)
         }
+    }
+
+    /// The config of a running endpoint, read from the store once per runtime.
+    private func config(of name: String, runtime: EndpointRuntime) async throws -> EndpointConfig? {
+        let identity = ObjectIdentifier(runtime)
+        if let cached = state.withLock({ $0.configs[name] }), cached.runtime == identity { return cached.config }
+        guard let endpoint = try await store.endpoint(named: name),
+            let config = try await store.endpointConfig(named: endpoint.configName)
+        else { return nil }
+        state.withLock { $0.configs[name] = (identity, config) }
+        return config
     }
 
     private func start(
@@ -187,7 +220,6 @@ public final class AsyncDispatcher: Service, Sendable {
                 case .failed(let reason), .expired(let reason): await writeFailureObject(for: invocation, reason: reason)
                 case .completed: break
                 }
-                let config = try await self.config(of: invocation.endpointName) ?? config
                 let notifications = AsyncNotificationBody.notifications(for: invocation, outcome: outcome, config: config, now: now)
                 let finished = try await store.finishAsyncInvocation(
                     endpoint: invocation.endpointName, id: invocation.id, owner: settings.owner, outcome: outcome,
@@ -245,7 +277,7 @@ public final class AsyncDispatcher: Service, Sendable {
     /// Reads the input, runs the model, commits the output; returns the output's content type.
     private func execute(_ invocation: AsyncInvocation, on variant: VariantRuntime, output: ObjectLocation) async throws -> String {
         let timeout = invocation.invocationTimeoutSeconds
-        try await objects.createBucket(output.bucket)
+        try await ensureBuckets(of: [invocation.outputLocation])
         let body: ByteBuffer
         if let uri = invocation.inputLocation {
             let input = try ObjectLocation(uri: uri, field: "inputLocation")
@@ -280,7 +312,7 @@ public final class AsyncDispatcher: Service, Sendable {
     func writeFailureObject(for invocation: AsyncInvocation, reason: String) async {
         do {
             let location = try ObjectLocation(uri: invocation.failureLocation, field: "failureLocation")
-            try await objects.createBucket(location.bucket)
+            try await ensureBuckets(of: [invocation.failureLocation])
             _ = try await objects.put(location, bytes: ByteBuffer(string: reason + "\n"), contentType: "text/plain; charset=utf-8")
         } catch {
             logger.error(
@@ -289,12 +321,19 @@ public final class AsyncDispatcher: Service, Sendable {
         }
     }
 
-    /// The async section of the endpoint's config, if the endpoint and its config still exist.
-    func asyncConfig(endpoint: String) async throws -> AsyncInferenceConfig? {
-        try await config(of: endpoint)
+    /// Creates the bucket of each location unless this process already knows it exists, so that clients polling
+    /// for an output find the bucket there from the first submission on.
+    func ensureBuckets(of locations: [String]) async throws {
+        for uri in locations {
+            let bucket = try ObjectLocation(uri: uri, field: "location").bucket
+            guard !state.withLock({ $0.buckets.contains(bucket) }) else { continue }
+            try await objects.createBucket(bucket)
+            state.withLock { _ = $0.buckets.insert(bucket) }
+        }
     }
 
-    private func config(of endpoint: String) async throws -> AsyncInferenceConfig? {
+    /// The async section of the endpoint's config, if the endpoint and its config still exist.
+    func asyncConfig(endpoint: String) async throws -> AsyncInferenceConfig? {
         guard let stored = try await store.endpoint(named: endpoint),
             let config = try await store.endpointConfig(named: stored.configName)
         else { return nil }

@@ -131,6 +131,7 @@ public struct AsyncInvocationService: Sendable {
             accept: submission.accept, customAttributes: submission.customAttributes, outputLocation: output,
             failureLocation: failure, maxAttempts: settings.maxAttempts, invocationTimeoutSeconds: timeout,
             createdAt: now, updatedAt: now, expiresAt: Timestamp(millisecondsSinceEpoch: now.millisecondsSinceEpoch + Int64(ttl) * 1000))
+        try await dispatcher.ensureBuckets(of: [output, failure])
         let result = try await store.enqueueAsyncInvocation(invocation, inlineBody: inlineBody)
         if result.created {
             dispatcher.workArrived()

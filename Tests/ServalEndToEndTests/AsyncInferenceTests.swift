@@ -365,7 +365,7 @@ struct AsyncInferenceTests {
                 try:
                     result = s3.get_object(Bucket="results", Key="digest/big-1.out")["Body"].read()
                     break
-                except s3.exceptions.NoSuchKey:
+                except (s3.exceptions.NoSuchKey, s3.exceptions.NoSuchBucket):
                     assert time.time() < deadline, "no output"
                     time.sleep(0.1)
             answer = json.loads(result)
