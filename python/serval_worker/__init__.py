@@ -7,8 +7,9 @@ Model package rules (what users rely on):
 * Without ``code/inference.py`` the first of ``model.joblib``, ``model.pkl``, ``model.json``,
   ``model.ubj``, ``xgboost-model``, ``model.onnx``, ``model.pt`` (TorchScript) is loaded and served by
   the default handler: JSON ``{"instances": [...]}``, ``{"inputs": [...]}`` or a bare list (rows, or one
-  flat row), CSV rows or ``.npy`` in; ``{"predictions": [...]}`` JSON or CSV out. The rows of all items
-  of a batch are stacked and predicted in one call ("stacked" batching).
+  flat row), CSV rows, JSON Lines rows (a list of numbers or ``{"features": [...]}`` per line) or ``.npy``
+  in; ``{"predictions": [...]}`` JSON, CSV or JSON Lines (one value per row and line) out. The rows of all
+  items of a batch are stacked and predicted in one call ("stacked" batching).
 * ``code/inference.py`` (imported as module ``inference`` with ``code/`` on ``sys.path``) may define the
   SageMaker hooks ``model_fn(model_dir)``, ``input_fn(input_data, content_type)``,
   ``predict_fn(data, model)``, ``output_fn(prediction, accept)`` or ``transform_fn(model, input_data,
