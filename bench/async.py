@@ -17,7 +17,6 @@ through `bench/run.sh async`, which provides the Python environment and the rele
 """
 
 import argparse
-import contextlib
 import datetime
 import hashlib
 import itertools
@@ -35,8 +34,8 @@ import time
 import types
 from pathlib import Path
 
-from bench import (BENCH_DIR, REPO_DIR, Server, _descendants, _on_signal, cpu_busy, http_json, log, lua_script,
-                   run_wrk, serval_info, started, train_models, tree_cpu_seconds, versions, wait_for_log_line)
+from bench import (BENCH_DIR, REPO_DIR, RSSSampler, Server, _on_signal, cpu_busy, epoch, http_json, log, lua_script,
+                   rss_kb, run_wrk, serval_info, serval_process, train_models, tree_cpu_seconds, versions)
 
 TERMINAL = ("Completed", "Failed", "Expired")
 
@@ -132,11 +131,6 @@ def percentile(values, pct):
     return ordered[max(0, min(len(ordered) - 1, int(round(pct / 100 * len(ordered) + 0.5)) - 1))]
 
 
-def epoch(iso):
-    """Seconds since the epoch of Serval's ISO-8601 UTC timestamps (2026-01-02T03:04:05.678Z)."""
-    return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-
-
 def closed_loop(host, port, count, concurrency, send):
     """Runs `count` requests on `concurrency` threads, one keep-alive connection each, back to back.
     send(conn, i) -> (ok, value, error text). Returns the records (i, t_start, t_end, ok, value, error) in
@@ -177,21 +171,6 @@ def summarize(records, wall):
 
 # ---------------------------------------------------------------------------------------------
 # Serval
-
-
-@contextlib.contextmanager
-def serval(ctx, label):
-    """A fresh Serval process (ports 0, its own data dir); yields (server, http (host, port), S3 base URL)."""
-    data_dir = ctx.tmp / f"{label}-data"
-    server = Server(f"serval ({label})",
-                    [ctx.serval, "serve", "--host", "127.0.0.1", "--port", 0, "--grpc-port", 0, "--s3-port", 0,
-                     "--data-dir", data_dir, "--python", sys.executable, "--worker-path", REPO_DIR / "python"],
-                    ctx.tmp / f"{label}.log")
-    with started(server):
-        http_match = wait_for_log_line(server, r"Serval is listening on http://([\d.]+):(\d+)", ctx.start_timeout)
-        wait_for_log_line(server, r"Serval gRPC is listening on [\d.]+:\d+", ctx.start_timeout)
-        s3_match = wait_for_log_line(server, r"Serval S3 is listening on (http://[\d.]+:\d+)", ctx.start_timeout)
-        yield server, (http_match.group(1), int(http_match.group(2))), s3_match.group(1)
 
 
 def deploy(ctx, server, base, name, package, batch=1, delay_ms=0.0, async_settings=None):
@@ -250,7 +229,7 @@ def throughput_and_latency(ctx, lr):
     body = json.dumps({"instances": [lr["row"]]}).encode()
     expected = [int(v) for v in lr["model"].predict([lr["row"]])]
     json_headers = {"Content-Type": "application/json"}
-    with serval(ctx, "serval-small") as (server, (host, port), _):
+    with serval_process(ctx, "serval-small") as (server, (host, port), _):
         base = f"http://{host}:{port}"
         batching = {"maxBatchSize": ctx.max_batch_size, "maxQueueDelayMs": ctx.max_delay_ms}
         deploy(ctx, server, base, "lr-rt", lr["package"], ctx.max_batch_size, ctx.max_delay_ms)
@@ -453,61 +432,6 @@ def transform_fn(model, input_data, content_type, accept):
 '''
 
 
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        fields = dict(line.split(":", 1) for line in f)
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
-
-
-class RSSSampler:
-    """Samples Serval's VmRSS and its workers' (its descendants', summed) every `interval` seconds."""
-
-    def __init__(self, pid, interval):
-        self.pid, self.interval, self.samples, self.phases = pid, interval, [], []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        children, refreshed = [], 0.0
-        while not self._stop.is_set():
-            now = time.time()
-            if now - refreshed > 0.5:  # a whole /proc scan costs too much to do at every sample
-                children, refreshed = _descendants(self.pid), now
-            workers = 0
-            for child in children:
-                with contextlib.suppress(OSError, KeyError, ValueError):
-                    workers += rss_kb(child)[0]
-            with contextlib.suppress(OSError, KeyError, ValueError):
-                self.samples.append((now, rss_kb(self.pid)[0], workers))
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    @contextlib.contextmanager
-    def phase(self, name):
-        start = time.time()
-        log(f"  {name}…")
-        try:
-            yield
-        finally:
-            self.phases.append((name, start, time.time()))
-
-    def report(self):
-        phases = {}
-        for name, start, end in self.phases:
-            inside = [s for s in self.samples if start <= s[0] <= end]
-            phases[name] = {"seconds": end - start, "samples": len(inside),
-                            "serval_peak_mb": max((s[1] for s in inside), default=0) / 1024,
-                            "workers_peak_mb": max((s[2] for s in inside), default=0) / 1024}
-        return phases
-
-
 def big_input(ctx):
     import boto3
     from boto3.s3.transfer import TransferConfig
@@ -528,7 +452,7 @@ def big_input(ctx):
     expected = {"sha256": digest.hexdigest(), "length": size}
 
     result = {"bytes": size, "expected": expected}
-    with serval(ctx, "serval-big") as (server, (host, port), s3_url):
+    with serval_process(ctx, "serval-big") as (server, (host, port), s3_url):
         base = f"http://{host}:{port}"
         deploy(ctx, server, base, "digest", package, async_settings={"outputPath": "s3://results/digest"})
         s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="serval",
@@ -698,7 +622,7 @@ def main():
             log(f"note: the machine was {results['cpu_busy_before']:.0%} busy before the run; figures will suffer")
         if not args.skip_small:
             log("training the LogisticRegression (bench.py's models, fixed seeds)")
-            lr = train_models(ctx.tmp / "packages")["lr"]
+            lr = train_models(ctx.tmp / "packages", ["lr"])["lr"]
             try:
                 results.update(throughput_and_latency(ctx, lr))
             except Exception as error:  # noqa: BLE001 - the large-input figures are still worth having

@@ -27,6 +27,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -246,6 +247,11 @@ def http_json(method, url, payload=None, expect=(200, 201, 202)):
     return json.loads(body) if body else {}
 
 
+def epoch(iso):
+    """Seconds since the epoch of Serval's ISO-8601 UTC timestamps (2026-01-02T03:04:05.678Z)."""
+    return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
 def wait_until_ok(url, server, timeout):
     """Polls url until it answers 200; fails early if the server exits."""
     deadline = time.monotonic() + timeout
@@ -268,7 +274,8 @@ def wait_until_ok(url, server, timeout):
 # Models and in-process throughput
 
 
-def train_models(package_root):
+def train_models(package_root, names=tuple(MODELS)):
+    """Train the named models of MODELS (fixed seeds) and save each as a joblib package under package_root."""
     import warnings
 
     import joblib
@@ -278,13 +285,15 @@ def train_models(package_root):
     from sklearn.neural_network import MLPClassifier
 
     trained = {}
-    X, y = make_classification(n_samples=5000, n_features=20, n_informative=10, random_state=0)
-    trained["lr"] = (LogisticRegression(max_iter=1000).fit(X, y), X)
-    X, y = make_classification(n_samples=2000, n_features=64, n_informative=32, random_state=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # predict cost does not depend on convergence
-        mlp = MLPClassifier(hidden_layer_sizes=(512, 512), max_iter=5, random_state=0).fit(X, y)
-    trained["mlp"] = (mlp, X)
+    if "lr" in names:
+        X, y = make_classification(n_samples=5000, n_features=20, n_informative=10, random_state=0)
+        trained["lr"] = (LogisticRegression(max_iter=1000).fit(X, y), X)
+    if "mlp" in names:
+        X, y = make_classification(n_samples=2000, n_features=64, n_informative=32, random_state=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # predict cost does not depend on convergence
+            mlp = MLPClassifier(hidden_layer_sizes=(512, 512), max_iter=5, random_state=0).fit(X, y)
+        trained["mlp"] = (mlp, X)
 
     models = {}
     for name, (model, X) in trained.items():
@@ -411,6 +420,22 @@ def wait_for_log_line(server, pattern, timeout):
             raise RuntimeError(f"{server.name} exited with {server.proc.returncode} before logging /{pattern}/")
         time.sleep(0.1)
     raise RuntimeError(f"{server.name} did not log /{pattern}/ within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def serval_process(ctx, label, data_dir=None):
+    """A fresh Serval process (ports 0; its own data dir, ``ctx.tmp/<label>-data`` unless named); yields (server,
+    http (host, port), S3 base URL)."""
+    data_dir = data_dir or ctx.tmp / f"{label}-data"
+    server = Server(f"serval ({label})",
+                    [ctx.serval, "serve", "--host", "127.0.0.1", "--port", 0, "--grpc-port", 0, "--s3-port", 0,
+                     "--data-dir", data_dir, "--python", sys.executable, "--worker-path", REPO_DIR / "python"],
+                    ctx.tmp / f"{label}.log")
+    with started(server):
+        http_match = wait_for_log_line(server, r"Serval is listening on http://([\d.]+):(\d+)", ctx.start_timeout)
+        wait_for_log_line(server, r"Serval gRPC is listening on [\d.]+:\d+", ctx.start_timeout)
+        s3_match = wait_for_log_line(server, r"Serval S3 is listening on (http://[\d.]+:\d+)", ctx.start_timeout)
+        yield server, (http_match.group(1), int(http_match.group(2))), s3_match.group(1)
 
 
 @contextlib.contextmanager
@@ -626,6 +651,61 @@ def tree_cpu_seconds(pid):
                 fields = f.read().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(line.split(":", 1) for line in f)
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+class RSSSampler:
+    """Samples Serval's VmRSS and its workers' (its descendants', summed) every `interval` seconds."""
+
+    def __init__(self, pid, interval):
+        self.pid, self.interval, self.samples, self.phases = pid, interval, [], []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        children, refreshed = [], 0.0
+        while not self._stop.is_set():
+            now = time.time()
+            if now - refreshed > 0.5:  # a whole /proc scan costs too much to do at every sample
+                children, refreshed = _descendants(self.pid), now
+            workers = 0
+            for child in children:
+                with contextlib.suppress(OSError, KeyError, ValueError):
+                    workers += rss_kb(child)[0]
+            with contextlib.suppress(OSError, KeyError, ValueError):
+                self.samples.append((now, rss_kb(self.pid)[0], workers))
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @contextlib.contextmanager
+    def phase(self, name):
+        start = time.time()
+        log(f"  {name}…")
+        try:
+            yield
+        finally:
+            self.phases.append((name, start, time.time()))
+
+    def report(self):
+        phases = {}
+        for name, start, end in self.phases:
+            inside = [s for s in self.samples if start <= s[0] <= end]
+            phases[name] = {"seconds": end - start, "samples": len(inside),
+                            "serval_peak_mb": max((s[1] for s in inside), default=0) / 1024,
+                            "workers_peak_mb": max((s[2] for s in inside), default=0) / 1024}
+        return phases
 
 
 def with_cpu(server, load):
