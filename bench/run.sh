@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Serval's serving benchmark. Usage: bench/run.sh [--quick] [more bench.py options, see --help]
 #        The async inference benchmark: bench/run.sh async [--quick] [more async.py options, see async --help]
+#        The batch transform benchmark: bench/run.sh transform [--quick] [more transform.py options, see transform --help]
 #
 # Provides bench/.venv (numpy, scikit-learn, joblib, MLServer 1.7, mlserver-sklearn, FastAPI, uvicorn, boto3),
 # checks for wrk, builds Serval and bench/grpc-load (serval-grpc-load) in release mode if they are missing,
-# then runs bench/bench.py (or bench/async.py) with that venv's Python. Environment: BENCH_PYTHON picks the
-# interpreter for the venv (MLServer 1.7 needs Python 3.9 to 3.12).
+# then runs bench/bench.py (or bench/async.py, bench/transform.py) with that venv's Python. Environment:
+# BENCH_PYTHON picks the interpreter for the venv (MLServer 1.7 needs Python 3.9 to 3.12).
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -13,15 +14,16 @@ REPO_DIR="$(dirname "$BENCH_DIR")"
 VENV="$BENCH_DIR/.venv"
 cd "$REPO_DIR"
 
-# `bench/run.sh async ...` runs bench/async.py (no gRPC load generator needed) instead of bench/bench.py.
+# `bench/run.sh async ...` runs bench/async.py and `bench/run.sh transform ...` bench/transform.py (neither needs the
+# gRPC load generator; transform.py not wrk either) instead of bench/bench.py.
 script="$BENCH_DIR/bench.py"
-if [[ "${1:-}" == async ]]; then
-    script="$BENCH_DIR/async.py"
+if [[ "${1:-}" == async || "${1:-}" == transform ]]; then
+    script="$BENCH_DIR/$1.py"
     shift
 fi
 
 # --- wrk -------------------------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
+if [[ "$script" != "$BENCH_DIR/transform.py" ]] && ! command -v wrk >/dev/null 2>&1; then
     echo "bench: wrk is not installed. Install it with: sudo apt-get install wrk" >&2
     exit 1
 fi
@@ -67,6 +69,7 @@ for ((i = 0; i < ${#args[@]}; i++)); do
     servers=""
     case "${args[$i]}" in
         --serval | --serval=*) serval_given=1 ;;
+        --skip-jobs) needs_serval=0 ;;
         --grpc-load | --grpc-load=*) grpc_load_given=1 ;;
         --servers) servers="${args[$((i + 1))]:-}" ;;
         --servers=*) servers="${args[$i]#--servers=}" ;;
