@@ -151,12 +151,12 @@ def job_request(ctx, name, instances, output):
 
 def run_job(ctx, server, base, instances):
     """Creates one transform job and polls it until it ends, sampling RSS; returns its figures."""
-    name, output = f"bench-{instances}-instance{'s' if instances > 1 else ''}", f"out-{instances}"
+    name, output = f"bench-{instances_label(instances).replace(' ', '-')}", f"out-{instances}"
     progress = []
     with RSSSampler(server.proc.pid, ctx.rss_interval) as sampler:
         with sampler.phase("idle"):
             time.sleep(ctx.idle_seconds)
-        with sampler.phase(f"job, {instances} instance(s)"):
+        with sampler.phase(f"job, {instances_label(instances)}"):
             cpu0 = tree_cpu_seconds(server.proc.pid)
             t0 = time.time()
             http_json("POST", f"{base}/transform-jobs", job_request(ctx, name, instances, output), expect=(200, 201))
@@ -230,6 +230,10 @@ def ratio(value, base):
     return f"{value / base:.2f}x" if value and base else "n/a"
 
 
+def instances_label(n):
+    return f"{n} instance{'s' if n > 1 else ''}"
+
+
 def print_report(ctx, results):
     print()
     data = results.get("data")
@@ -241,21 +245,21 @@ def print_report(ctx, results):
     ceilings = results.get("ceiling", {})
     base = ceilings.get("decode_input", {}).get("rows_per_s")
     loadtxt = ceilings.get("np.loadtxt", {}).get("rows_per_s")
-    print(f"  {'':34} {'rows/s':>10} {'vs ceiling':>11} {'vs loadtxt':>11} {'seconds':>8} {'Serval peak MB':>15} "
+    print(f"  {'':36} {'rows/s':>10} {'vs ceiling':>11} {'vs loadtxt':>11} {'seconds':>8} {'Serval peak MB':>15} "
           f"{'workers peak MB':>16}")
     for label, c in ceilings.items():
-        print(f"  {'ceiling: ' + label + ' loop':34} {c['rows_per_s']:>10,.0f} {ratio(c['rows_per_s'], base):>11} "
+        print(f"  {'ceiling: ' + label + ' loop':36} {c['rows_per_s']:>10,.0f} {ratio(c['rows_per_s'], base):>11} "
               f"{ratio(c['rows_per_s'], loadtxt):>11} {c['seconds']:>8.2f}")
     for job in results.get("jobs", []):
-        n = job["instances"]
+        label = f"job, {instances_label(job['instances'])}:"
         if job["status"] != "Completed":
-            print(f"  {f'job, {n} instance(s)':34} {job['status']}: {job.get('failure_reason')}")
+            print(f"  {label:36} {job['status']}: {job.get('failure_reason')}")
             continue
         peaks = f"{job['serval_peak_rss_mb']:>15.0f} {job['workers_peak_rss_mb']:>16.0f}"
-        print(f"  {f'job, {n} instance(s), start→end':34} {job['rows_per_s'] or 0:>10,.0f} "
+        print(f"  {label + ' start→end':36} {job['rows_per_s'] or 0:>10,.0f} "
               f"{ratio(job['rows_per_s'], base):>11} {ratio(job['rows_per_s'], loadtxt):>11} "
               f"{job['server_s'] or 0:>8.2f} {peaks}")
-        print(f"  {f'job, {n} instance(s), create→Completed':34} {job['wall_rows_per_s'] or 0:>10,.0f} "
+        print(f"  {label + ' create→Completed':36} {job['wall_rows_per_s'] or 0:>10,.0f} "
               f"{ratio(job['wall_rows_per_s'], base):>11} {ratio(job['wall_rows_per_s'], loadtxt):>11} "
               f"{job['wall_s']:>8.2f}")
     print("  ceiling: one Python process, the same payloads, decode + predict + CSV encode + write (vs ceiling: "
@@ -265,7 +269,7 @@ def print_report(ctx, results):
     for job in results.get("jobs", []):
         if job["status"] == "Completed":
             cpu = job["server_cpu_s"]
-            print(f"  {job['instances']} instance(s): Serval idle RSS {job['serval_idle_rss_mb'] or 0:.0f} MB, peak "
+            print(f"  {instances_label(job['instances'])}: Serval idle RSS {job['serval_idle_rss_mb'] or 0:.0f} MB, peak "
                   f"{job['serval_peak_rss_mb']:.0f} MB (VmHWM {job['serval_vm_hwm_mb']:.0f} MB); CPU of Serval and its "
                   f"workers {cpu:.1f} s ({cpu / job['progress'].get('RecordsTotal', 1) * 1e6:.1f} µs/row, ceiling "
                   f"{ceilings.get('decode_input', {}).get('cpu_s', 0) / data['rows'] * 1e6:.1f}); create→start "
@@ -340,7 +344,7 @@ def main():
                     base = f"http://{host}:{port}"
                     http_json("POST", f"{base}/models", {"name": "lr", "modelDataUrl": str(lr["package"])})
                     for n in ctx.instances:
-                        log(f"transform job, {n} instance(s)")
+                        log(f"transform job, {instances_label(n)}")
                         job = run_job(ctx, server, base, n)
                         results["jobs"].append(job)
                         log(f"  {job['status']} in {job['wall_s']:.2f} s (start→end {job['server_s'] or 0:.2f} s): "
