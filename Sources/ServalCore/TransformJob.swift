@@ -371,3 +371,30 @@ public struct TransformUnit: Codable, Sendable, Equatable {
         self.attempts = attempts
     }
 }
+
+extension TransformUnit: Identifiable {
+    /// Names a unit within its job: its object's index and its part.
+    public struct ID: Codable, Sendable, Hashable, Comparable, CustomStringConvertible {
+        /// The object's index.
+        public var objectIndex: Int
+        /// The unit's part within the object.
+        public var part: Int
+
+        /// Creates an id.
+        public init(objectIndex: Int, part: Int) {
+            self.objectIndex = objectIndex
+            self.part = part
+        }
+
+        /// Object order, then part order: the order units are claimed in.
+        public static func < (lhs: ID, rhs: ID) -> Bool {
+            (lhs.objectIndex, lhs.part) < (rhs.objectIndex, rhs.part)
+        }
+
+        /// `<objectIndex>/<part>`.
+        public var description: String { "\(objectIndex)/\(part)" }
+    }
+
+    /// The unit's id within its job.
+    public var id: ID { ID(objectIndex: objectIndex, part: part) }
+}

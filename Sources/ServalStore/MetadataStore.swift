@@ -6,7 +6,7 @@ public import ServalCore
 /// Every implementation (SQLite today, PostgreSQL for clusters) passes the same conformance suite in
 /// `ServalStoreTests`. Creating something that exists throws ``ServalError/Code/conflict``; reads of missing
 /// names return `nil`; deletes return whether something was deleted.
-public protocol MetadataStore: AsyncInvocationStore {
+public protocol MetadataStore: AsyncInvocationStore, TransformJobStore {
     /// Stores a new model.
     func createModel(_ model: Model) async throws
     /// The model named `name`, if any.

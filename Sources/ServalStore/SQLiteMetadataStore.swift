@@ -37,6 +37,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                     """)
         }
         migrator.registerMigration("v2", migrate: createAsyncInvocationTables)
+        migrator.registerMigration("v3", migrate: createTransformJobTables)
         return migrator
     }
 
