@@ -39,6 +39,13 @@ let package = Package(
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
+        // Batch transform's record pipeline, without I/O: planning units on record boundaries, splitting records,
+        // building payloads, JSONPath filters, joins and assembling outputs.
+        .target(
+            name: "ServalTransform",
+            dependencies: ["ServalCore"],
+            swiftSettings: swiftSettings
+        ),
         // Pure state machines for batching, admission and restart backoff.
         .target(
             name: "ServalScheduling",
@@ -230,6 +237,9 @@ let package = Package(
         ),
         .testTarget(name: "ServalCoreTests", dependencies: ["ServalCore"], swiftSettings: swiftSettings),
         .testTarget(name: "ServalSchedulingTests", dependencies: ["ServalScheduling"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServalTransformTests", dependencies: ["ServalTransform", "ServalCore"], swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ServalWorkerIPCTests",
             dependencies: ["ServalWorkerIPC", "ServalCore", .product(name: "NIOCore", package: "swift-nio")],
