@@ -102,6 +102,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Access keys and request authentication: AWS Signature Version 4 and bearer tokens verified over plain
+        // values, roles and their permissions, and sealing secrets at rest. Pure: no HTTP framework, no I/O.
+        .target(
+            name: "ServalAuth",
+            dependencies: ["ServalCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         // Protocol-agnostic use cases shared by every frontend.
         .target(
             name: "ServalServices",
@@ -269,6 +276,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ServalAuthTests",
+            dependencies: ["ServalAuth", "ServalCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ServalStoreTests", dependencies: ["ServalStore", "ServalCore"], swiftSettings: swiftSettings),
