@@ -126,7 +126,8 @@ let package = Package(
         .target(
             name: "ServalJobs",
             dependencies: [
-                "ServalCore", "ServalStore", "ServalObjects", "ServalRuntime", "ServalServices",
+                "ServalCore", "ServalStore", "ServalObjects", "ServalRuntime", "ServalServices", "ServalTransform",
+                "ServalArtifacts",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -68,6 +68,34 @@ struct GzipStream<Base: ByteStream>: ByteStream {
     }
 }
 
+/// Decompresses gzip data pushed to it in chunks, for callers that read their input as a stream (transform jobs'
+/// gzip inputs). Concatenated gzip members are read as one stream.
+public final class GzipDecoder {
+    private let inflater: Inflater
+
+    /// Creates a decoder.
+    public init() throws(PackageError) {
+        inflater = try Inflater()
+    }
+
+    /// Decompresses all of `chunk`, appending what it yields to `output`.
+    ///
+    /// - Throws: ``PackageError/invalid(_:)`` when the data is not gzip.
+    public func decode(_ chunk: ByteBuffer, into output: inout ByteBuffer) throws(PackageError) {
+        var input = chunk
+        while input.readableBytes > 0 {
+            try inflater.inflate(from: &input, to: &output, capacity: max(64 * 1024, input.readableBytes * 4))
+        }
+    }
+
+    /// Checks that the data ended at the end of a gzip member.
+    ///
+    /// - Throws: ``PackageError/invalid(_:)`` when it was truncated.
+    public func finish() throws(PackageError) {
+        guard inflater.isIdle else { throw .invalid("the gzip data ends early; it is truncated") }
+    }
+}
+
 /// A zlib inflate stream for gzip data; a class so that the `z_stream` never moves.
 private final class Inflater {
     private var stream = z_stream()
@@ -105,7 +133,7 @@ private final class Inflater {
             isIdle = true
             inflateReset(&stream)
         default:
-            throw .invalid("the archive is not valid gzip data (zlib status \(status))")
+            throw .invalid("the data is not valid gzip (zlib status \(status))")
         }
     }
 }

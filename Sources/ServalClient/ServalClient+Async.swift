@@ -109,9 +109,4 @@ extension ServalClient {
         try await decode(send(.DELETE, "/endpoints/\(escape(name))/async-invocations/\(escape(id))"))
     }
 
-    private func queryEscape(_ value: String) -> String {
-        var allowed = CharacterSet.urlQueryAllowed
-        allowed.remove(charactersIn: "&=+")
-        return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
-    }
 }

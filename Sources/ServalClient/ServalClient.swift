@@ -204,6 +204,12 @@ public struct ServalClient: Sendable {
         return ServalError(.internalFailure, "HTTP \(response.status): \(response.text)")
     }
 
+    func queryEscape(_ value: String) -> String {
+        var allowed = CharacterSet.urlQueryAllowed
+        allowed.remove(charactersIn: "&=+")
+        return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
+    }
+
     func escape(_ name: String) -> String {
         name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name
     }

@@ -56,6 +56,50 @@ extension Timestamp {
     }
 }
 
+extension Timestamp {
+    /// Parses ISO 8601 in UTC as ``iso8601`` writes it, with or without fractional seconds
+    /// (`2026-11-24T06:58:35Z`, `2026-11-24T06:58:35.123Z`); `nil` for anything else.
+    public init?(iso8601 text: String) {
+        let bytes = Array(text.utf8)
+        func number(_ range: Range<Int>) -> Int64? {
+            guard range.upperBound <= bytes.count else { return nil }
+            var value: Int64 = 0
+            for byte in bytes[range] {
+                guard byte >= 0x30, byte <= 0x39 else { return nil }
+                value = value * 10 + Int64(byte - 0x30)
+            }
+            return value
+        }
+        guard bytes.count >= 20, bytes[4] == 0x2D, bytes[7] == 0x2D, bytes[10] == 0x54, bytes[13] == 0x3A,
+            bytes[16] == 0x3A, bytes.last == 0x5A,
+            let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), let hour = number(11..<13),
+            let minute = number(14..<16), let second = number(17..<19),
+            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+        else { return nil }
+        var milliseconds: Int64 = 0
+        if bytes.count > 20 {
+            // A fraction: "." and 1 or more digits before the "Z"; milliseconds are kept.
+            guard bytes[19] == 0x2E, bytes.count > 21, let fraction = number(20..<(bytes.count - 1)) else { return nil }
+            let digits = bytes.count - 21
+            milliseconds = digits >= 3 ? fraction / Self.power10(digits - 3) : fraction * Self.power10(3 - digits)
+        } else if bytes.count != 20 {
+            return nil
+        }
+        // A civil date to days since 1970-01-01 (Howard Hinnant's algorithm).
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146_097 + dayOfEra - 719_468
+        self.init(millisecondsSinceEpoch: ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + milliseconds)
+    }
+
+    private static func power10(_ exponent: Int) -> Int64 {
+        (0..<min(exponent, 18)).reduce(1) { value, _ in value * 10 }
+    }
+}
+
 /// A source of wall-clock time, injected so that tests control it.
 public protocol WallClock: Sendable {
     /// The current time.

@@ -185,7 +185,20 @@ public struct TransformJobSpec: Codable, Sendable, Equatable {
         if dataType == .manifestFile, inputKey.isEmpty {
             throw .invalid("TransformInput.DataSource.S3DataSource.S3Uri", "\"\(inputUri)\" names a bucket; a ManifestFile source names the manifest object.")
         }
-        _ = try ObjectLocation.split(uri: outputPath, field: "TransformOutput.S3OutputPath")
+        let (_, outputKey) = try ObjectLocation.split(uri: outputPath, field: "TransformOutput.S3OutputPath")
+        // Prefixes may be empty or end in "/"; otherwise they follow the rules of keys (no "..", no "//").
+        for (field, uri, key) in [
+            ("TransformInput.DataSource.S3DataSource.S3Uri", inputUri, inputKey),
+            ("TransformOutput.S3OutputPath", outputPath, outputKey),
+        ] {
+            let trimmed = key.hasSuffix("/") ? String(key.dropLast()) : key
+            guard !trimmed.isEmpty else { continue }
+            do {
+                try ObjectLocation.validate(key: trimmed)
+            } catch {
+                throw .invalid(field, "\"\(uri)\": \(error.message)")
+            }
+        }
         guard TransformLimits.maxPayloadMB.contains(maxPayloadMB) else {
             throw .invalid("MaxPayloadInMB", "is \(maxPayloadMB); it must be between 1 and 100.")
         }
@@ -274,7 +287,7 @@ public struct TransformJob: Codable, Sendable, Equatable {
     public var createdAt: Timestamp
     /// When it last changed.
     public var updatedAt: Timestamp
-    /// When its first unit started.
+    /// When it was planned and began running.
     public var startedAt: Timestamp?
     /// When it ended.
     public var endedAt: Timestamp?

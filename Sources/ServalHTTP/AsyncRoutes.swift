@@ -71,8 +71,8 @@ struct AsyncRoutes: Sendable {
             }
             filter.status = parsed
         }
-        filter.createdAfter = try query.get("createdAfter").map { try Self.timestamp($0, field: "createdAfter") }
-        filter.createdBefore = try query.get("createdBefore").map { try Self.timestamp($0, field: "createdBefore") }
+        filter.createdAfter = try query.get("createdAfter").map { try RESTRoutes.time($0, field: "createdAfter") }
+        filter.createdBefore = try query.get("createdBefore").map { try RESTRoutes.time($0, field: "createdBefore") }
         if let limit = query.get("limit") {
             guard let parsed = Int(limit) else { throw ServalError.invalid("limit", "\"\(limit)\" is not a number.") }
             filter.limit = parsed
@@ -106,16 +106,6 @@ struct AsyncRoutes: Sendable {
             throw .invalid(name.rawName, "\"\(text)\" is not a whole number of seconds.")
         }
         return value
-    }
-
-    private static func timestamp(_ text: String, field: String) throws(ServalError) -> Timestamp {
-        if let seconds = Double(text), seconds.isFinite {
-            return Timestamp(millisecondsSinceEpoch: Int64((seconds * 1000).rounded()))
-        }
-        if let date = try? Date(text, strategy: .iso8601) {
-            return Timestamp(millisecondsSinceEpoch: Int64((date.timeIntervalSince1970 * 1000).rounded()))
-        }
-        throw .invalid(field, "\"\(text)\" is neither an ISO 8601 time nor epoch seconds.")
     }
 }
 

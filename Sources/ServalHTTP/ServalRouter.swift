@@ -26,6 +26,10 @@ public struct HTTPServices: Sendable {
     public var repository: ModelRepositoryService
     /// Asynchronous invocations.
     public var asyncInvocations: AsyncInvocationService
+    /// Batch transform jobs.
+    public var transformJobs: TransformJobService
+    /// The time shown in descriptions.
+    public var clock: any WallClock
     /// Where uploaded packages are staged before they are extracted.
     public var stagingDirectory: String
     /// The largest model package upload accepted, in bytes.
@@ -34,11 +38,13 @@ public struct HTTPServices: Sendable {
     /// Creates the set.
     public init(
         models: ModelService, configs: EndpointConfigService, endpoints: EndpointManager, inference: InferenceService,
-        repository: ModelRepositoryService, asyncInvocations: AsyncInvocationService, stagingDirectory: String,
-        maxPackageUploadBytes: Int
+        repository: ModelRepositoryService, asyncInvocations: AsyncInvocationService,
+        transformJobs: TransformJobService, clock: any WallClock, stagingDirectory: String, maxPackageUploadBytes: Int
     ) {
         self.repository = repository
         self.asyncInvocations = asyncInvocations
+        self.transformJobs = transformJobs
+        self.clock = clock
         self.models = models
         self.configs = configs
         self.endpoints = endpoints
@@ -62,6 +68,7 @@ public func makeRouter(services: HTTPServices) -> Router<ServalRequestContext> {
     let runtime = SageMakerRuntimeRoutes(inference: services.inference)
     router.post("/endpoints/{name}/invocations", use: runtime.invoke)
     AsyncRoutes(service: services.asyncInvocations).register(on: router)
+    TransformRoutes(service: services.transformJobs, clock: services.clock).register(on: router)
 
     let api = RESTRoutes(services: services)
     router.post("/models", use: api.createModel)
@@ -255,6 +262,17 @@ struct RESTRoutes: Sendable {
             throw .invalid("modelDataUrl", "\(path) does not exist on the server.")
         }
         return isDirectory.boolValue ? .folder(path: path) : .archive(path: path)
+    }
+
+    /// A time in a query parameter: ISO 8601 (`2026-11-24T06:58:35Z`) or epoch seconds.
+    static func time(_ text: String, field: String) throws(ServalError) -> Timestamp {
+        if let seconds = Double(text), seconds.isFinite {
+            return Timestamp(millisecondsSinceEpoch: Int64((seconds * 1000).rounded()))
+        }
+        guard let time = Timestamp(iso8601: text) else {
+            throw .invalid(field, "\"\(text)\" is neither an ISO 8601 time nor epoch seconds.")
+        }
+        return time
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {

@@ -10,7 +10,7 @@ import Darwin
 
 /// The small set of POSIX file operations the local store needs, throwing ``ObjectStoreError/io(_:)`` with the
 /// system's reason. All of them block: call them on a thread pool.
-enum FileSystem {
+package enum FileSystem {
     /// What `lstat`/`stat` say about a path.
     struct Status {
         enum Kind { case file, directory, symlink, other }
@@ -28,7 +28,7 @@ enum FileSystem {
         var date: Date { Date(timeIntervalSince1970: Double(seconds) + Double(nanoseconds) / 1e9) }
     }
 
-    static func error(_ what: String, _ path: String, _ code: Int32 = errno) -> ObjectStoreError {
+    package static func error(_ what: String, _ path: String, _ code: Int32 = errno) -> ObjectStoreError {
         .io("\(what) \(path): \(String(cString: strerror(code)))")
     }
 
@@ -81,7 +81,7 @@ enum FileSystem {
     }
 
     /// Creates a folder and its missing parents.
-    static func makeDirectories(_ path: String) throws(ObjectStoreError) {
+    package static func makeDirectories(_ path: String) throws(ObjectStoreError) {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
@@ -90,14 +90,14 @@ enum FileSystem {
     }
 
     /// Opens a new file for writing; fails if it exists.
-    static func create(_ path: String) throws(ObjectStoreError) -> Int32 {
+    package static func create(_ path: String) throws(ObjectStoreError) -> Int32 {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw error("Cannot create", path) }
         return fd
     }
 
     /// Opens a file for reading; `nil` when it does not exist.
-    static func openForReading(_ path: String) throws(ObjectStoreError) -> Int32? {
+    package static func openForReading(_ path: String) throws(ObjectStoreError) -> Int32? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT || errno == ENOTDIR { return nil }
@@ -106,13 +106,13 @@ enum FileSystem {
         return fd
     }
 
-    static func writeAll(_ bytes: UnsafeRawBufferPointer, to fd: Int32, path: String) throws(ObjectStoreError) {
+    package static func writeAll(_ bytes: UnsafeRawBufferPointer, to fd: Int32, path: String) throws(ObjectStoreError) {
         let failure = writeFully(fd, bytes)
         if failure != 0 { throw error("Cannot write", path, failure) }
     }
 
     /// Reads up to `count` bytes at `offset`; fewer only at the end of the file.
-    static func readChunk(fd: Int32, at offset: Int64, count: Int, path: String) throws(ObjectStoreError) -> ByteBuffer {
+    package static func readChunk(fd: Int32, at offset: Int64, count: Int, path: String) throws(ObjectStoreError) -> ByteBuffer {
         var buffer = ByteBuffer()
         var failure: Int32 = 0
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { pointer in
@@ -133,28 +133,28 @@ enum FileSystem {
         return buffer
     }
 
-    static func sync(_ fd: Int32, path: String) throws(ObjectStoreError) {
+    package static func sync(_ fd: Int32, path: String) throws(ObjectStoreError) {
         guard fsync(fd) == 0 else { throw error("Cannot flush", path) }
     }
 
     /// Flushes a folder's entries (after a rename into it), best effort.
-    static func syncDirectory(_ path: String) {
+    package static func syncDirectory(_ path: String) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return }
         _ = fsync(fd)
         close(fd)
     }
 
-    static func move(_ from: String, _ to: String) -> Int32 {
+    package static func move(_ from: String, _ to: String) -> Int32 {
         rename(from, to) == 0 ? 0 : errno
     }
 
-    static func remove(_ path: String) {
+    package static func remove(_ path: String) {
         _ = unlink(path)
     }
 
     /// Removes a folder and everything in it, best effort.
-    static func removeTree(_ path: String) {
+    package static func removeTree(_ path: String) {
         try? FileManager.default.removeItem(atPath: path)
     }
 

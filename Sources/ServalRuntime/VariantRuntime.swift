@@ -167,7 +167,8 @@ public actor VariantRuntime {
     /// Runs a SageMaker-style request through the variant's batcher and a worker.
     ///
     /// - Parameter timeoutSeconds: how long the request may wait in the queue and the batch it joins may run
-    ///   (at least 1); `nil` for the variant's `invocationTimeoutSeconds`. Asynchronous invocations bring their own,
+    ///   (at least 1); `nil` for the variant's `invocationTimeoutSeconds` and a real-time request, whose response
+    ///   may not exceed SageMaker's 6 MB. Asynchronous invocations and transform jobs bring their own,
     ///   and batch only with each other: a batch's deadline is its items' longest, so a real-time request must not
     ///   share a batch with a request that may run for an hour.
     public func invoke(
@@ -177,6 +178,11 @@ public actor VariantRuntime {
             .payload(request), bytes: request.body.readableBytes, rows: 1,
             batchClass: timeoutSeconds == nil ? 0 : Self.timedPayloadClass, timeoutSeconds: timeoutSeconds)
         guard case .payload(let response) = answer else { throw Self.mismatchedAnswer }
+        if timeoutSeconds == nil, response.body.readableBytes > InvocationLimits.maxPayloadBytes {
+            throw ServalError(
+                .modelError,
+                "The model's response is \(response.body.readableBytes) bytes, above the \(InvocationLimits.maxPayloadBytes)-byte limit; use asynchronous inference for large outputs.")
+        }
         return response
     }
 
@@ -521,13 +527,7 @@ public actor VariantRuntime {
     }
 
     private static func response(for item: WorkerItemResult<InvocationResponse>) -> Result<InvocationResponse, ServalError> {
-        if case .success(let response) = item, response.body.readableBytes > InvocationLimits.maxPayloadBytes {
-            return .failure(
-                ServalError(
-                    .modelError,
-                    "The model's response is \(response.body.readableBytes) bytes, above the \(InvocationLimits.maxPayloadBytes)-byte limit; use asynchronous inference for large outputs."))
-        }
-        return response(for: item) { $0 }
+        response(for: item) { $0 }
     }
 
     private static func response<Output, Mapped>(

@@ -48,8 +48,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The largest model package upload, in bytes.")
     var maxPackageBytes = 10 * 1024 * 1024 * 1024
 
-    @Option(help: "Seconds an async invocation's lease lasts without a heartbeat: how long work of a crashed Serval waits before it is run again.")
-    var asyncLeaseSeconds = 30
+    @Option(help: "Seconds a lease on an async invocation or a transform job's unit lasts without a heartbeat: how long the work of a crashed Serval waits before it runs again.")
+    var leaseSeconds = 30
 
     @Option(help: "A host, *.domain, IP address or CIDR block webhooks may be sent to (repeat it; default any host). Link-local, unspecified and multicast addresses are always refused.")
     var webhookAllow: [String] = []
@@ -90,11 +90,18 @@ struct Serve: AsyncParsableCommand {
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton, clock: clock, logger: logger)
         let webhookPolicy = try WebhookPolicy(allow: webhookAllow.isEmpty ? ["*"] : webhookAllow)
         let configs = EndpointConfigService(store: store, clock: clock, webhookPolicy: webhookPolicy)
+        let owner = UUID().uuidString.lowercased()
         let dispatcher = AsyncDispatcher(
             store: store, objects: objects, endpoints: manager, clock: clock,
             settings: AsyncSettings(
-                owner: UUID().uuidString.lowercased(), leaseDuration: .seconds(asyncLeaseSeconds), webhookPolicy: webhookPolicy,
+                owner: owner, leaseDuration: .seconds(leaseSeconds), webhookPolicy: webhookPolicy,
                 webhookInitialBackoff: .milliseconds(webhookRetryBaseMs)),
+            logger: logger)
+        let transforms = TransformRunner(
+            store: store, objects: objects, packages: packages, environments: environments,
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, clock: clock,
+            settings: TransformSettings(
+                owner: owner, partsDirectory: dataDirectory + "/transform-parts", leaseDuration: .seconds(leaseSeconds)),
             logger: logger)
         let inference = InferenceService(endpoints: manager)
         let repository = ModelRepositoryService(endpoints: manager, configs: configs, inference: inference, store: store)
@@ -105,6 +112,8 @@ struct Serve: AsyncParsableCommand {
             inference: inference,
             repository: repository,
             asyncInvocations: AsyncInvocationService(store: store, objects: objects, dispatcher: dispatcher, clock: clock),
+            transformJobs: TransformJobService(store: store, objects: objects, runner: transforms, clock: clock),
+            clock: clock,
             stagingDirectory: dataDirectory + "/staging",
             maxPackageUploadBytes: maxPackageBytes)
 
@@ -128,11 +137,13 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data("Serval S3 is listening on http://\(host):\(port)\n".utf8))
         }
         // Shutdown runs in reverse order: the gRPC, HTTP and S3 servers drain their requests first; then the
-        // async dispatcher stops claiming and lets running invocations finish; then the endpoints stop.
+        // async dispatcher stops claiming and lets running invocations finish, and the transform runner stops
+        // its workers and returns its units to the queue; then the endpoints stop.
         let group = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: manager), .init(service: dispatcher), .init(service: s3), .init(service: app),
+                    .init(service: manager), .init(service: dispatcher), .init(service: transforms), .init(service: s3),
+                    .init(service: app),
                     .init(service: grpc),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

@@ -19,4 +19,22 @@ struct TimestampTests {
             #expect(Timestamp(millisecondsSinceEpoch: milliseconds).iso8601 == formatter.string(from: date), "\(milliseconds)")
         }
     }
+
+    @Test("parsing iso8601 inverts it, with or without fractions, and refuses what is not one")
+    func parseISO8601() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let milliseconds = Int64.random(in: -11_676_096_000_000...253_402_300_799_999, using: &generator)
+            let time = Timestamp(millisecondsSinceEpoch: milliseconds)
+            #expect(Timestamp(iso8601: time.iso8601) == time, "\(time.iso8601)")
+        }
+        #expect(Timestamp(iso8601: "2015-08-30T12:36:00Z")?.millisecondsSinceEpoch == 1_440_938_160_000)
+        #expect(Timestamp(iso8601: "2015-08-30T12:36:00.5Z")?.millisecondsSinceEpoch == 1_440_938_160_500)
+        #expect(Timestamp(iso8601: "2015-08-30T12:36:00.123456Z")?.millisecondsSinceEpoch == 1_440_938_160_123)
+        for bad in ["", "2015-08-30", "2015-08-30T12:36:00", "2015-13-30T12:36:00Z", "2015-08-30T12:36:00.Z",
+            "2015-08-30 12:36:00Z", "2015-08-30T12:36:00+01:00", "x015-08-30T12:36:00Z"]
+        {
+            #expect(Timestamp(iso8601: bad) == nil, "\(bad)")
+        }
+    }
 }

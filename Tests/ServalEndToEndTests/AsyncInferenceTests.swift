@@ -277,7 +277,7 @@ struct AsyncInferenceTests {
     @Test("kill -9 of Serval with hundreds queued and running: after a restart every id ends once, with its output")
     func servalCrash() async throws {
         let folder = try TemporaryFolder()
-        let server = try await ServalServer(arguments: ["--async-lease-seconds", "2"])
+        let server = try await ServalServer(arguments: ["--lease-seconds", "2"])
         try await server.deployAsync(try digestPackage(in: folder.path), name: "digest", instances: 2, maxConcurrency: 4)
         let count = 300
         var ids: [String] = []
@@ -304,7 +304,7 @@ struct AsyncInferenceTests {
     @Test("kill -9 of a worker mid-run: interrupted invocations are retried and every id ends Completed")
     func workerCrash() async throws {
         let folder = try TemporaryFolder()
-        let server = try await ServalServer(arguments: ["--async-lease-seconds", "2"])
+        let server = try await ServalServer(arguments: ["--lease-seconds", "2"])
         try await server.deployAsync(try digestPackage(in: folder.path), name: "digest", maxConcurrency: 2, maxAttempts: 5)
         let count = 60
         for index in 0..<count {

@@ -126,7 +126,7 @@ final class ServalServer: @unchecked Sendable {
     private(set) var s3Port = 0
     private let output = OutputBuffer()
     private let ownedData: TemporaryFolder?
-    /// More `serve` options, e.g. `["--async-lease-seconds", "2"]`.
+    /// More `serve` options, e.g. `["--lease-seconds", "2"]`.
     private let extraArguments: [String]
 
     var url: String { "http://127.0.0.1:\(port)" }
