@@ -35,7 +35,7 @@ public final class AsyncDispatcher: Service, Sendable {
         /// Buckets known to exist.
         var buckets: Set<String> = []
         /// When leases were last rescued and TTLs enforced.
-        var lastHousekeeping: ContinuousClock.Instant?
+        var housekeeping = HousekeepingGate()
         var stopping = false
     }
 
@@ -106,12 +106,7 @@ public final class AsyncDispatcher: Service, Sendable {
     /// deleted endpoints.
     private func dispatch(into group: inout DiscardingTaskGroup) async {
         let now = clock.now()
-        let housekeeping = state.withLock { state -> Bool in
-            let instant = ContinuousClock.now
-            guard state.lastHousekeeping.map({ instant - $0 >= settings.pollInterval }) ?? true else { return false }
-            state.lastHousekeeping = instant
-            return true
-        }
+        let housekeeping = state.withLock { $0.housekeeping.isDue(every: settings.pollInterval) }
         do {
             if housekeeping {
                 let rescued = try await store.requeueExpiredAsyncLeases(now: now)
@@ -344,22 +339,11 @@ public final class AsyncDispatcher: Service, Sendable {
 
     /// Renews the leases of running invocations every third of the lease duration.
     private func renewLeases() async {
-        let interval = settings.leaseDuration / 3
-        while true {
-            await heartbeat.wait(upTo: interval)
-            let (running, stopping) = state.withLock { ($0.inFlight, $0.stopping) }
-            if stopping && running.isEmpty { return }
-            let until = clock.now().adding(settings.leaseDuration)
-            for (endpoint, ids) in running {
-                do {
-                    let lost = try await store.renewAsyncLeases(endpoint: endpoint, ids: Array(ids), owner: settings.owner, until: until)
-                    if !lost.isEmpty {
-                        logger.warning("Lost leases of running async invocations", metadata: ["endpoint": "\(endpoint)", "ids": "\(lost.sorted())"])
-                    }
-                } catch {
-                    logger.error("Could not renew async leases", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
-                }
-            }
+        await renewLeasesUntilStopped(
+            heartbeat: heartbeat, leaseDuration: settings.leaseDuration, clock: clock, logger: logger,
+            what: "async invocations", held: { state.withLock { ($0.inFlight.mapValues { Array($0) }, $0.stopping) } }
+        ) { endpoint, ids, until in
+            try await store.renewAsyncLeases(endpoint: endpoint, ids: ids, owner: settings.owner, until: until).count
         }
     }
 

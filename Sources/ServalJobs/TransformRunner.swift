@@ -62,7 +62,7 @@ public final class TransformRunner: Service, Sendable {
 
     private struct State {
         var jobs: [String: Running] = [:]
-        var lastHousekeeping: ContinuousClock.Instant?
+        var housekeeping = HousekeepingGate()
         var stopping = false
     }
 
@@ -126,12 +126,7 @@ public final class TransformRunner: Service, Sendable {
     /// One look at every active job: plan it, start its workers, claim what they have room for, or end it.
     private func pass(into group: inout DiscardingTaskGroup) async {
         let now = clock.now()
-        let housekeeping = state.withLock { state -> Bool in
-            let instant = ContinuousClock.now
-            guard state.lastHousekeeping.map({ instant - $0 >= settings.pollInterval }) ?? true else { return false }
-            state.lastHousekeeping = instant
-            return true
-        }
+        let housekeeping = state.withLock { $0.housekeeping.isDue(every: settings.pollInterval) }
         do {
             if housekeeping {
                 let rescued = try await store.requeueExpiredTransformLeases(now: now)
@@ -389,22 +384,11 @@ public final class TransformRunner: Service, Sendable {
 
     /// Renews the leases of units in flight every third of the lease duration.
     private func renewLeases() async {
-        let interval = settings.leaseDuration / 3
-        while true {
-            await heartbeat.wait(upTo: interval)
-            let (running, stopping) = state.withLock { state in (state.jobs.mapValues(\.inFlight), state.stopping) }
-            if stopping && running.values.allSatisfy(\.isEmpty) { return }
-            let until = clock.now().adding(settings.leaseDuration)
-            for (job, units) in running where !units.isEmpty {
-                do {
-                    let lost = try await store.renewTransformLeases(job: job, units: Array(units), owner: settings.owner, until: until)
-                    if !lost.isEmpty {
-                        logger.warning("Lost leases of transform units in flight", metadata: ["job": "\(job)", "units": "\(lost.count)"])
-                    }
-                } catch {
-                    logger.error("Could not renew transform leases", metadata: ["job": "\(job)", "error": "\(error)"])
-                }
-            }
+        await renewLeasesUntilStopped(
+            heartbeat: heartbeat, leaseDuration: settings.leaseDuration, clock: clock, logger: logger,
+            what: "transform units", held: { state.withLock { ($0.jobs.mapValues { Array($0.inFlight) }, $0.stopping) } }
+        ) { job, units, until in
+            try await store.renewTransformLeases(job: job, units: units, owner: settings.owner, until: until).count
         }
     }
 }
