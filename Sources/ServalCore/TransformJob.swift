@@ -287,7 +287,7 @@ public struct TransformJob: Codable, Sendable, Equatable {
     public var createdAt: Timestamp
     /// When it last changed.
     public var updatedAt: Timestamp
-    /// When it was planned and began running.
+    /// When it was planned and its workers were ready: when it started running on its instances.
     public var startedAt: Timestamp?
     /// When it ended.
     public var endedAt: Timestamp?

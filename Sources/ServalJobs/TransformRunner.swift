@@ -163,8 +163,17 @@ public final class TransformRunner: Service, Sendable {
         guard job.planned else {
             guard !running.planning else { return }
             state.withLock { $0.jobs[name]?.planning = true }
+            // The workers start while the inputs are planned: loading a model takes about as long as reading
+            // a few hundred megabytes.
+            let runtime: VariantRuntime
+            do {
+                runtime = try await self.runtime(for: job, into: &group)
+            } catch {
+                state.withLock { $0.jobs[name]?.planning = false }
+                throw error
+            }
             group.addTask {
-                await self.plan(job)
+                await self.plan(job, runtime: runtime)
                 self.state.withLock { $0.jobs[name]?.planning = false }
                 self.work.signal()
             }
@@ -263,9 +272,11 @@ public final class TransformRunner: Service, Sendable {
 
     // MARK: Planning
 
-    /// Lists the job's inputs, finds their units, and records the plan; a job whose inputs cannot be planned
-    /// (no objects any more, a record above the payload limit, corrupt framing) fails with the reason.
-    private func plan(_ job: TransformJob) async {
+    /// Lists the job's inputs and finds their units; once the job's workers are ready, records the plan, which
+    /// marks the job started (SageMaker's TransformStartTime: when it starts on its instances). A job whose inputs
+    /// cannot be planned (no objects any more, a record above the payload limit, corrupt framing) or whose model
+    /// cannot load fails with the reason.
+    private func plan(_ job: TransformJob, runtime: VariantRuntime) async {
         let spec = job.spec
         do {
             let inputs = try await TransformInputs.list(spec, objects: objects)
@@ -289,6 +300,21 @@ public final class TransformRunner: Service, Sendable {
             }
             progress.objectsTotal = inputs.count
             progress.unitsTotal = units.count
+            while true {
+                switch await runtime.status().state {
+                case .ready:
+                    break
+                case .failed(let reason):
+                    throw ServalError(.modelError, "The model \"\(spec.modelName)\" could not run: \(reason)")
+                case .stopped:
+                    return  // Serval is stopping, or the job was released.
+                case .starting:
+                    if isStopping { return }
+                    try await Task.sleep(for: .milliseconds(10))
+                    continue
+                }
+                break
+            }
             if try await store.recordTransformPlan(job: spec.name, objects: objectRecords, units: units, progress: progress, now: clock.now()) {
                 logger.info(
                     "Transform job planned",
