@@ -11,25 +11,70 @@ public enum EndpointStatus: String, Codable, Sendable, Equatable, CaseIterable {
     case updateRollbackFailed = "UpdateRollbackFailed"
 }
 
+/// A change to one variant of an endpoint made without a new config (SageMaker's
+/// `UpdateEndpointWeightsAndCapacities`): its traffic weight, its instance count, or both.
+public struct VariantOverride: Codable, Sendable, Equatable {
+    /// The variant changed.
+    public var variantName: String
+    /// The variant's traffic weight, instead of the config's.
+    public var weight: Double?
+    /// The variant's instance count, instead of the config's.
+    public var instanceCount: Int?
+
+    /// Creates an override.
+    public init(variantName: String, weight: Double? = nil, instanceCount: Int? = nil) {
+        self.variantName = variantName
+        self.weight = weight
+        self.instanceCount = instanceCount
+    }
+
+    /// Checks the ranges ``ProductionVariant`` allows.
+    public func validate(field: String) throws(ServalError) {
+        if let weight, !(weight.isFinite && (0...1_000_000).contains(weight)) {
+            throw .invalid("\(field).weight", "must be a number between 0 and 1000000.")
+        }
+        if let instanceCount, !(1...64).contains(instanceCount) {
+            throw .invalid("\(field).instanceCount", "is \(instanceCount); it must be between 1 and 64.")
+        }
+    }
+
+    /// `overrides` with `changes` merged in, one entry per variant, in variant-name order.
+    public static func merging(_ overrides: [VariantOverride]?, _ changes: [VariantOverride]) -> [VariantOverride] {
+        var merged: [String: VariantOverride] = [:]
+        for override in (overrides ?? []) + changes {
+            var entry = merged[override.variantName] ?? VariantOverride(variantName: override.variantName)
+            if let weight = override.weight { entry.weight = weight }
+            if let count = override.instanceCount { entry.instanceCount = count }
+            merged[override.variantName] = entry
+        }
+        return merged.values.sorted { $0.variantName < $1.variantName }
+    }
+}
+
 /// An endpoint: a named, addressable deployment of an endpoint config.
 public struct Endpoint: Codable, Sendable, Equatable {
     /// The endpoint's name, unique among endpoints.
     public var name: String
-    /// The endpoint config it runs.
+    /// The endpoint config it runs (during an update, the one still serving).
     public var configName: String
     /// The endpoint's status.
     public var status: EndpointStatus
-    /// Why the endpoint failed, in words the user can act on; set when `status` is `Failed`.
+    /// Why the endpoint failed, in words the user can act on; set when `status` is `Failed`, and after an update
+    /// that failed and was rolled back (the endpoint is then `InService` with its previous config).
     public var failureReason: String?
     /// When the endpoint was created.
     public var createdAt: Timestamp
     /// When the endpoint last changed.
     public var updatedAt: Timestamp
+    /// The config an update in progress switches to once its variants are ready.
+    public var pendingConfigName: String?
+    /// Weights and instance counts changed on the running endpoint, applied over its config's.
+    public var variantOverrides: [VariantOverride]?
 
     /// Creates an endpoint.
     public init(
         name: String, configName: String, status: EndpointStatus, failureReason: String? = nil, createdAt: Timestamp,
-        updatedAt: Timestamp
+        updatedAt: Timestamp, pendingConfigName: String? = nil, variantOverrides: [VariantOverride]? = nil
     ) {
         self.name = name
         self.configName = configName
@@ -37,5 +82,7 @@ public struct Endpoint: Codable, Sendable, Equatable {
         self.failureReason = failureReason
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.pendingConfigName = pendingConfigName
+        self.variantOverrides = variantOverrides
     }
 }

@@ -106,15 +106,34 @@ public struct EndpointConfig: Codable, Sendable, Equatable {
     public var asyncInference: AsyncInferenceConfig?
     /// When the config was created.
     public var createdAt: Timestamp
+    /// The SageMaker `CreateEndpointConfig` request the config was made with, as JSON, when it came through the
+    /// SageMaker control plane: `DescribeEndpointConfig` reports it back, with the fields Serval records but does
+    /// not act on (`InstanceType`, `DataCaptureConfig`, `ServerlessConfig`, ...).
+    public var sageMakerRequest: String?
 
     /// Creates an endpoint config.
     public init(
-        name: String, variants: [ProductionVariant], asyncInference: AsyncInferenceConfig? = nil, createdAt: Timestamp
+        name: String, variants: [ProductionVariant], asyncInference: AsyncInferenceConfig? = nil, createdAt: Timestamp,
+        sageMakerRequest: String? = nil
     ) {
         self.name = name
         self.variants = variants
         self.asyncInference = asyncInference
         self.createdAt = createdAt
+        self.sageMakerRequest = sageMakerRequest
+    }
+
+    /// The variants with an endpoint's overrides of weights and instance counts applied.
+    public func variants(applying overrides: [VariantOverride]?) -> [ProductionVariant] {
+        guard let overrides, !overrides.isEmpty else { return variants }
+        return variants.map { variant in
+            var variant = variant
+            if let override = overrides.first(where: { $0.variantName == variant.name }) {
+                if let weight = override.weight { variant.weight = weight }
+                if let count = override.instanceCount { variant.instanceCount = count }
+            }
+            return variant
+        }
     }
 
     /// Checks the name, the variants and that variant names are unique and some weight is positive.

@@ -57,16 +57,22 @@ public struct Model: Codable, Sendable, Equatable {
     public var environment: [String: String]
     /// When the model was created.
     public var createdAt: Timestamp
+    /// The SageMaker `CreateModel` request the model was made with, as JSON, when it came through the SageMaker
+    /// control plane: `DescribeModel` reports it back, with the fields Serval records but does not act on
+    /// (`Image`, `ExecutionRoleArn`, `VpcConfig`, ...).
+    public var sageMakerRequest: String?
 
     /// Creates a model.
     public init(
-        name: String, packagePath: String, package: ModelPackageInfo, environment: [String: String], createdAt: Timestamp
+        name: String, packagePath: String, package: ModelPackageInfo, environment: [String: String], createdAt: Timestamp,
+        sageMakerRequest: String? = nil
     ) {
         self.name = name
         self.packagePath = packagePath
         self.package = package
         self.environment = environment
         self.createdAt = createdAt
+        self.sageMakerRequest = sageMakerRequest
     }
 
     /// Validates a model's environment variables: at most 100, names of letters, digits and underscores.

@@ -2,19 +2,29 @@ public import ServalCore
 public import ServalRuntime
 
 /// The running form of an endpoint: one ``VariantRuntime`` per production variant and the traffic split.
+///
+/// A value never changes: an update (new weights, new instances, a new config) builds a new runtime, which
+/// ``EndpointManager`` swaps in atomically.
 public final class EndpointRuntime: Sendable {
     /// The endpoint's name.
     public let name: String
     /// The variants, in config order.
     public let variants: [VariantRuntime]
+    /// Each variant's traffic weight, in variant order: the config's, or an override.
+    public let weights: [Double]
+    /// The manager's token of each variant, in variant order, naming it in state changes.
+    let tokens: [UInt64]
     private let cumulativeWeights: [Double]
 
-    init(name: String, variants: [VariantRuntime]) {
+    init(name: String, variants: [VariantRuntime], weights: [Double], tokens: [UInt64]) {
+        precondition(variants.count == weights.count && variants.count == tokens.count)
         self.name = name
         self.variants = variants
+        self.weights = weights
+        self.tokens = tokens
         var total = 0.0
-        cumulativeWeights = variants.map {
-            total += $0.spec.variant.weight
+        cumulativeWeights = weights.map {
+            total += $0
             return total
         }
     }
@@ -29,9 +39,15 @@ public final class EndpointRuntime: Sendable {
             }
             return variant
         }
-        if variants.count == 1 { return variants[0] }
-        let point = Double.random(in: 0..<cumulativeWeights.last!)
+        guard variants.count > 1, let total = cumulativeWeights.last, total > 0 else { return variants[0] }
+        let point = Double.random(in: 0..<total)
         let index = cumulativeWeights.firstIndex { point < $0 } ?? variants.count - 1
         return variants[index]
+    }
+
+    /// The variant named `name`, with its weight and token.
+    func member(named name: String) -> (variant: VariantRuntime, weight: Double, token: UInt64)? {
+        guard let index = variants.firstIndex(where: { $0.spec.variant.name == name }) else { return nil }
+        return (variants[index], weights[index], tokens[index])
     }
 }

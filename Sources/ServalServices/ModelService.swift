@@ -25,7 +25,12 @@ public struct ModelService: Sendable {
     }
 
     /// Stores the package and records the model.
-    public func create(name: String, source: PackageSource, environment: [String: String]) async throws -> Model {
+    ///
+    /// - Parameter sageMakerRequest: the SageMaker `CreateModel` request as JSON, recorded with the model when
+    ///   it came through the SageMaker control plane.
+    public func create(
+        name: String, source: PackageSource, environment: [String: String], sageMakerRequest: String? = nil
+    ) async throws -> Model {
         try ResourceName.validate(name, field: "name")
         try Model.validateEnvironment(environment)
         if try await store.model(named: name) != nil {
@@ -50,7 +55,7 @@ public struct ModelService: Sendable {
         }
         let model = Model(
             name: name, packagePath: stored.relativePath, package: stored.info, environment: environment,
-            createdAt: clock.now())
+            createdAt: clock.now(), sageMakerRequest: sageMakerRequest)
         do {
             try await store.createModel(model)
         } catch {
@@ -99,10 +104,16 @@ public struct EndpointConfigService: Sendable {
     }
 
     /// Validates and records a config; every variant's model must exist, and webhook URLs must be allowed.
+    ///
+    /// - Parameter sageMakerRequest: the SageMaker `CreateEndpointConfig` request as JSON, recorded with the
+    ///   config when it came through the SageMaker control plane.
     public func create(
-        name: String, variants: [ProductionVariant], asyncInference: AsyncInferenceConfig? = nil
+        name: String, variants: [ProductionVariant], asyncInference: AsyncInferenceConfig? = nil,
+        sageMakerRequest: String? = nil
     ) async throws -> EndpointConfig {
-        let config = EndpointConfig(name: name, variants: variants, asyncInference: asyncInference, createdAt: clock.now())
+        let config = EndpointConfig(
+            name: name, variants: variants, asyncInference: asyncInference, createdAt: clock.now(),
+            sageMakerRequest: sageMakerRequest)
         try config.validate()
         if let success = asyncInference?.successWebhook {
             try webhookPolicy.check(success, field: "asyncInference.successWebhook")
