@@ -34,6 +34,8 @@ public struct HTTPServices: Sendable {
     public var stagingDirectory: String
     /// The largest model package upload accepted, in bytes.
     public var maxPackageUploadBytes: Int
+    /// The SageMaker control plane's object store, account id and default region.
+    public var sageMaker = SageMakerControlSettings()
 
     /// Creates the set.
     public init(
@@ -69,6 +71,7 @@ public func makeRouter(services: HTTPServices) -> Router<ServalRequestContext> {
     router.post("/endpoints/{name}/invocations", use: runtime.invoke)
     AsyncRoutes(service: services.asyncInvocations).register(on: router)
     TransformRoutes(service: services.transformJobs, clock: services.clock).register(on: router)
+    SageMakerControlRoutes(services: services).register(on: router)
 
     let api = RESTRoutes(services: services)
     router.post("/models", use: api.createModel)

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOPosix
+import ServalAPI
 import ServalArtifacts
 import ServalCore
 import ServalGRPC
@@ -57,6 +58,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The first delay before a failed webhook delivery is retried, in milliseconds (it doubles up to 5 minutes).")
     var webhookRetryBaseMs = 1000
 
+    @Option(help: "The account id in the SageMaker control plane's ARNs (12 digits).")
+    var accountId = "000000000000"
+
+    @Option(help: "The region in the SageMaker control plane's ARNs when a request's SigV4 credential scope names none.")
+    var region = "us-east-1"
+
     @Option(help: "Seconds an idle HTTP connection stays open.")
     var idleTimeout = 75
 
@@ -105,7 +112,7 @@ struct Serve: AsyncParsableCommand {
             logger: logger)
         let inference = InferenceService(endpoints: manager)
         let repository = ModelRepositoryService(endpoints: manager, configs: configs, inference: inference, store: store)
-        let services = HTTPServices(
+        var services = HTTPServices(
             models: ModelService(store: store, packages: packages, clock: clock),
             configs: configs,
             endpoints: manager,
@@ -116,6 +123,10 @@ struct Serve: AsyncParsableCommand {
             clock: clock,
             stagingDirectory: dataDirectory + "/staging",
             maxPackageUploadBytes: maxPackageBytes)
+        guard SageMakerARN.isAccount(accountId), SageMakerARN.isRegion(region) else {
+            throw ValidationError("--account-id must be 12 digits and --region lowercase letters, digits and hyphens.")
+        }
+        services.sageMaker = SageMakerControlSettings(objects: objects, accountID: accountId, defaultRegion: region)
 
         let host = self.host
         let app = Application(

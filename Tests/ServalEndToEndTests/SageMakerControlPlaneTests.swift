@@ -1,0 +1,278 @@
+import Foundation
+import Testing
+
+/// boto3's `sagemaker` client, unmodified, against a real `serval serve` (`endpoint_url=`): models, endpoint
+/// configs, endpoints with updates, listings, errors and transform jobs. Packages go in through boto3's `s3` client
+/// on Serval's S3 port; invocations through `sagemaker-runtime`. Auth is off, so the credentials are dummies.
+@Suite("SageMaker control plane", .serialized)
+struct SageMakerControlPlaneTests {
+    /// Clients for the server at argv[1] (HTTP) and argv[2] (S3), and `package(tag)`: a model.tar.gz whose
+    /// `transform_fn` answers `{"model": tag, "echo": body}` (a tag of `broken` fails to load).
+    static let prelude = #"""
+        import io, json, sys, tarfile, time
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import ClientError
+        port, s3port = sys.argv[1], sys.argv[2]
+        session = dict(region_name="eu-west-2", aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret")
+        sm = boto3.client("sagemaker", endpoint_url=f"http://127.0.0.1:{port}", **session)
+        rt = boto3.client("sagemaker-runtime", endpoint_url=f"http://127.0.0.1:{port}", **session)
+        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{s3port}", config=Config(s3={"addressing_style": "path"}), **session)
+        fast = {"Delay": 1, "MaxAttempts": 300}
+
+        def package(tag):
+            source = (
+                "import json\n"
+                "def model_fn(model_dir):\n"
+                f"    if {tag!r} == 'broken':\n"
+                "        raise RuntimeError('this model cannot load')\n"
+                f"    return {tag!r}\n"
+                "def transform_fn(model, body, content_type, accept):\n"
+                "    if isinstance(body, bytes):\n"
+                "        body = body.decode()\n"
+                "    return json.dumps({'model': model, 'echo': body}), 'application/json'\n")
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+                data = source.encode()
+                info = tarfile.TarInfo("code/inference.py")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            return buffer.getvalue()
+
+        def upload(tag):
+            try:
+                s3.create_bucket(Bucket="models")
+            except ClientError:
+                pass
+            s3.put_object(Bucket="models", Key=f"{tag}/model.tar.gz", Body=package(tag))
+            return f"s3://models/{tag}/model.tar.gz"
+
+        def invoke(name, **extra):
+            response = rt.invoke_endpoint(EndpointName=name, Body=b"hello", ContentType="text/plain", **extra)
+            return json.loads(response["Body"].read())["model"], response["InvokedProductionVariant"]
+
+        def error(call, **arguments):
+            try:
+                call(**arguments)
+            except ClientError as failure:
+                return failure.response["Error"]["Code"], failure.response["Error"]["Message"], failure.response["ResponseMetadata"]["HTTPStatusCode"]
+            raise SystemExit(f"{call.__name__}({arguments}) did not fail")
+
+        """#
+
+    @discardableResult
+    func runScript(_ body: String, server: ServalServer) throws -> String {
+        let output = try python(Self.prelude + body, "\(server.port)", "\(server.s3Port)")
+        #expect(output.contains("ok"), "\(output)")
+        return output
+    }
+
+    @Test("create_model → create_endpoint_config → create_endpoint → waiter → invoke → update_endpoint → waiter → weights and capacities → delete_endpoint → waiter endpoint_deleted")
+    func lifecycle() async throws {
+        let server = try await ServalServer()
+        try runScript(
+            #"""
+            arn = sm.create_model(
+                ModelName="model-a",
+                PrimaryContainer={"Image": "763104351884.dkr.ecr.eu-west-2.amazonaws.com/sklearn-inference:1.2-1",
+                                  "ModelDataUrl": upload("a"), "Environment": {"GREETING": "hi"}, "Mode": "SingleModel"},
+                ExecutionRoleArn="arn:aws:iam::000000000000:role/SageMakerRole")["ModelArn"]
+            assert arn == "arn:aws:sagemaker:eu-west-2:000000000000:model/model-a", arn
+            sm.create_model(ModelName="Model-B", Containers=[{"ModelDataUrl": upload("b")}], InferenceExecutionConfig={"Mode": "Serial"})
+            described = sm.describe_model(ModelName="model-a")
+            assert described["PrimaryContainer"]["Image"].endswith("sklearn-inference:1.2-1"), described
+            assert described["PrimaryContainer"]["Environment"] == {"GREETING": "hi"}, described
+            assert described["ExecutionRoleArn"] == "arn:aws:iam::000000000000:role/SageMakerRole", described
+            assert described["CreationTime"].year >= 2024, described
+            described = sm.describe_model(ModelName="Model-B")
+            assert described["ModelArn"].endswith(":model/model-b"), described
+            assert described["InferenceExecutionConfig"] == {"Mode": "Serial"}, described
+
+            arn = sm.create_endpoint_config(
+                EndpointConfigName="config-a",
+                ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": "model-a", "InitialInstanceCount": 1,
+                                     "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}],
+                DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 50, "DestinationS3Uri": "s3://capture/a",
+                                   "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]},
+                AsyncInferenceConfig={"ClientConfig": {"MaxConcurrentInvocationsPerInstance": 2},
+                                      "OutputConfig": {"S3OutputPath": "s3://results/a"}})["EndpointConfigArn"]
+            assert arn == "arn:aws:sagemaker:eu-west-2:000000000000:endpoint-config/config-a", arn
+            config = sm.describe_endpoint_config(EndpointConfigName="config-a")
+            assert config["ProductionVariants"][0]["InstanceType"] == "ml.m5.large", config
+            assert config["DataCaptureConfig"]["InitialSamplingPercentage"] == 50, config
+            assert config["AsyncInferenceConfig"]["ClientConfig"]["MaxConcurrentInvocationsPerInstance"] == 2, config
+            sm.create_endpoint_config(
+                EndpointConfigName="config-b",
+                ProductionVariants=[{"VariantName": "blue", "ModelName": "Model-B", "InitialInstanceCount": 1},
+                                    {"VariantName": "green", "ModelName": "model-a", "InitialInstanceCount": 1, "InitialVariantWeight": 0.0}])
+
+            arn = sm.create_endpoint(EndpointName="ep", EndpointConfigName="config-a")["EndpointArn"]
+            assert arn == "arn:aws:sagemaker:eu-west-2:000000000000:endpoint/ep", arn
+            sm.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=fast)
+            assert invoke("ep") == ("a", "AllTraffic")
+            endpoint = sm.describe_endpoint(EndpointName="ep")
+            assert endpoint["EndpointStatus"] == "InService" and endpoint["EndpointConfigName"] == "config-a", endpoint
+            variant = endpoint["ProductionVariants"][0]
+            assert (variant["VariantName"], variant["CurrentWeight"], variant["CurrentInstanceCount"], variant["DesiredInstanceCount"]) == ("AllTraffic", 1.0, 1, 1), endpoint
+            assert endpoint["DataCaptureConfig"]["CurrentSamplingPercentage"] == 50, endpoint
+            assert endpoint["LastModifiedTime"] >= endpoint["CreationTime"], endpoint
+
+            sm.update_endpoint(EndpointName="ep", EndpointConfigName="config-b")
+            assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Updating"
+            code, message, status = error(sm.update_endpoint, EndpointName="ep", EndpointConfigName="config-a")
+            assert (code, status) == ("ValidationException", 400), message
+            assert invoke("ep")[0] == "a", "the old config serves until the new one is ready"
+            sm.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=fast)
+            endpoint = sm.describe_endpoint(EndpointName="ep")
+            assert endpoint["EndpointConfigName"] == "config-b" and "FailureReason" not in endpoint, endpoint
+            assert [invoke("ep") for _ in range(10)] == [("b", "blue")] * 10
+            assert invoke("ep", TargetVariant="green") == ("a", "green")
+
+            sm.update_endpoint_weights_and_capacities(EndpointName="ep", DesiredWeightsAndCapacities=[
+                {"VariantName": "blue", "DesiredWeight": 0.0},
+                {"VariantName": "green", "DesiredWeight": 1.0, "DesiredInstanceCount": 2}])
+            sm.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=fast)
+            variants = {v["VariantName"]: v for v in sm.describe_endpoint(EndpointName="ep")["ProductionVariants"]}
+            assert variants["green"]["CurrentWeight"] == 1.0 and variants["green"]["CurrentInstanceCount"] == 2, variants
+            assert variants["blue"]["CurrentWeight"] == 0.0 and variants["blue"]["CurrentInstanceCount"] == 1, variants
+            assert [invoke("ep") for _ in range(10)] == [("a", "green")] * 10
+
+            # An update whose model cannot load rolls back: InService on the old config, with the reason.
+            sm.create_model(ModelName="broken", PrimaryContainer={"Image": "anything", "ModelDataUrl": upload("broken")})
+            sm.create_endpoint_config(EndpointConfigName="config-broken", ProductionVariants=[
+                {"VariantName": "AllTraffic", "ModelName": "broken", "InitialInstanceCount": 1}])
+            sm.update_endpoint(EndpointName="ep", EndpointConfigName="config-broken")
+            sm.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=fast)
+            endpoint = sm.describe_endpoint(EndpointName="ep")
+            assert endpoint["EndpointConfigName"] == "config-b", endpoint
+            assert "cannot load" in endpoint["FailureReason"], endpoint
+            assert invoke("ep") == ("a", "green")
+
+            sm.delete_endpoint(EndpointName="ep")
+            sm.get_waiter("endpoint_deleted").wait(EndpointName="ep", WaiterConfig=fast)
+            code, message, status = error(sm.describe_endpoint, EndpointName="ep")
+            assert (code, status) == ("ValidationException", 400) and "Could not find endpoint" in message, message
+            sm.delete_endpoint_config(EndpointConfigName="config-a")
+            sm.delete_endpoint_config(EndpointConfigName="config-broken")
+            sm.delete_model(ModelName="broken")
+            print("ok")
+            """#, server: server)
+    }
+
+    @Test("list_models and list_endpoints page with NextToken, filter and sort; unknown names and invalid values are ClientErrors")
+    func listingsAndErrors() async throws {
+        let server = try await ServalServer()
+        try runScript(
+            #"""
+            url = upload("a")
+            for index in range(5):
+                sm.create_model(ModelName=f"m-{index}", PrimaryContainer={"ModelDataUrl": url})
+                time.sleep(0.01)
+            names, token, pages = [], None, 0
+            while True:
+                page = sm.list_models(MaxResults=2, SortBy="CreationTime", SortOrder="Ascending", **({"NextToken": token} if token else {}))
+                names += [model["ModelName"] for model in page["Models"]]
+                pages += 1
+                token = page.get("NextToken")
+                if not token:
+                    break
+            assert names == [f"m-{index}" for index in range(5)] and pages == 3, (names, pages)
+            paged = [m["ModelName"] for p in sm.get_paginator("list_models").paginate(SortBy="Name", SortOrder="Ascending", PaginationConfig={"PageSize": 2}) for m in p["Models"]]
+            assert paged == sorted(names), paged
+            assert [m["ModelName"] for m in sm.list_models(NameContains="M-3")["Models"]] == ["m-3"]
+            assert sm.list_models(SortBy="Name", SortOrder="Descending")["Models"][0]["ModelArn"].endswith("model/m-4")
+
+            sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[
+                {"VariantName": "AllTraffic", "ModelName": "m-0", "InitialInstanceCount": 1}])
+            for name in ["ep-1", "ep-2", "ep-3"]:
+                sm.create_endpoint(EndpointName=name, EndpointConfigName="c")
+            for name in ["ep-1", "ep-2", "ep-3"]:
+                sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig=fast)
+            seen, token = [], None
+            while True:
+                page = sm.list_endpoints(MaxResults=1, SortBy="Name", SortOrder="Ascending", StatusEquals="InService", **({"NextToken": token} if token else {}))
+                seen += [(e["EndpointName"], e["EndpointStatus"]) for e in page["Endpoints"]]
+                token = page.get("NextToken")
+                if not token:
+                    break
+            assert seen == [("ep-1", "InService"), ("ep-2", "InService"), ("ep-3", "InService")], seen
+            assert sm.list_endpoints(StatusEquals="Failed")["Endpoints"] == []
+            assert [e["EndpointName"] for e in sm.list_endpoints(NameContains="ep-2")["Endpoints"]] == ["ep-2"]
+            assert [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]] == ["c"]
+
+            checks = [
+                (sm.describe_endpoint, dict(EndpointName="missing"), "ValidationException", "Could not find endpoint"),
+                (sm.describe_model, dict(ModelName="missing"), "ValidationException", "Could not find model"),
+                (sm.describe_endpoint_config, dict(EndpointConfigName="missing"), "ValidationException", "Could not find endpoint configuration"),
+                (sm.delete_model, dict(ModelName="missing"), "ValidationException", "Could not find model"),
+                (sm.describe_transform_job, dict(TransformJobName="missing"), "ResourceNotFound", "Could not find transform job"),
+                (sm.create_model, dict(ModelName="bad_name", PrimaryContainer={"ModelDataUrl": url}), "ValidationException", "ModelName"),
+                (sm.create_model, dict(ModelName="m" * 64, PrimaryContainer={"ModelDataUrl": url}), "ValidationException", "limit is 63"),
+                (sm.create_model, dict(ModelName="m-0", PrimaryContainer={"ModelDataUrl": url}), "ValidationException", "Cannot create already existing model"),
+                (sm.create_model, dict(ModelName="nodata", PrimaryContainer={"ModelDataUrl": "s3://models/none.tar.gz"}), "ValidationException", "does not exist"),
+                (sm.create_model, dict(ModelName="nourl", PrimaryContainer={"Image": "x"}), "ValidationException", "ModelDataUrl"),
+                (sm.create_model, dict(ModelName="two", Containers=[{"ModelDataUrl": url}, {"ModelDataUrl": url}]), "ValidationException", "one container"),
+                (sm.create_endpoint_config, dict(EndpointConfigName="big", ProductionVariants=[
+                    {"VariantName": "v", "ModelName": "m-0", "InitialInstanceCount": 1000}]), "ValidationException", "InitialInstanceCount"),
+                (sm.create_endpoint_config, dict(EndpointConfigName="nomodel", ProductionVariants=[
+                    {"VariantName": "v", "ModelName": "nope", "InitialInstanceCount": 1}]), "ValidationException", "Could not find model"),
+                (sm.create_endpoint_config, dict(EndpointConfigName="serverless", ProductionVariants=[
+                    {"VariantName": "v", "ModelName": "m-0", "ServerlessConfig": {"MemorySizeInMB": 1500, "MaxConcurrency": 5}}]), "ValidationException", "MemorySizeInMB"),
+                (sm.create_endpoint_config, dict(EndpointConfigName="capture", ProductionVariants=[
+                    {"VariantName": "v", "ModelName": "m-0", "InitialInstanceCount": 1}],
+                    DataCaptureConfig={"InitialSamplingPercentage": 101, "DestinationS3Uri": "s3://capture/x", "CaptureOptions": [{"CaptureMode": "Input"}]}),
+                    "ValidationException", "InitialSamplingPercentage"),
+                (sm.create_endpoint, dict(EndpointName="ep-1", EndpointConfigName="c"), "ValidationException", "Cannot create already existing endpoint"),
+                (sm.create_endpoint, dict(EndpointName="ep-9", EndpointConfigName="missing"), "ValidationException", "Could not find endpoint configuration"),
+                (sm.update_endpoint_weights_and_capacities, dict(EndpointName="ep-1", DesiredWeightsAndCapacities=[
+                    {"VariantName": "nope", "DesiredWeight": 1.0}]), "ValidationException", "no variant"),
+                (sm.update_endpoint_weights_and_capacities, dict(EndpointName="ep-1", DesiredWeightsAndCapacities=[
+                    {"VariantName": "AllTraffic", "DesiredWeight": 0.0}]), "ValidationException", "positive weight"),
+                (sm.list_endpoints, dict(StatusEquals="Sleeping"), "ValidationException", "StatusEquals"),
+                (sm.list_models, dict(NextToken="garbage"), "ValidationException", "NextToken"),
+                (sm.delete_model, dict(ModelName="m-0"), "ResourceInUse", "endpoint config"),
+            ]
+            for call, arguments, expected, text in checks:
+                code, message, status = error(call, **arguments)
+                assert (code, status) == (expected, 400) and text in message, (call.__name__, arguments, code, status, message)
+            print("ok")
+            """#, server: server)
+    }
+
+    @Test("create_transform_job, the transform_job_completed_or_stopped waiter, describe, list and stop")
+    func transformJob() async throws {
+        let server = try await ServalServer()
+        try runScript(
+            #"""
+            sm.create_model(ModelName="model-a", PrimaryContainer={"ModelDataUrl": upload("a")})
+            s3.create_bucket(Bucket="batch")
+            s3.put_object(Bucket="batch", Key="in/data.txt", Body=b"one\ntwo\nthree\n")
+            arn = sm.create_transform_job(
+                TransformJobName="job-1", ModelName="model-a", BatchStrategy="SingleRecord",
+                TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://batch/in/"}},
+                                "ContentType": "text/plain", "SplitType": "Line"},
+                TransformOutput={"S3OutputPath": "s3://batch/out", "AssembleWith": "Line"},
+                TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1})["TransformJobArn"]
+            assert arn == "arn:aws:sagemaker:eu-west-2:000000000000:transform-job/job-1", arn
+            sm.get_waiter("transform_job_completed_or_stopped").wait(TransformJobName="job-1", WaiterConfig=fast)
+            job = sm.describe_transform_job(TransformJobName="job-1")
+            assert job["TransformJobStatus"] == "Completed" and job["TransformJobArn"] == arn, job
+            assert job["TransformResources"]["InstanceType"] == "ml.m5.large" and job["CreationTime"].year >= 2024, job
+            lines = s3.get_object(Bucket="batch", Key="out/data.txt.out")["Body"].read().decode().splitlines()
+            assert [json.loads(line)["echo"].strip() for line in lines] == ["one", "two", "three"], lines
+            summaries = sm.list_transform_jobs(StatusEquals="Completed")["TransformJobSummaries"]
+            assert [(s["TransformJobName"], s["TransformJobArn"]) for s in summaries] == [("job-1", arn)], summaries
+            sm.stop_transform_job(TransformJobName="job-1")
+            assert sm.describe_transform_job(TransformJobName="job-1")["TransformJobStatus"] == "Completed"
+            code, message, status = error(sm.create_transform_job, TransformJobName="job-1", ModelName="model-a",
+                TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://batch/in/"}}},
+                TransformOutput={"S3OutputPath": "s3://batch/out"}, TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1})
+            assert code == "ResourceInUse", (code, message)
+            code, message, status = error(sm.create_transform_job, TransformJobName="job-2", ModelName="nope",
+                TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://batch/in/"}}},
+                TransformOutput={"S3OutputPath": "s3://batch/out"}, TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1})
+            assert code == "ValidationException" and "Could not find model" in message, (code, message)
+            print("ok")
+            """#, server: server)
+    }
+}
