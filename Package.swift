@@ -61,7 +61,7 @@ let package = Package(
         // Metadata store protocol and its SQLite implementation.
         .target(
             name: "ServalStore",
-            dependencies: ["ServalCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["ServalCore", "ServalAuth", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         // zlib, for gzip-compressed model packages.
@@ -113,7 +113,7 @@ let package = Package(
         .target(
             name: "ServalServices",
             dependencies: [
-                "ServalCore", "ServalStore", "ServalArtifacts", "ServalRuntime", "ServalObjects",
+                "ServalCore", "ServalStore", "ServalArtifacts", "ServalRuntime", "ServalObjects", "ServalAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -284,7 +284,9 @@ let package = Package(
             dependencies: ["ServalAuth", "ServalCore", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ServalStoreTests", dependencies: ["ServalStore", "ServalCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServalStoreTests", dependencies: ["ServalStore", "ServalCore", "ServalAuth"], swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ServalArtifactsTests",
             dependencies: ["ServalArtifacts", "ServalCore", .product(name: "Crypto", package: "swift-crypto")],

@@ -1,12 +1,13 @@
 public import ServalCore
 
-/// Where Serval keeps its metadata: models, endpoint configs and endpoints, and the queue of asynchronous
-/// invocations (``AsyncInvocationStore``), so that one store object carries everything.
+/// Where Serval keeps its metadata: models, endpoint configs and endpoints, the queue of asynchronous
+/// invocations (``AsyncInvocationStore``), transform jobs (``TransformJobStore``) and access keys
+/// (``AccessKeyStore``), so that one store object carries everything.
 ///
 /// Every implementation (SQLite today, PostgreSQL for clusters) passes the same conformance suite in
 /// `ServalStoreTests`. Creating something that exists throws ``ServalError/Code/conflict``; reads of missing
 /// names return `nil`; deletes return whether something was deleted.
-public protocol MetadataStore: AsyncInvocationStore, TransformJobStore {
+public protocol MetadataStore: AsyncInvocationStore, TransformJobStore, AccessKeyStore {
     /// Stores a new model.
     func createModel(_ model: Model) async throws
     /// The model named `name`, if any.

@@ -38,6 +38,7 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
         migrator.registerMigration("v2", migrate: createAsyncInvocationTables)
         migrator.registerMigration("v3", migrate: createTransformJobTables)
+        migrator.registerMigration("v4-access-keys", migrate: createAccessKeyTable)
         return migrator
     }
 
