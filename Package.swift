@@ -141,7 +141,8 @@ let package = Package(
         .target(
             name: "ServalS3",
             dependencies: [
-                "ServalCore", "ServalObjects",
+                "ServalCore", "ServalObjects", "ServalAuth",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -171,7 +172,7 @@ let package = Package(
         .target(
             name: "ServalGRPC",
             dependencies: [
-                "ServalCore", "ServalServices", "ServalOIPProto",
+                "ServalCore", "ServalServices", "ServalOIPProto", "ServalAuth",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
@@ -193,7 +194,7 @@ let package = Package(
             name: "ServalHTTP",
             dependencies: [
                 "ServalCore", "ServalAPI", "ServalServices", "ServalRuntime", "ServalOIP", "ServalJobs", "ServalObjects",
-                "ServalArtifacts",
+                "ServalArtifacts", "ServalAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -207,7 +208,7 @@ let package = Package(
         .target(
             name: "ServalClient",
             dependencies: [
-                "ServalCore", "ServalAPI", "ServalArtifacts",
+                "ServalCore", "ServalAPI", "ServalArtifacts", "ServalAuth",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -219,7 +220,7 @@ let package = Package(
             name: "serval",
             dependencies: [
                 "ServalCore", "ServalAPI", "ServalServices", "ServalHTTP", "ServalGRPC", "ServalClient", "ServalArtifacts",
-                "ServalStore", "ServalObjects", "ServalS3", "ServalJobs",
+                "ServalStore", "ServalObjects", "ServalS3", "ServalJobs", "ServalAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -265,7 +266,9 @@ let package = Package(
         ),
         .testTarget(
             name: "ServalS3Tests",
-            dependencies: ["ServalS3", "ServalObjects", "ServalCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "ServalS3", "ServalObjects", "ServalCore", "ServalAuth", .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -282,6 +285,11 @@ let package = Package(
         .testTarget(
             name: "ServalAuthTests",
             dependencies: ["ServalAuth", "ServalCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ServalHTTPTests",
+            dependencies: ["ServalHTTP", "ServalAuth", .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -3,19 +3,28 @@ import Foundation
 public import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import ServalAuth
 public import ServalCore
 
-/// A small client of Serval's S3-compatible object API (path-style, unauthenticated), for the CLI and for
-/// commands that upload inputs (`serval async submit --file`). Bodies stream: files are never read whole.
+/// A small client of Serval's S3-compatible object API (path-style), for the CLI and for commands that upload
+/// inputs (`serval async submit --file`). Bodies stream: files are never read whole. With an access key, every
+/// request is signed with AWS Signature Version 4 (signing name `s3`, bodies `UNSIGNED-PAYLOAD`).
 public struct ObjectClient: Sendable {
     /// The S3 API's base URL, e.g. `http://127.0.0.1:9000`.
     public let baseURL: String
     let http: HTTPClient
+    let signer: SigV4Signer?
 
-    /// Creates a client.
-    public init(baseURL: String, httpClient: HTTPClient = .shared) {
+    /// Creates a client; with `apiKey` (`ACCESS_KEY_ID:SECRET`) requests are signed with it.
+    public init(baseURL: String, apiKey: String? = nil, region: String = "us-east-1", httpClient: HTTPClient = .shared) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.http = httpClient
+        self.signer = apiKey.flatMap { key in
+            guard let colon = key.firstIndex(of: ":") else { return nil }
+            return SigV4Signer(
+                accessKeyID: String(key[..<colon]), secret: AccessKeySecret(String(key[key.index(after: colon)...])),
+                region: region, service: "s3")
+        }
     }
 
     /// An object in a listing.
@@ -166,7 +175,7 @@ public struct ObjectClient: Sendable {
     ) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        for (name, value) in signed(method, path, headers) { request.headers.add(name: name, value: value) }
         request.body = body
         let response: HTTPClientResponse
         do {
@@ -178,6 +187,33 @@ public struct ObjectClient: Sendable {
         }
         if !expectError { try await Self.check(response) }
         return response
+    }
+
+    /// `headers` with a SigV4 signature added when the client has a key: `host` and `x-amz-content-sha256`
+    /// (`UNSIGNED-PAYLOAD`) are signed with them.
+    private func signed(_ method: HTTPMethod, _ path: String, _ headers: [(String, String)]) -> [(String, String)] {
+        guard let signer else { return headers }
+        var fields = headers.map { (name: $0.0, value: $0.1) }
+        if !fields.contains(where: { $0.name.lowercased() == "x-amz-content-sha256" }) {
+            fields.append(("x-amz-content-sha256", "UNSIGNED-PAYLOAD"))
+        }
+        fields.append(("Host", Self.hostHeader(baseURL)))
+        let rawPath = String(path.prefix { $0 != "?" })
+        let rawQuery = path.firstIndex(of: "?").map { String(path[path.index(after: $0)...]) } ?? ""
+        let now = Timestamp(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
+        let signature = signer.sign(
+            method: method.rawValue, path: rawPath, query: rawQuery, headers: fields, payloadHash: "UNSIGNED-PAYLOAD",
+            date: now)
+        return (fields + signature.headers).map { ($0.name, $0.value) }
+    }
+
+    /// The `Host` header for a base URL, as HTTP clients send it: the port only when it is not the scheme's default.
+    static func hostHeader(_ baseURL: String) -> String {
+        guard let components = URLComponents(string: baseURL), let host = components.host else { return baseURL }
+        let bracketed = host.contains(":") ? "[\(host)]" : host
+        guard let port = components.port else { return bracketed }
+        let defaultPort = components.scheme == "https" ? 443 : 80
+        return port == defaultPort ? bracketed : "\(bracketed):\(port)"
     }
 
     private static func check(_ response: HTTPClientResponse) async throws {

@@ -85,8 +85,7 @@ extension ServalClient {
 
     /// Streams the completed invocation's output into `path` (`-` for standard output); returns its size.
     public func downloadAsyncResult(_ name: String, id: String, to path: String) async throws -> Int64 {
-        var request = HTTPClientRequest(url: baseURL + "/endpoints/\(escape(name))/async-invocations/\(escape(id))/result")
-        request.method = .GET
+        let request = makeRequest(.GET, "/endpoints/\(escape(name))/async-invocations/\(escape(id))/result")
         let response = try await http.execute(request, timeout: timeout)
         guard response.status == .ok else {
             let body = try await response.body.collect(upTo: 1 << 20)

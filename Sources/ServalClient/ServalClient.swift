@@ -13,12 +13,25 @@ public struct ServalClient: Sendable {
     public let baseURL: String
     let http: HTTPClient
     let timeout: TimeAmount
+    /// `ACCESS_KEY_ID:SECRET`, sent as `Authorization: Bearer ...` on every request; `nil` sends none.
+    let apiKey: String?
 
-    /// Creates a client.
-    public init(baseURL: String, httpClient: HTTPClient = .shared, timeout: TimeAmount = .seconds(120)) {
+    /// Creates a client; with `apiKey` (`ACCESS_KEY_ID:SECRET`) every request carries it as a bearer token.
+    public init(
+        baseURL: String, apiKey: String? = nil, httpClient: HTTPClient = .shared, timeout: TimeAmount = .seconds(120)
+    ) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.apiKey = apiKey
         self.http = httpClient
         self.timeout = timeout
+    }
+
+    /// A request to `path` with the bearer token when there is one.
+    func makeRequest(_ method: HTTPMethod, _ path: String) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
+        return request
     }
 
     /// A raw HTTP answer.
@@ -46,8 +59,7 @@ public struct ServalClient: Sendable {
     private func send(
         _ method: HTTPMethod, _ path: String, headers: [(String, String)], streaming body: HTTPClientRequest.Body?
     ) async throws -> RawResponse {
-        var request = HTTPClientRequest(url: baseURL + path)
-        request.method = method
+        var request = makeRequest(method, path)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = body
         let response: HTTPClientResponse

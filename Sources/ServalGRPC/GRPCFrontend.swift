@@ -18,8 +18,10 @@ public struct GRPCFrontend: Service {
     /// - Parameters:
     ///   - port: the port; 0 picks a free one, reported to `onListening` once bound.
     ///   - maxRequestBytes: the largest request message accepted.
+    ///   - authentication: checks every call's credentials; `nil` when authentication is off.
     public init(
         host: String, port: Int, service: InferenceGRPCService, maxRequestBytes: Int,
+        authentication: AuthenticationInterceptor? = nil,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void
     ) {
         let address: GRPCNIOTransportCore.SocketAddress =
@@ -27,7 +29,8 @@ public struct GRPCFrontend: Service {
         let transport = HTTP2ServerTransport.Posix(
             address: address, transportSecurity: .plaintext,
             config: .defaults { $0.rpc.maxRequestPayloadSize = maxRequestBytes })
-        server = GRPCServer(transport: transport, services: [service])
+        server = GRPCServer(
+            transport: transport, services: [service], interceptors: authentication.map { [$0 as any ServerInterceptor] } ?? [])
         self.host = host
         self.onListening = onListening
     }

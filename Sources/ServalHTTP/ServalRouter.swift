@@ -57,10 +57,12 @@ public struct HTTPServices: Sendable {
 }
 
 /// Builds the router for Serval's HTTP port: health, the REST API, the SageMaker runtime routes, the Open
-/// Inference Protocol under `/v2`, and the OpenAPI document.
-public func makeRouter(services: HTTPServices) -> Router<ServalRequestContext> {
+/// Inference Protocol under `/v2`, and the OpenAPI document; with `accessControl`, the `/access-keys` routes and,
+/// when it is on, authentication of every request.
+public func makeRouter(services: HTTPServices, accessControl: HTTPAccessControl? = nil) -> Router<ServalRequestContext> {
     let router = Router(context: ServalRequestContext.self)
     router.add(middleware: ErrorMiddleware())
+    accessControl?.register(on: router)
 
     router.get("/ping") { _, _ in Response(status: .ok) }
     router.get("/openapi.json") { _, _ in

@@ -1,6 +1,7 @@
 import Hummingbird
 public import Logging
 import NIOCore
+public import ServalAuth
 public import ServalObjects
 public import ServiceLifecycle
 
@@ -15,12 +16,14 @@ public struct S3Frontend: Service {
     ///   - port: the port; 0 picks a free one, reported to `onListening` once bound.
     ///   - idleTimeoutSeconds: how long an idle connection stays open.
     ///   - onListening: called with the host and the bound port.
+    ///   - authenticator: checks every request's SigV4 signature; `nil` when authentication is off.
     public init(
-        store: any ObjectStore, host: String, port: Int, idleTimeoutSeconds: Int = 75, logger: Logger,
+        store: any ObjectStore, host: String, port: Int, idleTimeoutSeconds: Int = 75,
+        authenticator: RequestAuthenticator? = nil, logger: Logger,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void
     ) {
         application = Application(
-            responder: S3Responder(store: store),
+            responder: S3Responder(store: store, authenticator: authenticator),
             server: .http1(
                 configuration: .init(
                     additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(Int64(idleTimeoutSeconds)))),

@@ -3,6 +3,7 @@ public import Hummingbird
 import HTTPTypes
 import Logging
 import NIOCore
+public import ServalAuth
 import ServalCore
 public import ServalObjects
 import Synchronization
@@ -12,6 +13,8 @@ public struct S3RequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The id returned as `x-amz-request-id` and logged as `request_id`.
     public let requestID: String
+    /// For a `STREAMING-AWS4-HMAC-SHA256-PAYLOAD` upload, the verifier of its chunk signatures.
+    var chunkSignatures: SigV4ChunkVerifier?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -40,10 +43,14 @@ public struct S3Responder: HTTPResponder {
     public typealias Context = S3RequestContext
 
     let store: any ObjectStore
+    /// Checks every request's SigV4 signature (header or presigned URL); `nil` when authentication is off.
+    let authenticator: RequestAuthenticator?
 
-    /// Creates a responder over `store`.
-    public init(store: any ObjectStore) {
+    /// Creates a responder over `store`; with an `authenticator`, every request must be signed with an access key
+    /// whose role may read (GET, HEAD) or write (everything else) objects.
+    public init(store: any ObjectStore, authenticator: RequestAuthenticator? = nil) {
         self.store = store
+        self.authenticator = authenticator
     }
 
     /// What a request addresses: the bucket and key from the path, and the query.
@@ -55,14 +62,25 @@ public struct S3Responder: HTTPResponder {
         var resource: String
     }
 
-    public func respond(to request: Request, context: S3RequestContext) async throws -> Response {
+    public func respond(to incoming: Request, context incomingContext: S3RequestContext) async throws -> Response {
+        var request = incoming
+        var context = incomingContext
         let target = Self.target(of: request)
         do {
+            if let authenticator {
+                try await S3Authentication.check(&request, context: &context, authenticator: authenticator)
+            }
             return try await route(request, target, context: context)
         } catch {
             let s3Error: S3Error
             switch error {
             case let error as S3Error: s3Error = error
+            case let error as AuthenticationFailure:
+                context.logger.notice("Request refused: not authenticated", metadata: ["reason": "\(error)"])
+                s3Error = S3Error(error.s3Error)
+            case let error as AccessDenied:
+                context.logger.notice("Request refused: role not permitted", metadata: ["action": "\(error.action.rawValue)"])
+                s3Error = S3Error(error.s3Error)
             case let error as ObjectStoreError:
                 s3Error = S3Error(error)
                 if case .io(let detail) = error { context.logger.error("Object store failure: \(detail)") }
@@ -272,7 +290,7 @@ public struct S3Responder: HTTPResponder {
 
     /// The length and the decoded body of an upload, with `aws-chunked` framing removed when it is used.
     private func storeBody<Result: Sendable>(
-        _ request: Request,
+        _ request: Request, _ context: S3RequestContext,
         _ store: (_ length: Int64?, _ md5: [UInt8]?, _ body: any AsyncSequence<ByteBuffer, any Error> & Sendable) async throws -> Result
     ) async throws -> Result {
         let headers = request.headers
@@ -288,7 +306,7 @@ public struct S3Responder: HTTPResponder {
             || headers[.contentEncoding]?.contains("aws-chunked") == true
         if chunked {
             let length = headers[.init("x-amz-decoded-content-length")!].flatMap { Int64($0) }
-            return try await store(length, md5, AWSChunkedBody(request.body))
+            return try await store(length, md5, AWSChunkedBody(request.body, signatures: context.chunkSignatures))
         }
         let length = headers[.contentLength].flatMap { Int64($0) }
         if length == nil, headers[.transferEncoding] == nil {
@@ -309,7 +327,7 @@ public struct S3Responder: HTTPResponder {
     private func putObject(_ location: ObjectLocation, _ request: Request, _ context: S3RequestContext) async throws -> Response {
         let contentType = request.headers[.contentType]
         let metadata = Self.metadata(request.headers)
-        let info = try await storeBody(request) { length, md5, body in
+        let info = try await storeBody(request, context) { length, md5, body in
             try await store.put(location, contentType: contentType, metadata: metadata, body: body, expectedLength: length, expectedMD5: md5)
         }
         return Self.response(.ok, context, headers: [.eTag: "\"\(info.etag)\""])
@@ -395,7 +413,7 @@ public struct S3Responder: HTTPResponder {
         guard let number = Int(part), (1...10_000).contains(number) else {
             throw S3Error.invalidArgument("Part number must be an integer between 1 and 10000, inclusive.")
         }
-        let info = try await storeBody(request) { length, md5, body in
+        let info = try await storeBody(request, context) { length, md5, body in
             try await store.uploadPart(location, uploadID: uploadID, number: number, body: body, expectedLength: length, expectedMD5: md5)
         }
         return Self.response(.ok, context, headers: [.eTag: "\"\(info.etag)\""])

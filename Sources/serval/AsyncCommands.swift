@@ -67,7 +67,7 @@ struct AsyncCommand: AsyncParsableCommand {
                     let key = "\(UUID().uuidString.lowercased())-\(URL(fileURLWithPath: file).lastPathComponent)"
                     let uri = (prefix.hasSuffix("/") ? prefix : prefix + "/") + key
                     let destination = try ObjectLocation(uri: uri, field: "--upload-prefix")
-                    _ = try await objectOptions.client.put(file: file, to: destination, contentType: contentType)
+                    _ = try await objectOptions.client(apiKey: options.key.resolved).put(file: file, to: destination, contentType: contentType)
                     location = destination.uri
                 } else if let body {
                     inline = ByteBuffer(bytes: try readBody(body))

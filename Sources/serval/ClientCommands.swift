@@ -10,8 +10,35 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Serval's URL (or SERVAL_URL).")
     var server: String?
 
+    @OptionGroup var key: APIKeyOptions
+
     var client: ServalClient {
-        ServalClient(baseURL: server ?? ProcessInfo.processInfo.environment["SERVAL_URL"] ?? "http://127.0.0.1:8080")
+        ServalClient(
+            baseURL: server ?? ProcessInfo.processInfo.environment["SERVAL_URL"] ?? "http://127.0.0.1:8080",
+            apiKey: key.resolved)
+    }
+}
+
+/// The access key a client command authenticates with, when the server has authentication on.
+struct APIKeyOptions: ParsableArguments {
+    @Option(
+        name: .customLong("api-key"),
+        help: "An access key, ACCESS_KEY_ID:SECRET (or SERVAL_API_KEY): sent as a bearer token to the REST API, used to sign requests to the object API.")
+    var apiKey: String?
+
+    /// The key from the option, else from `SERVAL_API_KEY`.
+    var resolved: String? {
+        if let apiKey { return apiKey }
+        let environment = ProcessInfo.processInfo.environment["SERVAL_API_KEY"]
+        return environment?.isEmpty == false ? environment : nil
+    }
+
+    func validate() throws {
+        guard let key = resolved else { return }
+        let parts = key.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+            throw ValidationError("The API key must be ACCESS_KEY_ID:SECRET, as `serval keys create` prints them.")
+        }
     }
 }
 

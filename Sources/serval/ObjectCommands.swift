@@ -9,8 +9,11 @@ struct ObjectAPIOptions: ParsableArguments {
     @Option(name: .customLong("s3-url"), help: "The URL of Serval's S3-compatible object API (or SERVAL_S3_URL).")
     var s3URL: String?
 
-    var client: ObjectClient {
-        ObjectClient(baseURL: s3URL ?? ProcessInfo.processInfo.environment["SERVAL_S3_URL"] ?? "http://127.0.0.1:9000")
+    /// A client signing its requests with `apiKey` when one is given.
+    func client(apiKey: String?) -> ObjectClient {
+        ObjectClient(
+            baseURL: s3URL ?? ProcessInfo.processInfo.environment["SERVAL_S3_URL"] ?? "http://127.0.0.1:9000",
+            apiKey: apiKey)
     }
 }
 
@@ -34,11 +37,12 @@ struct ObjectsCommand: AsyncParsableCommand {
         var contentType: String?
 
         @OptionGroup var options: ObjectAPIOptions
+        @OptionGroup var key: APIKeyOptions
 
         func run() async throws {
             try await reportingErrors {
                 let location = try ObjectLocation(uri: destination, field: "destination")
-                let etag = try await options.client.put(file: file, to: location, contentType: contentType)
+                let etag = try await options.client(apiKey: key.resolved).put(file: file, to: location, contentType: contentType)
                 print("\(location.uri)\t\(etag)")
             }
         }
@@ -55,17 +59,18 @@ struct ObjectsCommand: AsyncParsableCommand {
         var file: String?
 
         @OptionGroup var options: ObjectAPIOptions
+        @OptionGroup var key: APIKeyOptions
 
         func run() async throws {
             try await reportingErrors {
                 let location = try ObjectLocation(uri: source, field: "source")
                 let destination = file ?? String(location.key.split(separator: "/").last!)
                 if destination == "-" {
-                    try await options.client.get(location) { chunk in
+                    try await options.client(apiKey: key.resolved).get(location) { chunk in
                         try FileHandle.standardOutput.write(contentsOf: chunk.readableBytesView)
                     }
                 } else {
-                    try await options.client.get(location, toFile: destination)
+                    try await options.client(apiKey: key.resolved).get(location, toFile: destination)
                 }
             }
         }
@@ -82,10 +87,11 @@ struct ObjectsCommand: AsyncParsableCommand {
         var recursive = false
 
         @OptionGroup var options: ObjectAPIOptions
+        @OptionGroup var key: APIKeyOptions
 
         func run() async throws {
             try await reportingErrors {
-                let client = options.client
+                let client = options.client(apiKey: key.resolved)
                 guard let location else {
                     for bucket in try await client.buckets() { print("s3://\(bucket)") }
                     return

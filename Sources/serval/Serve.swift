@@ -70,6 +70,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
+    @Flag(help: "Require an access key on every request but /ping and the health routes (or SERVAL_AUTH=1); see docs/access-keys.md.")
+    var auth = false
+
+    @Flag(help: "Serve without authentication on an address other than loopback.")
+    var allowUnauthenticated = false
+
     func run() async throws {
         var logger = Logger(label: "serval")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
@@ -89,6 +95,10 @@ struct Serve: AsyncParsableCommand {
 
         let clock = SystemClock()
         let store = try SQLiteMetadataStore(path: dataDirectory + "/serval.sqlite")
+        let authentication = authenticationEnabled(environment: environment)
+        try checkAuthenticationPolicy(enabled: authentication)
+        let access = try await makeAccessControl(
+            store: store, dataDirectory: dataDirectory, clock: clock, enabled: authentication, logger: logger)
         let packages = PackageStore(dataDirectory: dataDirectory)
         let objects = try LocalObjectStore(root: dataDirectory + "/objects")
         let environments = PythonEnvironments(settings: settings, logger: logger)
@@ -130,7 +140,7 @@ struct Serve: AsyncParsableCommand {
 
         let host = self.host
         let app = Application(
-            router: makeRouter(services: services),
+            router: makeRouter(services: services, accessControl: access.http),
             server: .http1(configuration: .init(idleTimeout: .seconds(Int64(idleTimeout)))),
             configuration: .init(address: .hostname(host, port: port), serverName: "Serval"),
             onServerRunning: { channel in
@@ -140,11 +150,15 @@ struct Serve: AsyncParsableCommand {
             logger: logger)
         let grpc = GRPCFrontend(
             host: host, port: grpcPort, service: InferenceGRPCService(inference: inference, repository: repository, logger: logger),
-            maxRequestBytes: InvocationLimits.maxTensorRequestBytes
+            maxRequestBytes: InvocationLimits.maxTensorRequestBytes,
+            authentication: access.authenticator.map { AuthenticationInterceptor(authenticator: $0, logger: logger) }
         ) { host, port in
             FileHandle.standardOutput.write(Data("Serval gRPC is listening on \(host):\(port)\n".utf8))
         }
-        let s3 = S3Frontend(store: objects, host: host, port: s3Port, idleTimeoutSeconds: idleTimeout, logger: logger) { host, port in
+        let s3 = S3Frontend(
+            store: objects, host: host, port: s3Port, idleTimeoutSeconds: idleTimeout,
+            authenticator: access.authenticator, logger: logger
+        ) { host, port in
             FileHandle.standardOutput.write(Data("Serval S3 is listening on http://\(host):\(port)\n".utf8))
         }
         // Shutdown runs in reverse order: the gRPC, HTTP and S3 servers drain their requests first; then the

@@ -132,7 +132,9 @@ final class ServalServer: @unchecked Sendable {
     var url: String { "http://127.0.0.1:\(port)" }
     /// The S3-compatible object API's URL.
     var s3URL: String { "http://127.0.0.1:\(s3Port)" }
-    var client: ServalClient { ServalClient(baseURL: url) }
+    /// The access key (`ACCESS_KEY_ID:SECRET`) ``client`` sends as a bearer token, for servers started with `--auth`.
+    var apiKey: String?
+    var client: ServalClient { ServalClient(baseURL: url, apiKey: apiKey) }
 
     private let python: String
     private let pythonCache: String
