@@ -24,9 +24,18 @@ public struct InferenceService: Sendable {
         endpoint name: String, request: InvocationRequest, targetVariant: String?
     ) async throws(ServalError) -> (response: InvocationResponse, variant: String) {
         try Self.validate(request)
-        let variant = try await endpoints.runtime(for: name).variant(target: targetVariant)
-        let response = try await variant.invoke(request)
-        return (response, variant.spec.variant.name)
+        let runtime = try await endpoints.runtime(for: name)
+        let variant = try runtime.variant(target: targetVariant)
+        do {
+            return (try await variant.invoke(request), variant.spec.variant.name)
+        } catch where error.code == .serviceUnavailable {
+            // An update may have switched traffic while this request was on its way to a variant it replaced, which
+            // refuses requests once it stops: the request goes to the variant that serves now.
+            let current = try await endpoints.runtime(for: name)
+            let replacement = try current.variant(target: targetVariant)
+            guard current !== runtime, replacement !== variant else { throw error }
+            return (try await replacement.invoke(request), replacement.spec.variant.name)
+        }
     }
 
     private static func validate(_ request: InvocationRequest) throws(ServalError) {

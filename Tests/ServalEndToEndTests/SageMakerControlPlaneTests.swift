@@ -122,7 +122,26 @@ struct SageMakerControlPlaneTests {
             code, message, status = error(sm.update_endpoint, EndpointName="ep", EndpointConfigName="config-a")
             assert (code, status) == ("ValidationException", 400), message
             assert invoke("ep")[0] == "a", "the old config serves until the new one is ready"
+            # Traffic during the update and across the switch: every request is answered, by the old model or the new.
+            import threading
+            answers, failures, updating = [], [], threading.Event()
+            updating.set()
+            def hammer():
+                while updating.is_set():
+                    try:
+                        answers.append(invoke("ep")[0])
+                    except Exception as failure:
+                        failures.append(repr(failure))
+            threads = [threading.Thread(target=hammer) for _ in range(4)]
+            for thread in threads:
+                thread.start()
             sm.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=fast)
+            time.sleep(0.5)
+            updating.clear()
+            for thread in threads:
+                thread.join()
+            assert not failures, failures[:3]
+            assert "a" in answers and answers[-1] == "b", (answers[:3], answers[-3:])
             endpoint = sm.describe_endpoint(EndpointName="ep")
             assert endpoint["EndpointConfigName"] == "config-b" and "FailureReason" not in endpoint, endpoint
             assert [invoke("ep") for _ in range(10)] == [("b", "blue")] * 10
