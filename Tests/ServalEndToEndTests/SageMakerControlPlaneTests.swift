@@ -7,7 +7,7 @@ import Testing
 @Suite("SageMaker control plane", .serialized)
 struct SageMakerControlPlaneTests {
     /// Clients for the server at argv[1] (HTTP) and argv[2] (S3), and `package(tag)`: a model.tar.gz whose
-    /// `transform_fn` answers `{"model": tag, "echo": body}` (a tag of `broken` fails to load).
+    /// `transform_fn` answers `{"model": tag, "echo": body}` (a tag of `broken` fails to load, `slow` takes 4 s).
     static let prelude = #"""
         import io, json, sys, tarfile, time
         import boto3
@@ -26,6 +26,8 @@ struct SageMakerControlPlaneTests {
                 "def model_fn(model_dir):\n"
                 f"    if {tag!r} == 'broken':\n"
                 "        raise RuntimeError('this model cannot load')\n"
+                f"    if {tag!r} == 'slow':\n"
+                "        import time; time.sleep(4)\n"
                 f"    return {tag!r}\n"
                 "def transform_fn(model, body, content_type, accept):\n"
                 "    if isinstance(body, bytes):\n"
@@ -174,6 +176,44 @@ struct SageMakerControlPlaneTests {
             sm.delete_endpoint_config(EndpointConfigName="config-a")
             sm.delete_endpoint_config(EndpointConfigName="config-broken")
             sm.delete_model(ModelName="broken")
+            print("ok")
+            """#, server: server)
+    }
+
+    @Test("an update interrupted by kill -9 starts again when Serval restarts, the old config serving meanwhile")
+    func updateSurvivesRestart() async throws {
+        let server = try await ServalServer()
+        try runScript(
+            #"""
+            sm.create_model(ModelName="a", PrimaryContainer={"ModelDataUrl": upload("a")})
+            sm.create_model(ModelName="slow", PrimaryContainer={"ModelDataUrl": upload("slow")})
+            for name, model in [("config-a", "a"), ("config-slow", "slow")]:
+                sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+                    {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1}])
+            sm.create_endpoint(EndpointName="ep", EndpointConfigName="config-a")
+            sm.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=fast)
+            sm.update_endpoint(EndpointName="ep", EndpointConfigName="config-slow")
+            assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Updating"
+            print("ok")
+            """#, server: server)
+        await server.kill()
+        try await server.restart()
+        try runScript(
+            #"""
+            endpoint = sm.describe_endpoint(EndpointName="ep")
+            assert endpoint["EndpointStatus"] == "Updating" and endpoint["EndpointConfigName"] == "config-a", endpoint
+            deadline = time.time() + 60
+            while True:
+                try:
+                    assert invoke("ep")[0] == "a"
+                    break
+                except ClientError:
+                    assert time.time() < deadline, "the old config does not serve again"
+                    time.sleep(0.1)
+            sm.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig=fast)
+            endpoint = sm.describe_endpoint(EndpointName="ep")
+            assert endpoint["EndpointConfigName"] == "config-slow" and "FailureReason" not in endpoint, endpoint
+            assert invoke("ep")[0] == "slow"
             print("ok")
             """#, server: server)
     }
