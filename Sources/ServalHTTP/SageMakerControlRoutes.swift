@@ -227,8 +227,12 @@ private struct Call: Sendable {
     struct ConfigArnOutput: Codable { var EndpointConfigArn: String }
 
     func createEndpointConfig() async throws -> ConfigArnOutput {
-        let input = try decode(CreateEndpointConfigInput.self)
+        var input = try decode(CreateEndpointConfigInput.self)
         let (variants, asyncInference) = try input.validated()
+        // Recorded with SageMaker's default weight, which DescribeEndpointConfig reports.
+        for index in input.ProductionVariants.indices where input.ProductionVariants[index].ServerlessConfig == nil {
+            input.ProductionVariants[index].InitialVariantWeight = input.ProductionVariants[index].InitialVariantWeight ?? 1
+        }
         let arn = arns.arn("endpoint-config", input.EndpointConfigName)
         for variant in variants {
             _ = try await finding("model", arn: arns.arn("model", variant.modelName)) {

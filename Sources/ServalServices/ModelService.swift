@@ -143,8 +143,13 @@ public struct EndpointConfigService: Sendable {
         try await store.endpointConfigs()
     }
 
-    /// Deletes the config; refused while an endpoint uses it.
+    /// Deletes the config; refused while an endpoint uses it or an update is moving one to it.
     public func delete(_ name: String) async throws {
+        if let endpoint = try await store.endpoints().first(where: { $0.pendingConfigName == name }) {
+            throw ServalError(
+                .conflict,
+                "Endpoint config \"\(name)\" is being deployed to endpoint \"\(endpoint.name)\" by an update; delete it once the update has finished.")
+        }
         guard try await store.deleteEndpointConfig(named: name) else {
             throw ServalError.notFound("Endpoint config", name)
         }

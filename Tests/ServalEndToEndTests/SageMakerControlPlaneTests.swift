@@ -107,6 +107,7 @@ struct SageMakerControlPlaneTests {
                 EndpointConfigName="config-b",
                 ProductionVariants=[{"VariantName": "blue", "ModelName": "Model-B", "InitialInstanceCount": 1},
                                     {"VariantName": "green", "ModelName": "model-a", "InitialInstanceCount": 1, "InitialVariantWeight": 0.0}])
+            assert sm.describe_endpoint_config(EndpointConfigName="config-b")["ProductionVariants"][0]["InitialVariantWeight"] == 1.0
 
             arn = sm.create_endpoint(EndpointName="ep", EndpointConfigName="config-a")["EndpointArn"]
             assert arn == "arn:aws:sagemaker:eu-west-2:000000000000:endpoint/ep", arn
@@ -123,6 +124,8 @@ struct SageMakerControlPlaneTests {
             assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Updating"
             code, message, status = error(sm.update_endpoint, EndpointName="ep", EndpointConfigName="config-a")
             assert (code, status) == ("ValidationException", 400), message
+            code, message, status = error(sm.delete_endpoint_config, EndpointConfigName="config-b")
+            assert (code, status) == ("ResourceInUse", 400) and "being deployed" in message, message
             assert invoke("ep")[0] == "a", "the old config serves until the new one is ready"
             # Traffic during the update and across the switch: every request is answered, by the old model or the new.
             import threading
