@@ -52,8 +52,9 @@ public struct SageMakerError: Error, Sendable, Equatable, CustomStringConvertibl
 
     /// The response body.
     public var body: Data {
-        (try? JSONSerialization.data(withJSONObject: ["__type": kind.rawValue, "message": message], options: [.sortedKeys]))
-            ?? Data()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(["__type": kind.rawValue, "message": message])) ?? Data()
     }
 }
 

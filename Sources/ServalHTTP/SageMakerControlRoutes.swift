@@ -66,7 +66,7 @@ struct SageMakerControlRoutes: Sendable {
 
     static func response(_ output: some Encodable) throws -> Response {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.userInfo[.epochSecondTimes] = true
         let data = try encoder.encode(output)
         return Response(
