@@ -35,7 +35,8 @@ import types
 from pathlib import Path
 
 from bench import (BENCH_DIR, REPO_DIR, RSSSampler, Server, _on_signal, cpu_busy, epoch, http_json, log, lua_script,
-                   rss_kb, run_wrk, serval_info, serval_process, train_models, tree_cpu_seconds, versions)
+                   process_cpu_seconds, rss_kb, run_wrk, serval_info, serval_process, train_models, tree_cpu_seconds,
+                   versions)
 
 TERMINAL = ("Completed", "Failed", "Expired")
 
@@ -392,13 +393,6 @@ def measure_cpu(server, run):
         result["server_us_per_req"] = result["server_cpu_s"] / answered * 1e6
         result["client_us_per_req"] = result["client_cpu_s"] / answered * 1e6
     return result
-
-
-def process_cpu_seconds(pid):
-    """User + system CPU seconds of one process (without its children)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_snapshot(server):

@@ -642,6 +642,13 @@ def run_grpc_load(ctx, target, concurrency, seconds, warmup):
     return result
 
 
+def process_cpu_seconds(pid):
+    """User + system CPU seconds of one process (without its children)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def tree_cpu_seconds(pid):
     """User + system CPU seconds of a process and its live descendants (from /proc)."""
     total = 0
