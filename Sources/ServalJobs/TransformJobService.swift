@@ -113,6 +113,12 @@ enum TransformInputs {
                 throw ServalError(.validationError, "The manifest \(spec.inputUri) does not exist.")
             }
             let entries = try parseManifest(try await objects.readAll(manifest, upTo: 64 << 20), uri: spec.inputUri)
+            // The plan records each object's key only, and units read it from the manifest's bucket.
+            guard entries.bucket == bucket else {
+                throw ServalError(
+                    .validationError,
+                    "The manifest \(spec.inputUri) lists objects in bucket \"\(entries.bucket)\", but Serval reads a manifest's objects from the manifest's own bucket \"\(bucket)\"; put the manifest in bucket \"\(entries.bucket)\".")
+            }
             var inputs: [Input] = []
             for relative in entries.keys.prefix(limit) {
                 let location = try ObjectLocation(bucket: entries.bucket, key: entries.prefix + relative)

@@ -60,6 +60,17 @@ struct TransformInputsTests {
                 try await TransformInputs.list(spec("s3://inp/m.json", dataType: .manifestFile), objects: objects)
             }
         }
+        // The plan keeps each object's key only and units read it from the manifest's bucket: a manifest whose
+        // prefix is in another bucket is refused (before, its units read the keys from the wrong bucket).
+        _ = try await objects.createBucket("other")
+        _ = try await objects.put(try ObjectLocation(bucket: "other", key: "data/a.csv"), bytes: ByteBuffer(string: "1\n"))
+        try await putManifest(#"[{"prefix": "s3://other/data/"}, "a.csv"]"#)
+        do {
+            _ = try await TransformInputs.list(spec("s3://inp/m.json", dataType: .manifestFile), objects: objects)
+            Issue.record("a manifest listing objects of another bucket was accepted")
+        } catch let error as ServalError {
+            #expect(error.code == .validationError && error.message.contains("\"other\""))
+        }
         try await putManifest(#"[{"prefix": "s3://inp/data/"}, "gone.csv"]"#)
         do {
             _ = try await TransformInputs.list(spec("s3://inp/m.json", dataType: .manifestFile), objects: objects)
