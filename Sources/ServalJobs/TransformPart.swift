@@ -19,13 +19,15 @@ enum TransformPart {
         }
     }
 
-    /// Commits `bytes` as the part at `path`, replacing an earlier attempt's.
+    /// Commits `bytes` as the part at `path`, replacing an earlier attempt's; concurrent commits each land whole.
     static func commit(_ bytes: [UInt8], at path: String) async throws {
         try await NIOThreadPool.singleton.runIfActive {
             let folder = String(path[..<path.lastIndex(of: "/")!])
             try FileSystem.makeDirectories(folder)
-            let temporary = path + ".tmp"
-            FileSystem.remove(temporary)
+            // A name of its own: two attempts of one unit may commit at once (its lease expired and this process
+            // claimed it again), and a shared temporary file would let one rename the other's half-written bytes.
+            // A temporary file left by a crash goes with the job's parts folder.
+            let temporary = path + ".tmp-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
             let fd = try FileSystem.create(temporary)
             do {
                 try bytes.withUnsafeBytes { buffer in
