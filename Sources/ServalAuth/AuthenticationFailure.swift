@@ -40,9 +40,13 @@ public enum AuthenticationFailure: Error, Sendable, Equatable, CustomStringConve
                 + "'Authorization: Bearer ACCESS_KEY_ID:SECRET'; create a key with 'serval keys create'."
         case .malformed(let reason, _):
             reason
-        case .unknownAccessKey(let id):
+        case .unknownAccessKey(let id) where AccessKey.isWellFormedID(id):
             "The access key id '\(id)' does not exist; check the configured access key or create one with "
                 + "'serval keys create'."
+        case .unknownAccessKey:
+            // Not echoed: text that is no key id may be the secret, sent in the id's place.
+            "The access key id is not a Serval access key id (\(AccessKey.idLength) characters starting with "
+                + "'\(AccessKey.idPrefix)'); check that the access key id and the secret are not swapped."
         case .signatureMismatch:
             "The request signature we calculated does not match the signature you provided. Check your secret access "
                 + "key and signing method."

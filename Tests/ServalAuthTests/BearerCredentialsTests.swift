@@ -73,6 +73,24 @@ struct BearerCredentialsTests {
         #expect(throws: AuthenticationFailure.unknownAccessKey("SKAAAAAAAAAAAAAAAAAA")) { try unknown.get() }
     }
 
+    @Test("an id that cannot be a key id (the secret, when id and secret are swapped) is not echoed")
+    func swappedIDAndSecretNotEchoed() async throws {
+        // The secret sent where the id goes, as with swapped aws_access_key_id and aws_secret_access_key.
+        let swapped = await BearerCredentials.authenticate(
+            authorization: ["Bearer \(Self.secret.value):\(Self.keyID)"]) { _ in nil }
+        guard case .failure(let failure) = swapped else {
+            Issue.record("a swapped id and secret authenticated")
+            return
+        }
+        #expect(failure == .unknownAccessKey(Self.secret.value))
+        for text in [failure.message, "\(failure)", failure.sageMakerError.message, failure.s3Error.message] {
+            #expect(!text.contains(Self.secret.value), "\(text)")
+        }
+        #expect(failure.message.contains("swapped"))
+        // A well-formed id is still named, to say which key is missing.
+        #expect(AuthenticationFailure.unknownAccessKey(Self.keyID).message.contains(Self.keyID))
+    }
+
     @Test("credentials print without their secret")
     func redacted() throws {
         let credentials = try BearerCredentials.parse(authorization: ["Bearer \(Self.keyID):\(Self.secret.value)"])
