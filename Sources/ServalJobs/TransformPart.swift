@@ -19,31 +19,59 @@ enum TransformPart {
         }
     }
 
+    /// Writes a part as it is produced, so that a unit's output never has to be held whole: bytes go to a
+    /// temporary file of this attempt's own (two attempts of one unit may run at once: its lease expired and this
+    /// process claimed it again; a shared temporary file would let one rename the other's half-written bytes), and
+    /// ``commit()`` flushes it and renames it into place. A temporary file left by a crash goes with the job's
+    /// parts folder.
+    final class Writer: Sendable {
+        let path: String
+        private let temporary: String
+        private let fd: Int32
+
+        /// Starts the part at `path`.
+        init(path: String) async throws {
+            let folder = String(path[..<path.lastIndex(of: "/")!])
+            let temporary = path + ".tmp-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+            self.path = path
+            self.temporary = temporary
+            fd = try await NIOThreadPool.singleton.runIfActive {
+                try FileSystem.makeDirectories(folder)
+                return try FileSystem.create(temporary)
+            }
+        }
+
+        /// Appends bytes.
+        func write(_ bytes: [UInt8]) async throws {
+            let (fd, temporary) = (fd, temporary)
+            try await NIOThreadPool.singleton.runIfActive {
+                try bytes.withUnsafeBytes { buffer in try FileSystem.writeAll(buffer, to: fd, path: temporary) }
+            }
+        }
+
+        /// Flushes the part and renames it into place, replacing an earlier attempt's.
+        func commit() async throws {
+            let (fd, temporary, path) = (fd, temporary, path)
+            try await NIOThreadPool.singleton.runIfActive {
+                try FileSystem.sync(fd, path: temporary)
+                let failure = FileSystem.move(temporary, path)
+                guard failure == 0 else { throw FileSystem.error("Cannot rename into", path, failure) }
+                FileSystem.syncDirectory(String(path[..<path.lastIndex(of: "/")!]))
+            }
+        }
+
+        deinit {
+            close(fd)
+            // After a commit the temporary name is gone; otherwise the attempt failed and its bytes go.
+            FileSystem.remove(temporary)
+        }
+    }
+
     /// Commits `bytes` as the part at `path`, replacing an earlier attempt's; concurrent commits each land whole.
     static func commit(_ bytes: [UInt8], at path: String) async throws {
-        try await NIOThreadPool.singleton.runIfActive {
-            let folder = String(path[..<path.lastIndex(of: "/")!])
-            try FileSystem.makeDirectories(folder)
-            // A name of its own: two attempts of one unit may commit at once (its lease expired and this process
-            // claimed it again), and a shared temporary file would let one rename the other's half-written bytes.
-            // A temporary file left by a crash goes with the job's parts folder.
-            let temporary = path + ".tmp-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
-            let fd = try FileSystem.create(temporary)
-            do {
-                try bytes.withUnsafeBytes { buffer in
-                    try FileSystem.writeAll(buffer, to: fd, path: temporary)
-                }
-                try FileSystem.sync(fd, path: temporary)
-                close(fd)
-            } catch {
-                close(fd)
-                FileSystem.remove(temporary)
-                throw error
-            }
-            let failure = FileSystem.move(temporary, path)
-            guard failure == 0 else { throw FileSystem.error("Cannot rename into", path, failure) }
-            FileSystem.syncDirectory(folder)
-        }
+        let writer = try await Writer(path: path)
+        try await writer.write(bytes)
+        try await writer.commit()
     }
 
     /// Writes the parts, in order, into the new file `path` and flushes it.

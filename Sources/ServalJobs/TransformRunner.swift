@@ -345,9 +345,10 @@ public final class TransformRunner: Service, Sendable {
             let committed = unit.attempts > 1 ? try await TransformPart.exists(at: path) : false
             if !committed {
                 let object = try await inputLocation(of: unit, job: spec.name)
-                let output = try await TransformUnitReader(spec: spec, objects: objects, retryDelay: settings.retryDelay)
-                    .run(unit, of: object, on: runtime) { [self] in isStopping }
-                try await TransformPart.commit(output, at: path)
+                let part = try await TransformPart.Writer(path: path)
+                try await TransformUnitReader(spec: spec, objects: objects, retryDelay: settings.retryDelay)
+                    .run(unit, of: object, on: runtime, into: part) { [self] in isStopping }
+                try await part.commit()
             }
             guard
                 try await store.finishTransformUnit(
@@ -357,8 +358,11 @@ public final class TransformRunner: Service, Sendable {
                 logger.warning("Lost the lease of a transform unit before recording it; another attempt owns it")
                 return
             }
-            if try await store.transformUnits(job: spec.name, objectIndex: unit.objectIndex).allSatisfy({ $0.status == .done }),
-                let object = try await store.transformObjects(job: spec.name).first(where: { $0.index == unit.objectIndex })
+            // The last unit of its object assembles it. (A job that ended meanwhile has no unit rows left: the
+            // count then differs, and nothing is assembled from parts that may be gone.)
+            let units = try await store.transformUnits(job: spec.name, objectIndex: unit.objectIndex)
+            if let object = try await store.transformObjects(job: spec.name).first(where: { $0.index == unit.objectIndex }),
+                units.count == object.unitCount, units.allSatisfy({ $0.status == .done })
             {
                 try await assemble(object, of: spec)
             }

@@ -51,20 +51,22 @@ struct TransformUnitReader {
 
     // MARK: Running
 
-    /// Runs a unit and returns its output part's bytes.
+    /// Runs a unit, writing its output to `part` as it goes (in pieces of about a megabyte, so that a gzip
+    /// object's output is never held whole).
     ///
     /// - Parameter isStopping: whether Serval is shutting down; errors then end the unit at once (it is released
     ///   for the next start) instead of being retried.
     /// - Throws: `.overloaded` when the workers stayed busy while stopping; otherwise the error that made a
     ///   record fail after its retries, naming the object and the record.
     func run(
-        _ unit: TransformUnit, of location: ObjectLocation, on runtime: VariantRuntime,
+        _ unit: TransformUnit, of location: ObjectLocation, on runtime: VariantRuntime, into part: TransformPart.Writer,
         isStopping: @escaping @Sendable () -> Bool
-    ) async throws -> [UInt8] {
+    ) async throws {
         let settings = try TransformRecordSettings(spec: spec)
         let context = Context(
             settings: settings, builder: PayloadBuilder(settings: settings), assembler: OutputAssembler(settings: settings),
-            splitter: RecordSplitter(splitType: spec.splitType), location: location, runtime: runtime, isStopping: isStopping)
+            splitter: RecordSplitter(splitType: spec.splitType), location: location, runtime: runtime, part: part,
+            isStopping: isStopping)
         var output: [UInt8] = []
         if spec.compression == .gzip {
             try await runCompressed(unit, context: context, output: &output)
@@ -78,7 +80,7 @@ struct TransformUnitReader {
             }
             try await process(bytes, firstRecord: unit.firstRecord, context: context, output: &output)
         }
-        return output
+        if !output.isEmpty { try await part.write(output) }
     }
 
     /// What running a unit needs at each step.
@@ -89,6 +91,7 @@ struct TransformUnitReader {
         let splitter: RecordSplitter
         let location: ObjectLocation
         let runtime: VariantRuntime
+        let part: TransformPart.Writer
         let isStopping: @Sendable () -> Bool
     }
 
@@ -149,8 +152,15 @@ struct TransformUnitReader {
             } catch {
                 throw ServalError(error.code, "\(context.location.uri): \(error.message)")
             }
+            if output.count >= Self.flushBytes {
+                try await context.part.write(output)
+                output.removeAll(keepingCapacity: true)
+            }
         }
     }
+
+    /// How much output is gathered before it is written to the part.
+    static let flushBytes = 1 << 20
 
     /// Sends one payload, retrying failures `maxRetries` times with doubling delays; busy workers are waited
     /// for without counting. When a payload of several records still fails because the model rejects it, its

@@ -25,4 +25,27 @@ struct TransformPartTests {
             #expect(stored == first || stored == second, "round \(round): \(stored.count) bytes, not one attempt's")
         }
     }
+
+    @Test("a part written in pieces appears whole on commit; an attempt that never commits leaves nothing")
+    func writtenInPieces() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("serval-parts-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/3/1"
+        let writer = try await TransformPart.Writer(path: path)
+        var expected: [UInt8] = []
+        for piece in 0..<5 {
+            let bytes = [UInt8](repeating: UInt8(0x30 + piece), count: 300_000 + piece)
+            try await writer.write(bytes)
+            expected += bytes
+            #expect(!FileManager.default.fileExists(atPath: path), "the part is visible before its commit")
+        }
+        try await writer.commit()
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: path))) == expected)
+
+        do {
+            let abandoned = try await TransformPart.Writer(path: folder + "/3/2")
+            try await abandoned.write([1, 2, 3])
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder + "/3") == ["1"])
+    }
 }
