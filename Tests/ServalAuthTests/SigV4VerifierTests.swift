@@ -205,6 +205,21 @@ struct SigV4VerifierTests {
         #expect(failure?.s3Error.code == "AuthorizationHeaderMalformed")
     }
 
+    @Test("a credential naming the secret (id and secret swapped; secrets may hold '/') is not echoed")
+    func swappedCredentialNotEchoed() throws {
+        let secret = "Zq7W/m1xk9Jf3Lr8TvB2NcY5HdP0GsA4eUoKiQw6"
+        let altered = validAuthorization.replacingFirst(Self.keyID, with: secret)
+        #expect(altered != validAuthorization, "the test did not change the header")
+        let failure = SigV4TestSupport.failure { try verifier.claim(for: with(authorization: altered), now: Self.now) }
+        guard case .malformed(let reason, location: .header) = failure else {
+            Issue.record("expected malformed, got \(String(describing: failure))")
+            return
+        }
+        #expect(!reason.contains(secret), "\(reason)")
+        #expect(!"\(failure!)".contains(secret))
+        #expect(reason.contains("swapped"), "\(reason)")
+    }
+
     @Test("a request without X-Amz-Date or Date, or with an unreadable one, is malformed")
     func requestDate() {
         var noDate = invocation()

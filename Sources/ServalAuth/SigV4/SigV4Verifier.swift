@@ -265,8 +265,10 @@ public struct SigV4Verifier: Sendable {
         guard parts.count == 5, parts.allSatisfy({ !$0.isEmpty }), parts[4] == SigV4Crypto.terminator,
             parts[1].utf8.count == 8, parts[1].utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
         else {
+            // Not echoed: a secret sent in the id's place (secrets may hold '/') would reach the answer and the log.
             throw .malformed(
-                "The credential '\(text)' is not ACCESS_KEY_ID/YYYYMMDD/REGION/SERVICE/aws4_request.",
+                "The credential is not ACCESS_KEY_ID/YYYYMMDD/REGION/SERVICE/aws4_request (it has \(parts.count) "
+                    + "'/'-separated parts); check that the access key id and the secret are not swapped.",
                 location: location)
         }
         let scope = SigV4CredentialScope(date: String(parts[1]), region: String(parts[2]), service: String(parts[3]))
