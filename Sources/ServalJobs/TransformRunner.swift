@@ -58,6 +58,8 @@ public final class TransformRunner: Service, Sendable {
         var planning = false
         /// Not to claim before this instant (the workers were busy).
         var holdOff: ContinuousClock.Instant?
+        /// The planned objects (their keys, output keys and unit counts never change), read once.
+        var objects: [TransformObject]?
     }
 
     private struct State {
@@ -344,7 +346,9 @@ public final class TransformRunner: Service, Sendable {
             // recording it. Its bytes are what this attempt would write.
             let committed = unit.attempts > 1 ? try await TransformPart.exists(at: path) : false
             if !committed {
-                let object = try await inputLocation(of: unit, job: spec.name)
+                let object = try ObjectLocation(
+                    bucket: try ObjectLocation.split(uri: spec.inputUri, field: "S3Uri").bucket,
+                    key: try await plannedObject(unit.objectIndex, job: spec.name).key)
                 let part = try await TransformPart.Writer(path: path)
                 try await TransformUnitReader(spec: spec, objects: objects, retryDelay: settings.retryDelay)
                     .run(unit, of: object, on: runtime, into: part) { [self] in isStopping }
@@ -361,9 +365,8 @@ public final class TransformRunner: Service, Sendable {
             // The last unit of its object assembles it. (A job that ended meanwhile has no unit rows left: the
             // count then differs, and nothing is assembled from parts that may be gone.)
             let units = try await store.transformUnits(job: spec.name, objectIndex: unit.objectIndex)
-            if let object = try await store.transformObjects(job: spec.name).first(where: { $0.index == unit.objectIndex }),
-                units.count == object.unitCount, units.allSatisfy({ $0.status == .done })
-            {
+            let object = try await plannedObject(unit.objectIndex, job: spec.name)
+            if units.count == object.unitCount, units.allSatisfy({ $0.status == .done }) {
                 try await assemble(object, of: spec)
             }
         } catch let error as ServalError where [.overloaded, .modelNotReady].contains(error.code) || isStopping {
@@ -383,13 +386,20 @@ public final class TransformRunner: Service, Sendable {
         }
     }
 
-    private func inputLocation(of unit: TransformUnit, job: String) async throws -> ObjectLocation {
-        guard let object = try await store.transformObjects(job: job).first(where: { $0.index == unit.objectIndex }) else {
-            throw ServalError(.internalFailure, "The plan of transform job \"\(job)\" has no object \(unit.objectIndex).")
+    /// The planned object of a unit, from the store once per job rather than once per unit.
+    private func plannedObject(_ index: Int, job: String) async throws -> TransformObject {
+        let cached = state.withLock { $0.jobs[job]?.objects }
+        let objects: [TransformObject]
+        if let cached {
+            objects = cached
+        } else {
+            objects = try await store.transformObjects(job: job)
+            state.withLock { $0.jobs[job]?.objects = objects }
         }
-        let spec = try await store.transformJob(named: job)?.spec
-        let bucket = try ObjectLocation.split(uri: spec?.inputUri ?? "", field: "S3Uri").bucket
-        return try ObjectLocation(bucket: bucket, key: object.key)
+        guard objects.indices.contains(index), objects[index].index == index else {
+            throw ServalError(.internalFailure, "The plan of transform job \"\(job)\" has no object \(index).")
+        }
+        return objects[index]
     }
 
     /// Concatenates an object's committed parts, in order, into its `.out` object (renamed into place whole),

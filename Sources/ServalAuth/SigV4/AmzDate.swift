@@ -25,13 +25,11 @@ struct AmzDate: Sendable, Equatable {
     /// Parses the basic form `yyyyMMdd'T'HHmmss'Z'` (the `X-Amz-Date` header and query parameter).
     init?(basic text: some StringProtocol) {
         let bytes = Array(text.utf8)
-        guard bytes.count == 16, bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "Z"),
-            let year = Self.number(bytes[0..<4]), let month = Self.number(bytes[4..<6]),
-            let day = Self.number(bytes[6..<8]),
-            let hour = Self.number(bytes[9..<11]), let minute = Self.number(bytes[11..<13]),
-            let second = Self.number(bytes[13..<15])
-        else { return nil }
-        self.init(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
+        guard bytes.count == 16, bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "Z") else { return nil }
+        // The extended form Timestamp parses: yyyy-MM-dd'T'HH:mm:ss'Z'.
+        let extended = "\(text.prefix(4))-\(text.dropFirst(4).prefix(2))-\(text.dropFirst(6).prefix(2))T\(text.dropFirst(9).prefix(2)):\(text.dropFirst(11).prefix(2)):\(text.dropFirst(13).prefix(2))Z"
+        guard let timestamp = Timestamp(iso8601: extended) else { return nil }
+        self.init(timestamp)
         // Reject dates that do not exist (2015-02-30, 25:00:00) by formatting back.
         guard basic == String(text) else { return nil }
     }
@@ -48,32 +46,7 @@ struct AmzDate: Sendable, Equatable {
         self.init(basic: "\(parts[3])\(monthDigits)\(parts[1])T\(clock[0])\(clock[1])\(clock[2])Z")
     }
 
-    private init(year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64, second: Int64) {
-        let days = Self.daysSinceEpoch(year: year, month: month, day: day)
-        self.init(Timestamp(millisecondsSinceEpoch: ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000))
-    }
-
     private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-
-    private static func number(_ digits: some Collection<UInt8>) -> Int64? {
-        guard !digits.isEmpty else { return nil }
-        var value: Int64 = 0
-        for digit in digits {
-            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(digit) else { return nil }
-            value = value * 10 + Int64(digit - UInt8(ascii: "0"))
-        }
-        return value
-    }
-
-    /// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm, proleptic Gregorian calendar).
-    private static func daysSinceEpoch(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let shiftedYear = month <= 2 ? year - 1 : year
-        let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
-        let yearOfEra = shiftedYear - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
 
     private static func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
         let quotient = value / divisor
