@@ -40,8 +40,11 @@ grep -Ev '^\[[0-9]+/[0-9]+\]|unhandled; explicitly declare' "$log"
 if [ "$build_status" != 0 ]; then echo "error: swift build failed"; failed=$((failed + 1)); fi
 swift test --skip-build 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
-p=$(grep -Ec '^. Test .*passed after' "$log")
-f=$(grep -Ec '^. Test .*failed after' "$log")
+# Swift Testing's own total ("Test run with N tests ...") is exact; counting per-test lines is not, because
+# tests running in parallel can interleave their lines.
+f=$(grep -Eo '✘ Test .{0,400}failed after' "$log" | grep -vc 'Test run with' || true)
+total=$(grep -Eo 'Test run with [0-9]+ tests?' "$log" | tail -1 | grep -Eo '[0-9]+' || true)
+if [ -n "$total" ]; then p=$((total - f)); else p=$(grep -Ec '^. Test .*passed after' "$log"); fi
 passed=$((passed + p)); failed=$((failed + f))
 if [ "$status" != 0 ] && [ "$f" = 0 ]; then failed=$((failed + 1)); fi
 
