@@ -77,11 +77,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Starting child processes with only the descriptors, user and parent-death signal they should have.
+        .target(name: "CServalSpawn"),
         // Worker processes, Python environments, per-variant batching and routing.
         .target(
             name: "ServalRuntime",
             dependencies: [
-                "ServalCore", "ServalScheduling", "ServalWorkerIPC", "ServalArtifacts",
+                "ServalCore", "ServalScheduling", "ServalWorkerIPC", "ServalArtifacts", "CServalSpawn",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -246,6 +248,7 @@ let package = Package(
         ),
         .testTarget(name: "ServalCoreTests", dependencies: ["ServalCore"], swiftSettings: swiftSettings),
         .testTarget(name: "ServalSchedulingTests", dependencies: ["ServalScheduling"], swiftSettings: swiftSettings),
+        .testTarget(name: "ServalRuntimeTests", dependencies: ["ServalRuntime", "ServalCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServalTransformTests", dependencies: ["ServalTransform", "ServalCore"], swiftSettings: swiftSettings
         ),

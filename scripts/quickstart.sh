@@ -39,5 +39,5 @@ curl -s "http://127.0.0.1:$port/v2/models/iris/infer" -H 'Content-Type: applicat
 echo
 
 echo
-echo "Serval keeps serving at $SERVAL_URL (curl $SERVAL_URL/endpoints/iris/invocations -d '[[5.1,3.5,1.4,0.2]]'). Ctrl-C stops it."
+echo "Serval keeps serving at $SERVAL_URL (curl $SERVAL_URL/endpoints/iris/invocations -H 'Content-Type: application/json' -d '[[5.1,3.5,1.4,0.2]]'). Ctrl-C stops it."
 wait $server

@@ -1,4 +1,5 @@
 import Foundation
+import CServalSpawn
 import ServalCore
 import Synchronization
 
@@ -23,9 +24,43 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A child process started with `posix_spawn`: stdin from /dev/null, stdout and stderr into one pipe that the
-/// caller reads, optionally one end of a socket pair as file descriptor 3, in a process group of its own so
-/// that its own children can be signalled with it.
+/// Who a child process runs as, when Serval starts it as another user.
+public struct ProcessUser: Sendable, Equatable, CustomStringConvertible {
+    /// The user's name, for messages.
+    public var name: String
+    /// The user id.
+    public var uid: uid_t
+    /// The primary group id, also the only supplementary group.
+    public var gid: gid_t
+
+    /// Creates a user.
+    public init(name: String, uid: uid_t, gid: gid_t) {
+        self.name = name
+        self.uid = uid
+        self.gid = gid
+    }
+
+    public var description: String { "\(name) (uid \(uid))" }
+}
+
+/// How to start a child process.
+struct ChildLaunch: Sendable {
+    /// The program (searched on the environment's `PATH` when it has no slash) and its arguments.
+    var arguments: [String]
+    /// The child's whole environment: nothing of Serval's own is passed on unless it is here.
+    var environment: [String: String]
+    /// The child's working directory; `nil` keeps Serval's.
+    var directory: String?
+    /// The user to run as; `nil` runs as Serval's own user.
+    var user: ProcessUser?
+    /// Give the child one end of a Unix socket pair as fd 3 (see ``ChildProcess/channelDescriptor``).
+    var withChannel = false
+}
+
+/// A child process: stdin from /dev/null, stdout and stderr into one pipe that the caller reads, optionally one
+/// end of a socket pair as file descriptor 3, and no other descriptor of Serval's (its listening sockets, the
+/// database, other workers' channels), in a process group of its own so that its own children can be signalled
+/// with it, and killed by the kernel when Serval dies (`PR_SET_PDEATHSIG`), so that no worker outlives its server.
 final class ChildProcess: Sendable {
     /// The child's process id (also its process group id).
     let pid: pid_t
@@ -34,93 +69,107 @@ final class ChildProcess: Sendable {
     /// Serval's end of the socket pair whose other end the child has as fd 3; owned by the caller after launch.
     let channelDescriptor: Int32?
 
-    /// Serialises descriptor creation and spawning, so that no child inherits another child's pipe or socket
-    /// in the moment before close-on-exec is set.
-    private static let spawnLock = Mutex(())
-
     private init(pid: pid_t, outputDescriptor: Int32, channelDescriptor: Int32?) {
         self.pid = pid
         self.outputDescriptor = outputDescriptor
         self.channelDescriptor = channelDescriptor
     }
 
-    /// Starts `arguments[0]`, searched on `PATH` when it has no slash.
+    /// Starts a child process.
     ///
-    /// - Parameter withChannel: give the child one end of a Unix socket pair as fd 3 (see ``channelDescriptor``).
-    /// - Throws: ``ServalError`` naming the program when it cannot be started.
-    static func launch(
-        arguments: [String], environment: [String: String], withChannel: Bool = false
-    ) throws(ServalError) -> ChildProcess {
-        try spawnLock.withLock { _ throws(ServalError) in
-            try launchLocked(arguments: arguments, environment: environment, withChannel: withChannel)
+    /// - Throws: ``ServalError`` naming the program when it cannot be started (`validationError` when it is not
+    ///   found).
+    static func launch(_ launch: ChildLaunch) async throws(ServalError) -> ChildProcess {
+        precondition(!launch.arguments.isEmpty)
+        let program = launch.arguments[0]
+        guard let path = executablePath(program, searchPath: launch.environment["PATH"]) else {
+            throw ServalError(.validationError, "\(program) was not found; install it or point Serval at it.")
         }
+        let result = await SpawnThread.shared.run { () -> Result<ChildProcess, ServalError> in
+            Result { () throws(ServalError) in try spawn(path: path, launch) }
+        }
+        return try result.get()
     }
 
-    private static func launchLocked(
-        arguments: [String], environment: [String: String], withChannel: Bool
-    ) throws(ServalError) -> ChildProcess {
-        precondition(!arguments.isEmpty)
+    private static func spawn(path: String, _ launch: ChildLaunch) throws(ServalError) -> ChildProcess {
+        let program = launch.arguments[0]
+        func failure(_ what: String, _ error: Int32) -> ServalError {
+            ServalError(.internalFailure, "Cannot \(what) for \(program): \(String(cString: strerror(error))).")
+        }
+        // Every descriptor is made close-on-exec and above 9, so that the child's moves onto 0-3 cannot collide.
         var pipeEnds: [Int32] = [-1, -1]
-        guard pipe(&pipeEnds) == 0 else {
-            throw ServalError(.internalFailure, "Cannot create a pipe for \(arguments[0]): \(String(cString: strerror(errno))).")
-        }
-        for end in pipeEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        guard serval_pipe_cloexec(&pipeEnds) == 0 else { throw failure("create a pipe", errno) }
+        pipeEnds = pipeEnds.map(Self.raised)
         var socketEnds: [Int32] = [-1, -1]
-        if withChannel {
-            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &socketEnds) == 0 else {
+        if launch.withChannel {
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &socketEnds) == 0 else {
+                let error = errno
                 pipeEnds.forEach { close($0) }
-                throw ServalError(.internalFailure, "Cannot create a socket pair for \(arguments[0]): \(String(cString: strerror(errno))).")
+                throw failure("create a socket pair", error)
             }
-            // Keep both ends above 3 so that dup2 onto 3 always happens (and clears close-on-exec).
-            for index in 0..<2 {
-                let moved = fcntl(socketEnds[index], F_DUPFD_CLOEXEC, 10)
-                close(socketEnds[index])
-                socketEnds[index] = moved
-            }
+            socketEnds = socketEnds.map(Self.raised)
+        }
+        defer {
+            close(pipeEnds[1])
+            if launch.withChannel { close(socketEnds[1]) }
         }
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2)
-        if withChannel {
-            posix_spawn_file_actions_adddup2(&actions, socketEnds[1], 3)
-        }
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var emptyMask = sigset_t()
-        sigemptyset(&emptyMask)
-        posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        var defaultSignals = sigset_t()
-        sigemptyset(&defaultSignals)
-        for signal in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD] { sigaddset(&defaultSignals, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let argv = launch.arguments.map { strdup($0) } + [nil]
+        let envp = launch.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let directory = launch.directory.flatMap { strdup($0) }
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
+            free(directory)
         }
         var pid: pid_t = 0
-        let status = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, envp)
-        close(pipeEnds[1])
-        if withChannel { close(socketEnds[1]) }
+        var step: Int32 = 0
+        let status = path.withCString { path in
+            argv.withUnsafeBufferPointer { argv in
+                envp.withUnsafeBufferPointer { envp in
+                    var request = serval_spawn_request(
+                        path: path, argv: argv.baseAddress, envp: envp.baseAddress, directory: directory,
+                        output_fd: pipeEnds[1], channel_fd: launch.withChannel ? socketEnds[1] : -1,
+                        set_user: launch.user == nil ? 0 : 1, uid: launch.user?.uid ?? 0, gid: launch.user?.gid ?? 0)
+                    return serval_spawn(&request, &pid, &step)
+                }
+            }
+        }
         guard status == 0 else {
             close(pipeEnds[0])
-            if withChannel { close(socketEnds[0]) }
-            if status == ENOENT {
-                throw ServalError(.validationError, "\(arguments[0]) was not found; install it or point Serval at it.")
+            if launch.withChannel { close(socketEnds[0]) }
+            let reason = String(cString: strerror(status))
+            switch Int(step) {
+            case Int(SERVAL_SPAWN_STEP_USER.rawValue):
+                throw ServalError(.internalFailure, "Cannot start \(program) as \(launch.user?.description ?? "?"): \(reason).")
+            case Int(SERVAL_SPAWN_STEP_DIRECTORY.rawValue):
+                throw ServalError(.internalFailure, "Cannot start \(program) in \(launch.directory ?? "?"): \(reason).")
+            case Int(SERVAL_SPAWN_STEP_EXEC.rawValue) where status == EACCES:
+                throw ServalError(
+                    .validationError,
+                    "\(program) cannot be run\(launch.user.map { " by \($0)" } ?? ""): \(reason). Make it and its folders readable and executable\(launch.user == nil ? "" : " by that user"), or point Serval at another interpreter.")
+            default:
+                throw ServalError(.internalFailure, "Cannot start \(program): \(reason).")
             }
-            throw ServalError(.internalFailure, "Cannot start \(arguments[0]): \(String(cString: strerror(status))).")
         }
-        return ChildProcess(pid: pid, outputDescriptor: pipeEnds[0], channelDescriptor: withChannel ? socketEnds[0] : nil)
+        return ChildProcess(pid: pid, outputDescriptor: pipeEnds[0], channelDescriptor: launch.withChannel ? socketEnds[0] : nil)
+    }
+
+    /// The descriptor moved to 10 or above, close-on-exec.
+    private static func raised(_ descriptor: Int32) -> Int32 {
+        guard descriptor < 10 else { return descriptor }
+        let moved = fcntl(descriptor, F_DUPFD_CLOEXEC, 10)
+        guard moved >= 0 else { return descriptor }
+        close(descriptor)
+        return moved
+    }
+
+    /// `program` itself when it holds a slash, else the first executable of that name on `searchPath` (Serval's
+    /// own `PATH` when the child's environment has none).
+    static func executablePath(_ program: String, searchPath: String?) -> String? {
+        if program.contains("/") { return access(program, X_OK) == 0 ? program : nil }
+        let folders = (searchPath ?? ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        return folders.lazy.map { "\($0.isEmpty ? "." : $0)/\(program)" }.first { access($0, X_OK) == 0 }
     }
 
     /// Sends `signal` to the child's whole process group.
@@ -157,9 +206,9 @@ extension ExitStatus {
 
 /// Runs a program to completion and returns its exit status and combined output (the last `outputLimit` bytes).
 func runToCompletion(
-    _ arguments: [String], environment: [String: String], outputLimit: Int = 64 * 1024
+    _ launch: ChildLaunch, outputLimit: Int = 64 * 1024
 ) async throws(ServalError) -> (status: ExitStatus, output: String) {
-    let process = try ChildProcess.launch(arguments: arguments, environment: environment)
+    let process = try await ChildProcess.launch(launch)
     let descriptor = process.outputDescriptor
     let output = await withCheckedContinuation { (continuation: CheckedContinuation<[UInt8], Never>) in
         Thread.detachNewThread {
@@ -187,4 +236,37 @@ func tail(_ text: String, lines: Int, maxBytes: Int = 2000) -> String {
         result = "…" + String(decoding: Array(result.utf8).suffix(maxBytes), as: UTF8.self)
     }
     return result
+}
+
+/// The one thread that forks child processes.
+///
+/// The kernel sends a child's parent-death signal when the *thread* that forked it ends, not the process: a child
+/// forked from a pool thread that later retires would be killed with it. This thread lives as long as Serval.
+private final class SpawnThread: Sendable {
+    static let shared = SpawnThread()
+
+    private let work = Mutex<[@Sendable () -> Void]>([])
+    private let available = DispatchSemaphore(value: 0)
+
+    private init() {
+        let thread = Thread { [self] in loop() }
+        thread.name = "serval-spawn"
+        thread.start()
+    }
+
+    private func loop() -> Never {
+        while true {
+            available.wait()
+            let next = work.withLock { $0.removeFirst() }
+            next()
+        }
+    }
+
+    /// Runs `body` on the spawn thread and returns its result.
+    func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            work.withLock { $0.append { continuation.resume(returning: body()) } }
+            available.signal()
+        }
+    }
 }

@@ -18,13 +18,32 @@ public struct PythonSettings: Sendable {
     public var cacheDirectory: String
     /// The packages of the base runtime, as pip requirement lines.
     public var basePackages: [String]
+    /// Who every Python process runs as: interpreter probes, `venv` and `pip` (whose build steps run packages'
+    /// code) and the model workers.
+    public var runAs: ChildIdentity
 
     /// Creates settings.
-    public init(executable: String, workerPath: String, cacheDirectory: String, basePackages: [String]) {
+    public init(
+        executable: String, workerPath: String, cacheDirectory: String, basePackages: [String],
+        runAs: ChildIdentity = .server
+    ) {
         self.executable = executable
         self.workerPath = workerPath
         self.cacheDirectory = cacheDirectory
         self.basePackages = basePackages
+        self.runAs = runAs
+    }
+
+    /// The interpreter's own path, as Python reports it (`sys.executable`), for `executable`. Python processes run
+    /// with a scrubbed environment, in which a launcher such as a pyenv shim (which needs `PYENV_ROOT` and its
+    /// user's home) would not find the interpreter. A venv's interpreter stays the venv's. When the probe fails,
+    /// `name` is kept and the first deploy says why.
+    public static func interpreterPath(_ name: String) async -> String {
+        let probe = ChildLaunch(
+            arguments: [name, "-c", "import sys; print(sys.executable)"], environment: ProcessInfo.processInfo.environment)
+        guard let result = try? await runToCompletion(probe), result.status == .exited(0) else { return name }
+        let path = result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        return path.hasPrefix("/") && !path.contains("\n") ? path : name
     }
 
     /// The base runtime Serval installs when the interpreter lacks it.
@@ -90,6 +109,9 @@ public actor PythonEnvironments {
     /// The `PYTHONPATH` entry that makes the worker package importable.
     public nonisolated var workerPath: String { settings.workerPath }
 
+    /// Who the workers run as.
+    public nonisolated var runAs: ChildIdentity { settings.runAs }
+
     // MARK: Base runtime
 
     private func baseRuntime() async throws(ServalError) -> BaseRuntime {
@@ -109,7 +131,8 @@ public actor PythonEnvironments {
     private static func prepareBase(settings: PythonSettings, logger: Logger) async throws(ServalError) -> BaseRuntime {
         let probe = "import sys, site; import " + importNames(settings.basePackages).joined(separator: ", ")
             + "; print('\\n'.join(site.getsitepackages()))"
-        let configured = try await run([settings.executable, "-c", probe], what: "checking \(settings.executable)", allowFailure: true)
+        let configured = try await run(
+            [settings.executable, "-c", probe], what: "checking \(settings.executable)", as: settings.runAs, allowFailure: true)
         if case .exited(0) = configured.status {
             return BaseRuntime(python: settings.executable, sitePackages: lines(configured.output))
         }
@@ -119,7 +142,7 @@ public actor PythonEnvironments {
             logger.info("Preparing the base Python runtime", metadata: ["packages": "\(settings.basePackages)"])
             try await buildVenv(at: folder, python: settings.executable, pth: [], install: settings.basePackages, requirementsFile: nil, settings: settings)
         }
-        let sites = try await run([folder + "/bin/python", "-c", probe], what: "checking the base runtime")
+        let sites = try await run([folder + "/bin/python", "-c", probe], what: "checking the base runtime", as: settings.runAs)
         return BaseRuntime(python: folder + "/bin/python", sitePackages: lines(sites.output))
     }
 
@@ -159,8 +182,12 @@ public actor PythonEnvironments {
         } catch {
             throw ServalError(.internalFailure, "Cannot create \(parent): \(error.localizedDescription).")
         }
+        // venv and pip run as the workers' user, which must be able to create the venv here.
+        if let user = settings.runAs.user { _ = lchown(parent, user.uid, user.gid) }
         do {
-            try await populateVenv(at: temporary, python: python, pth: pth, install: install, requirementsFile: requirementsFile)
+            try await populateVenv(
+                at: temporary, python: python, pth: pth, install: install, requirementsFile: requirementsFile,
+                identity: settings.runAs)
         } catch {
             // A half-built venv can be hundreds of megabytes: remove it off the event loops.
             try? await NIOThreadPool.singleton.runIfActive { try? FileManager.default.removeItem(atPath: temporary) }
@@ -173,13 +200,14 @@ public actor PythonEnvironments {
 
     /// Creates a venv at `temporary` and installs into it.
     private static func populateVenv(
-        at temporary: String, python: String, pth: [String], install: [String], requirementsFile: String?
+        at temporary: String, python: String, pth: [String], install: [String], requirementsFile: String?,
+        identity: ChildIdentity
     ) async throws(ServalError) {
-        _ = try await run([python, "-m", "venv", temporary], what: "creating a Python venv")
+        _ = try await run([python, "-m", "venv", temporary], what: "creating a Python venv", as: identity)
         let venvPython = temporary + "/bin/python"
         if !pth.isEmpty {
             let sites = try await run(
-                [venvPython, "-c", "import site; print(site.getsitepackages()[0])"], what: "inspecting the venv")
+                [venvPython, "-c", "import site; print(site.getsitepackages()[0])"], what: "inspecting the venv", as: identity)
             let sitePackages = lines(sites.output).first ?? ""
             _ = FileManager.default.createFile(
                 atPath: sitePackages + "/_serval_base.pth", contents: Data((pth.joined(separator: "\n") + "\n").utf8))
@@ -188,7 +216,9 @@ public actor PythonEnvironments {
         arguments += install
         if let requirementsFile { arguments += ["-r", requirementsFile] }
         if !install.isEmpty || requirementsFile != nil {
-            _ = try await run(arguments, what: "pip install \((install + (requirementsFile == nil ? [] : ["-r code/requirements.txt"])).joined(separator: " "))")
+            _ = try await run(
+                arguments, what: "pip install \((install + (requirementsFile == nil ? [] : ["-r code/requirements.txt"])).joined(separator: " "))",
+                as: identity)
         }
     }
 
@@ -196,18 +226,16 @@ public actor PythonEnvironments {
 
     @discardableResult
     private static func run(
-        _ arguments: [String], what: String, allowFailure: Bool = false
+        _ arguments: [String], what: String, as identity: ChildIdentity, allowFailure: Bool = false
     ) async throws(ServalError) -> (status: ExitStatus, output: String) {
-        var environment = ProcessInfo.processInfo.environment
+        var environment = identity.environment(.packageInstalls)
         environment["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-        let result: (status: ExitStatus, output: String)
-        do {
-            result = try await runToCompletion(arguments, environment: environment)
-        } catch where error.code == .validationError {
+        guard ChildProcess.executablePath(arguments[0], searchPath: environment["PATH"]) != nil else {
             throw ServalError(
                 .validationError,
                 "\(arguments[0]) was not found: install Python 3.9 or later, or start Serval with --python pointing at an interpreter.")
         }
+        let result = try await runToCompletion(ChildLaunch(arguments: arguments, environment: environment, user: identity.user))
         if !allowFailure, result.status != .exited(0) {
             throw ServalError(
                 .validationError,

@@ -404,7 +404,7 @@ public actor VariantRuntime {
                 WorkerLaunchSpec(
                     python: environment.python, workerPath: environments.workerPath,
                     modelDirectory: spec.modelDirectory, environment: spec.model.environment,
-                    label: "\(spec.endpointName)/\(spec.variant.name)/\(slot)"),
+                    label: "\(spec.endpointName)/\(spec.variant.name)/\(slot)", identity: environments.runAs),
                 group: eventLoopGroup, logger: logger)
         } catch {
             return .launchFailed(error)

@@ -15,8 +15,11 @@ struct WorkerLaunchSpec: Sendable {
     var python: String
     var workerPath: String
     var modelDirectory: String
+    /// The model's own environment variables (its config's `Environment`).
     var environment: [String: String]
     var label: String
+    /// Who the worker runs as and with which home; see ``PythonSettings/runAs``.
+    var identity: ChildIdentity
 }
 
 /// One running Python worker: its process, the framed channel to it, and the tail of its output.
@@ -38,15 +41,18 @@ final class WorkerProcess: Sendable {
     static func launch(
         _ spec: WorkerLaunchSpec, group: any EventLoopGroup, logger: Logger
     ) async throws(ServalError) -> WorkerProcess {
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SERVAL_") }
+        // Serval's own environment stays with Serval: the worker gets the basics, the model's variables and the
+        // contract's (docs/security.md).
+        var environment = spec.identity.environment(ChildEnvironment.basics)
         for (key, value) in spec.environment { environment[key] = value }
-        environment["PYTHONPATH"] = [spec.workerPath, environment["PYTHONPATH"]].compactMap { $0 }.joined(separator: ":")
+        environment["PYTHONPATH"] = [spec.workerPath, spec.environment["PYTHONPATH"]].compactMap { $0 }.joined(separator: ":")
         environment["PYTHONUNBUFFERED"] = "1"
         environment["PYTHONDONTWRITEBYTECODE"] = "1"
         environment["SM_MODEL_DIR"] = spec.modelDirectory
-        let process = try ChildProcess.launch(
-            arguments: [spec.python, "-m", "serval_worker", "--model-dir", spec.modelDirectory, "--fd", "3"],
-            environment: environment, withChannel: true)
+        let process = try await ChildProcess.launch(
+            ChildLaunch(
+                arguments: [spec.python, "-m", "serval_worker", "--model-dir", spec.modelDirectory, "--fd", "3"],
+                environment: environment, directory: spec.modelDirectory, user: spec.identity.user, withChannel: true))
         let output = OutputTail(descriptor: process.outputDescriptor, logger: logger, label: spec.label)
         let (frames, continuation) = AsyncStream<WorkerFrame>.makeStream()
         do {

@@ -27,11 +27,12 @@ struct KeysCommand: AsyncParsableCommand {
         func localService() throws -> AccessKeyService? {
             guard let dataDir else { return nil }
             let folder = URL(fileURLWithPath: dataDir).standardizedFileURL.path
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let logger = Logger(label: "serval", factory: { _ in SwiftLogNoOpLogHandler() })
+            try DataFolder.secure(folder, logger: logger)
             let store = try SQLiteMetadataStore(path: folder + "/serval.sqlite")
             return AccessKeyService(
                 store: store, masterKeyPath: AccessKeyService.masterKeyPath(dataDirectory: folder), clock: SystemClock(),
-                logger: Logger(label: "serval", factory: { _ in SwiftLogNoOpLogHandler() }))
+                logger: logger)
         }
     }
 

@@ -46,6 +46,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The folder holding the serval_worker package (or SERVAL_WORKER_PATH; found automatically in a checkout).")
     var workerPath: String?
 
+    @Option(help: "The user model workers (and pip) run as when Serval runs as root (default: serval-worker, created on first use); see docs/security.md.")
+    var workerUser: String?
+
     @Option(help: "The largest model package upload, in bytes.")
     var maxPackageBytes = 10 * 1024 * 1024 * 1024
 
@@ -81,17 +84,26 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let environment = ProcessInfo.processInfo.environment
         let dataDirectory = URL(fileURLWithPath: dataDir).standardizedFileURL.path
-        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        try PortCheck.ensureFree(
+            host: host, ports: [("HTTP", port), ("gRPC", grpcPort), ("S3", s3Port)],
+            flag: { ["HTTP": "--port", "gRPC": "--grpc-port", "S3": "--s3-port"][$0] ?? "--port" })
+        try DataFolder.secure(dataDirectory, logger: logger)
 
         guard let workerPath = workerPath ?? environment["SERVAL_WORKER_PATH"] ?? Self.findWorker() else {
             throw ValidationError(
                 "Cannot find the Python worker (a folder containing serval_worker/). Pass --worker-path or set SERVAL_WORKER_PATH.")
         }
-        let settings = PythonSettings(
-            executable: python ?? environment["SERVAL_PYTHON"] ?? "python3",
+        var settings = PythonSettings(
+            executable: await PythonSettings.interpreterPath(python ?? environment["SERVAL_PYTHON"] ?? "python3"),
             workerPath: URL(fileURLWithPath: workerPath).standardizedFileURL.path,
             cacheDirectory: URL(fileURLWithPath: pythonCache ?? environment["SERVAL_PYTHON_CACHE"] ?? dataDirectory + "/python").standardizedFileURL.path,
             basePackages: PythonSettings.defaultBasePackages)
+        try FileManager.default.createDirectory(atPath: settings.cacheDirectory, withIntermediateDirectories: true)
+        if let user = try await WorkerIsolation.user(requested: workerUser, logger: logger) {
+            settings.runAs = try WorkerIsolation.prepare(
+                user: user, paths: [settings.executable, settings.workerPath, dataDirectory + "/models"],
+                cacheDirectory: settings.cacheDirectory, logger: logger)
+        }
 
         let clock = SystemClock()
         let store = try SQLiteMetadataStore(path: dataDirectory + "/serval.sqlite")

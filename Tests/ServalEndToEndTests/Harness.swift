@@ -49,6 +49,17 @@ final class TemporaryFolder: Sendable {
     }
 }
 
+extension TemporaryFolder {
+    /// A folder inside this one that model code may write in: when the tests run as root, workers run as an
+    /// unprivileged user (docs/security.md), and a test that watches a model through files needs such a place.
+    func writableByWorkers() throws -> String {
+        let shared = path + "/shared-with-workers"
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+        chmod(shared, 0o1777)
+        return shared
+    }
+}
+
 /// Runs a command to completion; returns its status and combined output.
 @discardableResult
 func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> (status: Int32, output: String) {
@@ -128,6 +139,8 @@ final class ServalServer: @unchecked Sendable {
     private let ownedData: TemporaryFolder?
     /// More `serve` options, e.g. `["--lease-seconds", "2"]`.
     private let extraArguments: [String]
+    /// Variables added to the server's environment.
+    private let extraEnvironment: [String: String]
 
     var url: String { "http://127.0.0.1:\(port)" }
     /// The S3-compatible object API's URL.
@@ -143,11 +156,12 @@ final class ServalServer: @unchecked Sendable {
     /// cache to the test's.
     init(
         dataDirectory: String? = nil, python: String = testPython, pythonCache: String = testPythonCache,
-        arguments: [String] = []
+        arguments: [String] = [], environment: [String: String] = [:]
     ) async throws {
         self.python = python
         self.pythonCache = pythonCache
         self.extraArguments = arguments
+        self.extraEnvironment = environment
         if let dataDirectory {
             self.dataDirectory = dataDirectory
             ownedData = nil
@@ -167,6 +181,7 @@ final class ServalServer: @unchecked Sendable {
             "serve", "--port", "0", "--grpc-port", "0", "--s3-port", "0", "--data-dir", dataDirectory, "--python", python,
             "--python-cache", pythonCache, "--worker-path", repositoryRoot + "/python", "--log-level", "info",
         ] + extraArguments
+        process.environment = ProcessInfo.processInfo.environment.merging(extraEnvironment) { $1 }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
@@ -200,6 +215,9 @@ final class ServalServer: @unchecked Sendable {
 
     /// Everything the server printed.
     var log: String { output.text }
+
+    /// The server's process id.
+    var pid: pid_t { process.processIdentifier }
 
     /// Stops the server with SIGTERM (graceful) and waits for it.
     func stop() async {

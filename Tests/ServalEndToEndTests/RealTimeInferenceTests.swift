@@ -195,7 +195,7 @@ struct RealTimeInferenceTests {
 
     @Test func killedWorkerFailsItsRequestAtOnceAndIsRestarted() async throws {
         let folder = try TemporaryFolder()
-        let pidFile = folder.path + "/pid"
+        let pidFile = try folder.writableByWorkers() + "/pid"
         let package = try Packages.custom(
             in: folder.path, name: "victim",
             source: """
@@ -234,7 +234,7 @@ struct RealTimeInferenceTests {
 
     @Test func workerKilledWhileLoadingIsRestartedAndTheEndpointComesUp() async throws {
         let folder = try TemporaryFolder()
-        let marker = folder.path + "/first-load"
+        let marker = try folder.writableByWorkers() + "/first-load"
         let package = try Packages.custom(
             in: folder.path, name: "slowload",
             source: """
@@ -361,7 +361,7 @@ struct RealTimeInferenceTests {
 
     @Test func sigtermDrainsRequestsInFlightThenStopsTheWorkers() async throws {
         let folder = try TemporaryFolder()
-        let started = folder.path + "/started"
+        let started = try folder.writableByWorkers() + "/started"
         let package = try Packages.custom(
             in: folder.path, name: "drain",
             source: """
