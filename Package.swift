@@ -139,11 +139,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Guards on the HTTP/1 connections of every HTTP port: the request head deadline, the connection limit,
+        // HTTP/1.0 connection closing and the Host check.
+        .target(
+            name: "ServalHTTPGuards",
+            dependencies: [
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The S3-compatible object API on its own port (path-style), over ServalObjects.
         .target(
             name: "ServalS3",
             dependencies: [
-                "ServalCore", "ServalObjects", "ServalAuth",
+                "ServalCore", "ServalObjects", "ServalAuth", "ServalHTTPGuards",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -222,7 +235,7 @@ let package = Package(
             name: "serval",
             dependencies: [
                 "ServalCore", "ServalAPI", "ServalServices", "ServalHTTP", "ServalGRPC", "ServalClient", "ServalArtifacts",
-                "ServalStore", "ServalObjects", "ServalS3", "ServalJobs", "ServalAuth",
+                "ServalStore", "ServalObjects", "ServalS3", "ServalJobs", "ServalAuth", "ServalHTTPGuards",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -248,6 +261,7 @@ let package = Package(
         ),
         .testTarget(name: "ServalCoreTests", dependencies: ["ServalCore"], swiftSettings: swiftSettings),
         .testTarget(name: "ServalSchedulingTests", dependencies: ["ServalScheduling"], swiftSettings: swiftSettings),
+        .testTarget(name: "ServalHTTPGuardsTests", dependencies: ["ServalHTTPGuards"], swiftSettings: swiftSettings),
         .testTarget(name: "ServalRuntimeTests", dependencies: ["ServalRuntime", "ServalCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServalTransformTests", dependencies: ["ServalTransform", "ServalCore"], swiftSettings: swiftSettings

@@ -1,6 +1,7 @@
 import Hummingbird
 public import Logging
 import NIOCore
+import ServalHTTPGuards
 public import ServalAuth
 public import ServalObjects
 public import ServiceLifecycle
@@ -15,18 +16,30 @@ public struct S3Frontend: Service {
     /// - Parameters:
     ///   - port: the port; 0 picks a free one, reported to `onListening` once bound.
     ///   - idleTimeoutSeconds: how long an idle connection stays open.
+    ///   - headerTimeoutSeconds: how long a client has to send a whole request head.
+    ///   - maxConnections: connections open at once; one more is answered 503 and closed.
     ///   - onListening: called with the host and the bound port.
     ///   - authenticator: checks every request's SigV4 signature; `nil` when authentication is off.
     public init(
-        store: any ObjectStore, host: String, port: Int, idleTimeoutSeconds: Int = 75,
-        authenticator: RequestAuthenticator? = nil, logger: Logger,
+        store: any ObjectStore, host: String, port: Int, idleTimeoutSeconds: Int = 75, headerTimeoutSeconds: Int = 10,
+        maxConnections: Int = 4096, authenticator: RequestAuthenticator? = nil, logger: Logger,
         onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void
     ) {
         application = Application(
             responder: S3Responder(store: store, authenticator: authenticator),
-            server: .http1(
+            server: .guardedHTTP1(
                 configuration: .init(
-                    additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(Int64(idleTimeoutSeconds)))),
+                    additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(Int64(idleTimeoutSeconds))),
+                limits: ConnectionLimits(
+                    headerTimeout: .seconds(Int64(headerTimeoutSeconds)), maxConnections: maxConnections,
+                    errorBody: { code, message in
+                        var xml = S3XML.Writer()
+                        xml.open("Error")
+                        xml.element("Code", code)
+                        xml.element("Message", message)
+                        xml.close("Error")
+                        return ("application/xml", String(buffer: xml.buffer))
+                    })),
             configuration: .init(address: .hostname(host, port: port), serverName: "Serval"),
             onServerRunning: { channel in onListening(host, channel.localAddress?.port ?? 0) },
             logger: logger)

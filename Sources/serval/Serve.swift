@@ -8,6 +8,7 @@ import ServalAPI
 import ServalArtifacts
 import ServalCore
 import ServalGRPC
+import ServalHTTPGuards
 import ServalHTTP
 import ServalJobs
 import ServalObjects
@@ -69,6 +70,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Seconds an idle HTTP connection stays open.")
     var idleTimeout = 75
+
+    @Option(help: "Seconds a client has to send a whole request head on the HTTP and S3 ports; a slower one gets 408 and is closed.")
+    var headerTimeout = 10
+
+    @Option(help: "HTTP connections open at once on each of the HTTP and S3 ports; one more is answered 503 and closed.")
+    var maxConnections = 4096
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
@@ -153,7 +160,14 @@ struct Serve: AsyncParsableCommand {
         let host = self.host
         let app = Application(
             router: makeRouter(services: services, accessControl: access.http),
-            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(idleTimeout)))),
+            server: .guardedHTTP1(
+                configuration: .init(idleTimeout: .seconds(Int64(idleTimeout))),
+                limits: ConnectionLimits(
+                    headerTimeout: .seconds(Int64(headerTimeout)), maxConnections: maxConnections,
+                    errorBody: { code, message in
+                        let body = (try? JSONEncoder().encode(ErrorBody(code: code, message: message))) ?? Data()
+                        return ("application/json", String(decoding: body, as: UTF8.self))
+                    })),
             configuration: .init(address: .hostname(host, port: port), serverName: "Serval"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
@@ -168,7 +182,8 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data("Serval gRPC is listening on \(host):\(port)\n".utf8))
         }
         let s3 = S3Frontend(
-            store: objects, host: host, port: s3Port, idleTimeoutSeconds: idleTimeout,
+            store: objects, host: host, port: s3Port, idleTimeoutSeconds: idleTimeout, headerTimeoutSeconds: headerTimeout,
+            maxConnections: maxConnections,
             authenticator: access.authenticator, logger: logger
         ) { host, port in
             FileHandle.standardOutput.write(Data("Serval S3 is listening on http://\(host):\(port)\n".utf8))
