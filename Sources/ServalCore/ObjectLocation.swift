@@ -66,6 +66,11 @@ public struct ObjectLocation: Sendable, Hashable, Codable, CustomStringConvertib
                 .validationError,
                 "The bucket name \"\(bucket)\" is not valid: use 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit.")
         }
+        let labels = bucket.split(separator: ".", omittingEmptySubsequences: false)
+        if labels.count == 4, labels.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }) {
+            throw ServalError(
+                .validationError, "The bucket name \"\(bucket)\" is not valid: bucket names must not be formatted as an IP address.")
+        }
     }
 
     /// Checks an object key: 1–1024 bytes, no control characters, no empty, `.` or `..` segments.
