@@ -133,6 +133,25 @@ package enum FileSystem {
         return buffer
     }
 
+    /// Copies up to `count` bytes at `offset` of `source` to the end of `target`, in the kernel where the system
+    /// allows (`sendfile`); returns how many were copied, 0 only at the end of `source`.
+    static func copy(from source: Int32, at offset: Int64, count: Int, to target: Int32, paths: (String, String)) throws(ObjectStoreError) -> Int {
+        #if os(Linux)
+        var position = off_t(offset)
+        while true {
+            let n = sendfile(target, source, &position, count)
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            throw error("Cannot copy \(paths.0) to", paths.1)
+        }
+        #else
+        let chunk = try readChunk(fd: source, at: offset, count: count, path: paths.0)
+        let failure = chunk.withUnsafeReadableBytes { writeFully(target, $0) }
+        if failure != 0 { throw error("Cannot write", paths.1, failure) }
+        return chunk.readableBytes
+        #endif
+    }
+
     package static func sync(_ fd: Int32, path: String) throws(ObjectStoreError) {
         guard fsync(fd) == 0 else { throw error("Cannot flush", path) }
     }
@@ -147,6 +166,12 @@ package enum FileSystem {
 
     package static func move(_ from: String, _ to: String) -> Int32 {
         rename(from, to) == 0 ? 0 : errno
+    }
+
+    /// Makes `to` a second name of the file `from`; fails with `EEXIST` (returned, as `move`'s errors are) when
+    /// `to` exists, whatever wrote it.
+    package static func hardLink(_ from: String, _ to: String) -> Int32 {
+        link(from, to) == 0 ? 0 : errno
     }
 
     package static func remove(_ path: String) {

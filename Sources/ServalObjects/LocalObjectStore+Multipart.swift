@@ -15,6 +15,11 @@ extension LocalObjectStore {
         var key: String
         var contentType: String?
         var metadata: [String: String]
+        var tags: [ObjectTag]? = nil
+
+        var attributes: ObjectAttributes {
+            ObjectAttributes(contentType: contentType, metadata: metadata, tags: tags ?? [])
+        }
     }
 
     private func uploadPath(_ id: String) -> String { multipartRoot + "/" + id }
@@ -29,14 +34,14 @@ extension LocalObjectStore {
         return upload
     }
 
-    public func createMultipartUpload(
-        _ location: ObjectLocation, contentType: String?, metadata: [String: String]
-    ) async throws -> String {
+    public func createMultipartUpload(_ location: ObjectLocation, attributes: ObjectAttributes) async throws -> String {
         let id = Self.randomID()
         let folder = uploadPath(id)
         let bucket = bucketPath(location.bucket)
         let record = try JSONEncoder().encode(
-            Upload(bucket: location.bucket, key: location.key, contentType: contentType, metadata: metadata))
+            Upload(
+                bucket: location.bucket, key: location.key, contentType: attributes.contentType,
+                metadata: attributes.metadata, tags: attributes.tags.isEmpty ? nil : attributes.tags))
         try await io {
             guard try FileSystem.status(bucket, follow: true)?.kind == .directory else {
                 throw ObjectStoreError.noSuchBucket(location.bucket)
@@ -53,29 +58,60 @@ extension LocalObjectStore {
         _ location: ObjectLocation, uploadID: String, number: Int, body: Body, expectedLength: Int64?,
         expectedMD5: [UInt8]?
     ) async throws -> PartInfo where Body.Element == ByteBuffer {
-        guard (1...Self.maxPartNumber).contains(number) else {
-            throw ObjectStoreError.invalidArgument("Part numbers must be 1 to \(Self.maxPartNumber); got \(number).")
-        }
-        let folder = uploadPath(uploadID)
-        let temporary = folder + "/.tmp-" + Self.randomID()
+        try Self.checkPartNumber(number)
+        let temporary = uploadPath(uploadID) + "/.tmp-" + Self.randomID()
         let written = try await write(
             body, to: temporary, expectedLength: expectedLength, expectedMD5: expectedMD5, limit: Self.maxPartSize,
             before: { _ = try self.upload(uploadID, for: location) })
-        let etag = written.md5.hex
         return try await io {
-            let name = Self.partName(number)
-            // Replace an earlier upload of the same part.
-            for old in FileSystem.entries(folder) where old.hasPrefix(name + "-") { FileSystem.remove(folder + "/" + old) }
-            let target = folder + "/" + name + "-" + etag
-            let result = FileSystem.move(temporary, target)
-            guard result == 0 else {
-                FileSystem.remove(temporary)
-                if result == ENOENT { throw ObjectStoreError.noSuchUpload(uploadID) }
-                throw FileSystem.error("Cannot rename to", target, result)
-            }
-            let modified = try FileSystem.status(target, follow: false)?.modified.date ?? Date()
-            return PartInfo(number: number, etag: etag, size: written.size, lastModified: modified)
+            try self.storePart(temporary, uploadID: uploadID, number: number, etag: written.md5.hex, size: written.size)
         }
+    }
+
+    public func uploadPartCopy(
+        from source: ObjectLocation, to location: ObjectLocation, uploadID: String, number: Int,
+        range resolve: @Sendable (_ source: ObjectInfo) throws -> ClosedRange<Int64>?
+    ) async throws -> PartInfo {
+        try Self.checkPartNumber(number)
+        let opened = try await openCopySource(source)
+        let range: Range<Int64>
+        if let selected = try resolve(opened.info) {
+            guard selected.lowerBound >= 0, selected.upperBound < opened.info.size else {
+                throw ObjectStoreError.invalidRange(size: opened.info.size)
+            }
+            range = selected.lowerBound..<(selected.upperBound + 1)
+        } else {
+            range = 0..<opened.info.size
+        }
+        guard Int64(range.count) <= Self.maxPartSize else { throw ObjectStoreError.entityTooLarge(limit: Self.maxPartSize) }
+        let temporary = uploadPath(uploadID) + "/.tmp-" + Self.randomID()
+        return try await io {
+            _ = try self.upload(uploadID, for: location)
+            let md5 = try self.copyBytes(from: opened.file, range: range, to: temporary, digest: true)!
+            return try self.storePart(temporary, uploadID: uploadID, number: number, etag: md5.hex, size: Int64(range.count))
+        }
+    }
+
+    private static func checkPartNumber(_ number: Int) throws(ObjectStoreError) {
+        guard (1...Self.maxPartNumber).contains(number) else {
+            throw ObjectStoreError.invalidArgument("Part numbers must be 1 to \(Self.maxPartNumber); got \(number).")
+        }
+    }
+
+    /// Renames a complete part file into its upload's folder, replacing an earlier upload of the same part.
+    private func storePart(_ temporary: String, uploadID: String, number: Int, etag: String, size: Int64) throws -> PartInfo {
+        let folder = uploadPath(uploadID)
+        let name = Self.partName(number)
+        for old in FileSystem.entries(folder) where old.hasPrefix(name + "-") { FileSystem.remove(folder + "/" + old) }
+        let target = folder + "/" + name + "-" + etag
+        let result = FileSystem.move(temporary, target)
+        guard result == 0 else {
+            FileSystem.remove(temporary)
+            if result == ENOENT { throw ObjectStoreError.noSuchUpload(uploadID) }
+            throw FileSystem.error("Cannot rename to", target, result)
+        }
+        let modified = try FileSystem.status(target, follow: false)?.modified.date ?? Date()
+        return PartInfo(number: number, etag: etag, size: size, lastModified: modified)
     }
 
     private static func partName(_ number: Int) -> String {
@@ -103,7 +139,8 @@ extension LocalObjectStore {
     }
 
     public func completeMultipartUpload(
-        _ location: ObjectLocation, uploadID: String, parts requested: [(number: Int, etag: String)]
+        _ location: ObjectLocation, uploadID: String, parts requested: [(number: Int, etag: String)],
+        condition: WriteCondition?
     ) async throws -> ObjectInfo {
         guard !requested.isEmpty else {
             throw ObjectStoreError.invalidArgument("A multipart upload is completed with at least one part.")
@@ -117,6 +154,7 @@ extension LocalObjectStore {
             let upload = try self.upload(uploadID, for: location)
             let stored = try self.parts(in: folder)
             var paths: [String] = []
+            var sizes: [Int64] = []
             var digests: [UInt8] = []
             for part in requested {
                 let etag = part.etag.trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
@@ -124,6 +162,7 @@ extension LocalObjectStore {
                     throw ObjectStoreError.invalidPart(part.number)
                 }
                 paths.append(found.path)
+                sizes.append(found.part.size)
                 digests += Self.bytes(hex: etag)
             }
             let output = FileDescriptor(try FileSystem.create(temporary), path: temporary)
@@ -142,7 +181,8 @@ extension LocalObjectStore {
                 try FileSystem.sync(output.fd, path: temporary)
                 let etag = Insecure.MD5.hash(data: digests).hex + "-\(requested.count)"
                 let info = try self.install(
-                    temporary, at: location, etag: etag, contentType: upload.contentType, metadata: upload.metadata)
+                    temporary, at: location, etag: etag, attributes: upload.attributes, condition: condition,
+                    partSizes: sizes)
                 FileSystem.removeTree(folder)
                 return info
             } catch {

@@ -201,19 +201,36 @@ public struct LocalObjectStore: ObjectStore {
 
     /// The description of an object from its file's status and its sidecar, if the sidecar still matches.
     func info(_ location: ObjectLocation, status: FileSystem.Status) -> ObjectInfo {
+        sidecar(location, status: status).info(location, modified: status.modified.date)
+    }
+
+    /// The object's sidecar if it still describes the file with this status, else the defaults for a file dropped in
+    /// by hand (an ETag derived from size and modification time, `application/octet-stream`).
+    func sidecar(_ location: ObjectLocation, status: FileSystem.Status) -> Sidecar {
         if let data = FileManager.default.contents(atPath: sidecarPath(location)),
             let sidecar = try? JSONDecoder().decode(Sidecar.self, from: data),
             sidecar.key == location.key, sidecar.inode == status.inode, sidecar.size == status.size,
             sidecar.modified == status.modified
         {
-            return ObjectInfo(
-                location: location, size: status.size, etag: sidecar.etag, lastModified: status.modified.date,
-                contentType: sidecar.contentType, metadata: sidecar.metadata)
+            return sidecar
         }
         let tag = Insecure.MD5.hash(data: Array("\(status.size)-\(status.modified.seconds).\(status.modified.nanoseconds)".utf8))
-        return ObjectInfo(
-            location: location, size: status.size, etag: tag.hex, lastModified: status.modified.date,
-            contentType: "application/octet-stream")
+        return Sidecar(
+            key: location.key, etag: tag.hex, contentType: "application/octet-stream", metadata: [:],
+            size: status.size, inode: status.inode, modified: status.modified, derivedETag: true)
+    }
+
+    /// Writes a sidecar (to a temporary file renamed into place). Call with ``commitLock`` held.
+    func writeSidecar(_ sidecar: Sidecar, for location: ObjectLocation) throws {
+        let sidecarPath = self.sidecarPath(location)
+        let sidecarData = try JSONEncoder().encode(sidecar)
+        try FileSystem.makeDirectories((sidecarPath as NSString).deletingLastPathComponent)
+        let sidecarTemporary = sidecarPath + ".tmp"
+        guard FileManager.default.createFile(atPath: sidecarTemporary, contents: sidecarData) else {
+            throw ObjectStoreError.io("Cannot write \(sidecarTemporary)")
+        }
+        let sidecarResult = FileSystem.move(sidecarTemporary, sidecarPath)
+        guard sidecarResult == 0 else { throw FileSystem.error("Cannot rename to", sidecarPath, sidecarResult) }
     }
 
     public func read(
@@ -254,8 +271,8 @@ public struct LocalObjectStore: ObjectStore {
     // MARK: Writing
 
     public func put<Body: AsyncSequence & Sendable>(
-        _ location: ObjectLocation, contentType: String?, metadata: [String: String], body: Body,
-        expectedLength: Int64?, expectedMD5: [UInt8]?
+        _ location: ObjectLocation, attributes: ObjectAttributes, body: Body, expectedLength: Int64?,
+        expectedMD5: [UInt8]?, condition: WriteCondition?
     ) async throws -> ObjectInfo where Body.Element == ByteBuffer {
         let bucket = bucketPath(location.bucket)
         let temporary = try await makeTemporaryFile()
@@ -269,7 +286,7 @@ public struct LocalObjectStore: ObjectStore {
         do {
             return try await io {
                 try self.install(
-                    temporary, at: location, etag: written.md5.hex, contentType: contentType, metadata: metadata)
+                    temporary, at: location, etag: written.md5.hex, attributes: attributes, condition: condition)
             }
         } catch {
             FileSystem.remove(temporary)
@@ -297,7 +314,8 @@ public struct LocalObjectStore: ObjectStore {
             }
             try FileSystem.sync(file.fd, path: temporaryFile)
             return try self.install(
-                temporaryFile, at: location, etag: md5.finalize().hex, contentType: contentType, metadata: [:])
+                temporaryFile, at: location, etag: md5.finalize().hex, attributes: ObjectAttributes(contentType: contentType),
+                condition: nil)
         }
     }
 
@@ -354,9 +372,13 @@ public struct LocalObjectStore: ObjectStore {
     }
 
     /// Renames a complete, flushed file into place as `location`, after writing its sidecar.
+    ///
+    /// The condition is checked under ``commitLock``, so no write through this store comes between the check and the
+    /// rename; for ``WriteCondition/absent`` the file is linked into place, which fails if anything (even a file
+    /// dropped in by hand) got there first.
     func install(
-        _ temporary: String, at location: ObjectLocation, etag: String, contentType: String?,
-        metadata: [String: String]
+        _ temporary: String, at location: ObjectLocation, etag: String, attributes: ObjectAttributes,
+        condition: WriteCondition?, partSizes: [Int64] = []
     ) throws -> ObjectInfo {
         guard let target = try filePath(location, createFolders: true) else {
             throw ObjectStoreError.noSuchKey(location)
@@ -369,21 +391,24 @@ public struct LocalObjectStore: ObjectStore {
             throw ObjectStoreError.io("The temporary file \(temporary) vanished.")
         }
         let sidecar = Sidecar(
-            key: location.key, etag: etag, contentType: contentType ?? "application/octet-stream", metadata: metadata,
-            size: status.size, inode: status.inode, modified: status.modified)
-        let sidecarPath = self.sidecarPath(location)
-        let sidecarData = try JSONEncoder().encode(sidecar)
+            key: location.key, etag: etag, contentType: attributes.contentType ?? "application/octet-stream",
+            metadata: attributes.metadata, size: status.size, inode: status.inode, modified: status.modified,
+            tags: attributes.tags.isEmpty ? nil : attributes.tags, partSizes: partSizes.isEmpty ? nil : partSizes)
         try commitLock.mutex.withLock { _ in
-            try FileSystem.makeDirectories((sidecarPath as NSString).deletingLastPathComponent)
-            let sidecarTemporary = sidecarPath + ".tmp"
-            guard FileManager.default.createFile(atPath: sidecarTemporary, contents: sidecarData) else {
-                throw ObjectStoreError.io("Cannot write \(sidecarTemporary)")
+            switch condition {
+            case .none: break
+            case .absent:
+                if try FileSystem.status(target, follow: false) != nil { throw ObjectStoreError.preconditionFailed }
+            case .matching(let etag):
+                guard let current = try headNow(location) else { throw ObjectStoreError.noSuchKey(location) }
+                guard current.etag == etag else { throw ObjectStoreError.preconditionFailed }
             }
-            let sidecarResult = FileSystem.move(sidecarTemporary, sidecarPath)
-            guard sidecarResult == 0 else { throw FileSystem.error("Cannot rename to", sidecarPath, sidecarResult) }
-            let result = FileSystem.move(temporary, target)
+            try writeSidecar(sidecar, for: location)
+            let result = condition == .absent ? FileSystem.hardLink(temporary, target) : FileSystem.move(temporary, target)
             switch result {
             case 0: break
+            case EEXIST where condition == .absent:
+                throw ObjectStoreError.preconditionFailed
             case EISDIR, ENOTEMPTY, EEXIST:
                 throw ObjectStoreError.keyConflict(location, conflictingKey: location.key + "/")
             case ENOTDIR:
@@ -392,10 +417,25 @@ public struct LocalObjectStore: ObjectStore {
                 throw FileSystem.error("Cannot rename to", target, result)
             }
         }
+        // A linked file keeps its temporary name too.
+        if condition == .absent { FileSystem.remove(temporary) }
         FileSystem.syncDirectory((target as NSString).deletingLastPathComponent)
-        return ObjectInfo(
-            location: location, size: status.size, etag: etag, lastModified: status.modified.date,
-            contentType: sidecar.contentType, metadata: metadata)
+        return sidecar.info(location, modified: status.modified.date)
+    }
+
+    // MARK: Tags
+
+    public func setTags(_ tags: [ObjectTag], of location: ObjectLocation) async throws {
+        try await io {
+            try self.commitLock.mutex.withLock { _ in
+                guard let path = try self.filePath(location, createFolders: false),
+                    let status = try FileSystem.status(path, follow: true), status.kind == .file
+                else { throw ObjectStoreError.noSuchKey(location) }
+                var sidecar = self.sidecar(location, status: status)
+                sidecar.tags = tags.isEmpty ? nil : tags
+                try self.writeSidecar(sidecar, for: location)
+            }
+        }
     }
 
     // MARK: Deleting
@@ -444,6 +484,19 @@ struct Sidecar: Codable {
     var size: Int64
     var inode: UInt64
     var modified: FileSystem.Timestamp
+    /// The object's tags; `nil` when it has none.
+    var tags: [ObjectTag]? = nil
+    /// The sizes of the parts of an object completed from a multipart upload.
+    var partSizes: [Int64]? = nil
+    /// `true` when the ETag was derived from size and modification time (a file dropped in by hand), not computed
+    /// from the bytes.
+    var derivedETag: Bool? = nil
+
+    func info(_ location: ObjectLocation, modified date: Date) -> ObjectInfo {
+        ObjectInfo(
+            location: location, size: size, etag: etag, lastModified: date, contentType: contentType,
+            metadata: metadata, tags: tags ?? [], partSizes: partSizes ?? [])
+    }
 }
 
 /// A temporary file being written, with the MD5 of what was written so far. Used by one writer at a time.

@@ -28,17 +28,33 @@ public protocol ObjectStore: Sendable {
     /// Streams `body` into a new object that replaces any object at `location` once complete.
     ///
     /// - Parameters:
-    ///   - contentType: stored and returned by ``head(_:)``; `nil` stores `application/octet-stream`.
-    ///   - metadata: user metadata (S3's `x-amz-meta-*`), names in lowercase without the prefix.
+    ///   - attributes: the content type, user metadata and tags to store with the object.
     ///   - expectedLength: when given, a body of another length fails with ``ObjectStoreError/incompleteBody(expected:received:)``
     ///     and nothing is stored.
     ///   - expectedMD5: when given, a body with another MD5 digest fails with ``ObjectStoreError/badDigest`` and
     ///     nothing is stored.
+    ///   - condition: when given, checked against the object in place at the moment the new one replaces it; a failed
+    ///     check stores nothing.
     /// - Returns: the stored object's description.
     func put<Body: AsyncSequence & Sendable>(
-        _ location: ObjectLocation, contentType: String?, metadata: [String: String], body: Body,
-        expectedLength: Int64?, expectedMD5: [UInt8]?
+        _ location: ObjectLocation, attributes: ObjectAttributes, body: Body, expectedLength: Int64?,
+        expectedMD5: [UInt8]?, condition: WriteCondition?
     ) async throws -> ObjectInfo where Body.Element == ByteBuffer
+
+    /// Copies an object (all of it) to `target`, atomically, streaming on disk (never through memory).
+    ///
+    /// - Parameters:
+    ///   - attributes: called with the source's description once it is open; checks it (throwing to refuse the
+    ///     copy) and returns the attributes of the copy.
+    ///   - condition: checked against the object at `target` as for ``put(_:attributes:body:expectedLength:expectedMD5:condition:)``.
+    /// - Returns: the copy's description.
+    func copy(
+        from source: ObjectLocation, to target: ObjectLocation, condition: WriteCondition?,
+        attributes: @Sendable (_ source: ObjectInfo) throws -> ObjectAttributes
+    ) async throws -> ObjectInfo
+
+    /// Replaces an object's tags (an empty list removes them), leaving its bytes and other attributes as they are.
+    func setTags(_ tags: [ObjectTag], of location: ObjectLocation) async throws
 
     /// A path for a new temporary file on the same filesystem as the objects, outside every bucket, for
     /// ``commit(temporaryFile:to:contentType:)``. The file does not exist yet; its folder does.
@@ -72,8 +88,8 @@ public protocol ObjectStore: Sendable {
 
     // MARK: Multipart uploads
 
-    /// Starts a multipart upload to `location`; returns its id.
-    func createMultipartUpload(_ location: ObjectLocation, contentType: String?, metadata: [String: String]) async throws -> String
+    /// Starts a multipart upload to `location` of an object with these attributes; returns its id.
+    func createMultipartUpload(_ location: ObjectLocation, attributes: ObjectAttributes) async throws -> String
 
     /// Stores part `number` (1...10,000) of an upload, replacing an earlier upload of the same part.
     func uploadPart<Body: AsyncSequence & Sendable>(
@@ -81,14 +97,26 @@ public protocol ObjectStore: Sendable {
         expectedMD5: [UInt8]?
     ) async throws -> PartInfo where Body.Element == ByteBuffer
 
+    /// Stores part `number` of an upload as a copy of bytes of another object, streaming on disk.
+    ///
+    /// - Parameter range: called with the source's description once it is open; checks it (throwing to refuse the
+    ///   copy) and returns the bytes to copy, or `nil` for all of them.
+    func uploadPartCopy(
+        from source: ObjectLocation, to location: ObjectLocation, uploadID: String, number: Int,
+        range: @Sendable (_ source: ObjectInfo) throws -> ClosedRange<Int64>?
+    ) async throws -> PartInfo
+
     /// The parts uploaded so far, by number.
     func listParts(_ location: ObjectLocation, uploadID: String) async throws -> [PartInfo]
 
     /// Concatenates the named parts, in order, into the object and ends the upload.
     ///
-    /// - Parameter parts: part numbers in ascending order with the ETags their uploads returned.
+    /// - Parameters:
+    ///   - parts: part numbers in ascending order with the ETags their uploads returned.
+    ///   - condition: checked as for ``put(_:attributes:body:expectedLength:expectedMD5:condition:)``; a failed check
+    ///     leaves the upload in progress.
     func completeMultipartUpload(
-        _ location: ObjectLocation, uploadID: String, parts: [(number: Int, etag: String)]
+        _ location: ObjectLocation, uploadID: String, parts: [(number: Int, etag: String)], condition: WriteCondition?
     ) async throws -> ObjectInfo
 
     /// Ends an upload and removes its parts.
@@ -96,23 +124,23 @@ public protocol ObjectStore: Sendable {
 }
 
 extension ObjectStore {
-    /// Streams `body` into a new object; see ``put(_:contentType:metadata:body:expectedLength:expectedMD5:)``.
+    /// Streams `body` into a new object, unconditionally; see
+    /// ``put(_:attributes:body:expectedLength:expectedMD5:condition:)``.
     @discardableResult
     public func put<Body: AsyncSequence & Sendable>(
         _ location: ObjectLocation, contentType: String? = nil, metadata: [String: String] = [:], body: Body,
         expectedLength: Int64? = nil
     ) async throws -> ObjectInfo where Body.Element == ByteBuffer {
         try await put(
-            location, contentType: contentType, metadata: metadata, body: body, expectedLength: expectedLength,
-            expectedMD5: nil)
+            location, attributes: ObjectAttributes(contentType: contentType, metadata: metadata), body: body,
+            expectedLength: expectedLength, expectedMD5: nil, condition: nil)
     }
 
     /// Stores a small object held in memory.
     @discardableResult
     public func put(_ location: ObjectLocation, bytes: ByteBuffer, contentType: String? = nil) async throws -> ObjectInfo {
         try await put(
-            location, contentType: contentType, metadata: [:], body: OneChunk(buffer: bytes),
-            expectedLength: Int64(bytes.readableBytes), expectedMD5: nil)
+            location, contentType: contentType, body: OneChunk(buffer: bytes), expectedLength: Int64(bytes.readableBytes))
     }
 
     /// Opens an object for reading, all of it or the bytes in `range` (whose upper bound may lie past the end:
@@ -152,6 +180,47 @@ public struct BucketInfo: Sendable, Hashable {
     }
 }
 
+/// One tag of an object (S3's object tagging): a key and a value.
+public struct ObjectTag: Sendable, Hashable, Codable {
+    /// The tag's key, 1 to 128 Unicode characters.
+    public var key: String
+    /// The tag's value, 0 to 256 Unicode characters.
+    public var value: String
+
+    /// Creates a tag.
+    public init(key: String, value: String) {
+        self.key = key
+        self.value = value
+    }
+}
+
+/// What a writer sets on a new object besides its bytes.
+public struct ObjectAttributes: Sendable, Hashable {
+    /// The content type; `nil` stores `application/octet-stream`.
+    public var contentType: String?
+    /// User metadata (S3's `x-amz-meta-*`): lowercase names without the prefix.
+    public var metadata: [String: String]
+    /// The object's tags, in the order given.
+    public var tags: [ObjectTag]
+
+    /// Creates attributes.
+    public init(contentType: String? = nil, metadata: [String: String] = [:], tags: [ObjectTag] = []) {
+        self.contentType = contentType
+        self.metadata = metadata
+        self.tags = tags
+    }
+}
+
+/// A condition a write checks against the object it replaces, at the moment it replaces it (S3's conditional
+/// writes). A failed check throws ``ObjectStoreError/preconditionFailed`` (or ``ObjectStoreError/noSuchKey(_:)``
+/// when ``matching(etag:)`` finds no object) and stores nothing.
+public enum WriteCondition: Sendable, Hashable {
+    /// There must be no object yet (`If-None-Match: *`).
+    case absent
+    /// There must be an object with this ETag, without quotes (`If-Match`).
+    case matching(etag: String)
+}
+
 /// What the store knows about one object.
 public struct ObjectInfo: Sendable, Hashable {
     /// Where the object is.
@@ -167,11 +236,16 @@ public struct ObjectInfo: Sendable, Hashable {
     public var contentType: String
     /// User metadata (S3's `x-amz-meta-*`): lowercase names without the prefix.
     public var metadata: [String: String]
+    /// Its tags.
+    public var tags: [ObjectTag]
+    /// The sizes of the parts it was assembled from, in order, for an object completed from a multipart upload
+    /// (else empty).
+    public var partSizes: [Int64]
 
     /// Creates a description.
     public init(
         location: ObjectLocation, size: Int64, etag: String, lastModified: Date, contentType: String,
-        metadata: [String: String] = [:]
+        metadata: [String: String] = [:], tags: [ObjectTag] = [], partSizes: [Int64] = []
     ) {
         self.location = location
         self.size = size
@@ -179,6 +253,8 @@ public struct ObjectInfo: Sendable, Hashable {
         self.lastModified = lastModified
         self.contentType = contentType
         self.metadata = metadata
+        self.tags = tags
+        self.partSizes = partSizes
     }
 }
 

@@ -28,6 +28,8 @@ public enum ObjectStoreError: Error, Sendable, Equatable {
     /// The key cannot be stored because of another object: a key and a key under it (`a` and `a/b`) cannot both
     /// exist in a folder-backed bucket.
     case keyConflict(ObjectLocation, conflictingKey: String)
+    /// A conditional write's condition (``WriteCondition``) does not hold for the object in place.
+    case preconditionFailed
     /// A file-system operation failed; the message is for the log, not for clients.
     case io(String)
 
@@ -60,6 +62,8 @@ public enum ObjectStoreError: Error, Sendable, Equatable {
             return ServalError(
                 .conflict,
                 "\(location.uri) cannot be stored: the object \"\(other)\" is in the way (a key and a key below it, like a and a/b, cannot both exist in a local bucket).")
+        case .preconditionFailed:
+            return ServalError(.conflict, "At least one of the preconditions you specified did not hold.")
         case .io:
             return ServalError(.internalFailure, "The object store failed to read or write a file; see the server log.")
         }

@@ -8,7 +8,7 @@ import ServalAuth
 
 /// Authentication on the S3 port: AWS Signature Version 4 for the signing name `s3`, in the `Authorization` header
 /// or as a presigned URL, then the key's role (``ServalAuth/AccessAction/readObjects`` for GET and HEAD,
-/// ``ServalAuth/AccessAction/writeObjects`` for everything else).
+/// ``ServalAuth/AccessAction/writeObjects`` for everything else, and both for a copy).
 ///
 /// Bodies are streamed, so what the signature says of the body is checked while it is read: a signed SHA-256
 /// (`x-amz-content-sha256: <hex>`) by hashing the body as it passes (``SHA256CheckedBody``), the chunk signatures
@@ -34,6 +34,10 @@ enum S3Authentication {
         context.logger[metadataKey: "access_key"] = .string(key.id)
         let reads = request.method == .get || request.method == .head
         try key.role.authorize(reads ? .readObjects : .writeObjects, accessKeyID: key.id)
+        if request.headers[.init("x-amz-copy-source")!] != nil {
+            // A copy reads its source as well as writing its target.
+            try key.role.authorize(.readObjects, accessKeyID: key.id)
+        }
         if let digest = authentication.unverifiedPayloadSHA256 {
             request.body = RequestBody(asyncSequence: SHA256CheckedBody(base: request.body, expectedHex: digest))
         }

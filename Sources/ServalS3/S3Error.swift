@@ -41,6 +41,7 @@ public struct S3Error: Error, Equatable, Sendable {
         case .incompleteBody: self.init("IncompleteBody", .badRequest, message)
         case .badDigest: self.init("BadDigest", .badRequest, message)
         case .keyConflict: self.init("KeyConflict", .conflict, message)
+        case .preconditionFailed: self.init("PreconditionFailed", .preconditionFailed, message)
         case .io: self = .internalError
         }
     }

@@ -130,18 +130,27 @@ public struct S3Responder: HTTPResponder {
             }
         }
         let location = try objectLocation(target)
+        if let versionID = query["versionId"], versionID != "null" {
+            // "null" is the id S3 gives the only version of an object in a bucket without versioning.
+            throw S3Error.notImplemented("Object versions (?versionId)")
+        }
+        if let response = try await objectSubresource(location, query: query, request, context) { return response }
+        let copySource = request.headers[.init("x-amz-copy-source")!]
         switch request.method {
         case .put:
-            if request.headers[.init("x-amz-copy-source")!] != nil { throw S3Error.notImplemented("CopyObject") }
-            if let part = query["partNumber"], let uploadID = query["uploadId"] {
-                return try await uploadPart(location, part: part, uploadID: uploadID, request, context)
+            switch (query["partNumber"], query["uploadId"]) {
+            case (let part?, let uploadID?):
+                guard let copySource else { return try await uploadPart(location, part: part, uploadID: uploadID, request, context) }
+                return try await uploadPartCopy(location, part: part, uploadID: uploadID, source: copySource, request, context)
+            case (nil, nil):
+                guard let copySource else { return try await putObject(location, request, context) }
+                return try await copyObject(location, source: copySource, request, context)
+            default:
+                throw S3Error.invalidArgument("An upload of a part needs both partNumber and uploadId.")
             }
-            return try await putObject(location, request, context)
-        case .get:
+        case .get, .head:
             if query["uploadId"] != nil { throw S3Error.notImplemented("ListParts") }
-            return try await getObject(location, request, context, head: false)
-        case .head:
-            return try await getObject(location, request, context, head: true)
+            return try await getObject(location, query: query, request, context, head: request.method == .head)
         case .delete:
             if let uploadID = query["uploadId"] {
                 try await store.abortMultipartUpload(location, uploadID: uploadID)
@@ -160,14 +169,19 @@ public struct S3Responder: HTTPResponder {
         }
     }
 
-    /// Sub-resources S3 has and Serval does not serve (answering them as listings would mislead clients).
+    /// Sub-resources S3 has on buckets and Serval does not serve (answering them as listings would mislead clients).
     private static func unsupportedSubresource(_ query: [String: String]) -> String? {
-        let unsupported = [
-            "acl", "policy", "versioning", "versions", "lifecycle", "cors", "tagging", "website", "logging",
-            "notification", "replication", "encryption", "uploads", "object-lock", "ownershipControls", "publicAccessBlock",
-        ]
-        return unsupported.first { query[$0] != nil }
+        bucketSubresources.first { query[$0] != nil }
     }
+
+    /// The bucket sub-resources S3 defines (botocore's `s3` model) besides `?location`, `?delete` and `?list-type`,
+    /// which Serval serves.
+    static let bucketSubresources = [
+        "abac", "accelerate", "acl", "analytics", "cors", "encryption", "intelligent-tiering", "inventory", "lifecycle",
+        "logging", "metadataConfiguration", "metadataInventoryTable", "metadataJournalTable", "metadataTable", "metrics",
+        "notification", "object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "replication",
+        "requestPayment", "session", "tagging", "uploads", "versioning", "versions", "website",
+    ]
 
     private func checkBucketName(_ bucket: String) throws {
         do {
@@ -177,7 +191,7 @@ public struct S3Responder: HTTPResponder {
         }
     }
 
-    private func objectLocation(_ target: Target) throws -> ObjectLocation {
+    func objectLocation(_ target: Target) throws -> ObjectLocation {
         try checkBucketName(target.bucket)
         if target.key.utf8.count > 1024 {
             throw S3Error("KeyTooLongError", .badRequest, "Your key is too long: keys are at most 1024 bytes.")
@@ -195,8 +209,8 @@ public struct S3Responder: HTTPResponder {
         var xml = S3XML.Writer()
         xml.openRoot("ListAllMyBucketsResult")
         xml.open("Owner")
-        xml.element("ID", "serval")
-        xml.element("DisplayName", "serval")
+        xml.element("ID", Self.ownerID)
+        xml.element("DisplayName", Self.ownerID)
         xml.close("Owner")
         xml.open("Buckets")
         for bucket in try await store.listBuckets() {
@@ -301,18 +315,19 @@ public struct S3Responder: HTTPResponder {
             }
             md5 = Array(data)
         }
+        let raw = TruncatedBodyMapping(base: request.body, announced: headers[.contentLength].flatMap { Int64($0) })
         let chunked =
             headers[.init("x-amz-content-sha256")!]?.hasPrefix("STREAMING-") == true
             || headers[.contentEncoding]?.contains("aws-chunked") == true
         if chunked {
             let length = headers[.init("x-amz-decoded-content-length")!].flatMap { Int64($0) }
-            return try await store(length, md5, AWSChunkedBody(request.body, signatures: context.chunkSignatures))
+            return try await store(length, md5, AWSChunkedBody(raw, signatures: context.chunkSignatures))
         }
         let length = headers[.contentLength].flatMap { Int64($0) }
         if length == nil, headers[.transferEncoding] == nil {
             throw S3Error("MissingContentLength", .init(code: 411), "You must provide the Content-Length HTTP header.")
         }
-        return try await store(length, md5, request.body)
+        return try await store(length, md5, raw)
     }
 
     /// User metadata from `x-amz-meta-*` headers.
@@ -324,17 +339,59 @@ public struct S3Responder: HTTPResponder {
         return metadata
     }
 
+    /// The attributes of a new object from its request's headers: `Content-Type`, `x-amz-meta-*` and `x-amz-tagging`
+    /// (a canned ACL other than `private` is refused).
+    static func attributes(_ headers: HTTPFields) throws -> ObjectAttributes {
+        if let canned = headers[.init("x-amz-acl")!] { try checkCannedACL(canned) }
+        return ObjectAttributes(
+            contentType: headers[.contentType], metadata: metadata(headers),
+            tags: try headers[.init("x-amz-tagging")!].map(S3Tagging.parse(header:)) ?? [])
+    }
+
+    /// The condition of a conditional write: `If-None-Match: *` or `If-Match: <etag>`.
+    static func writeCondition(_ headers: HTTPFields) throws(S3Error) -> WriteCondition? {
+        switch (headers[.ifNoneMatch], headers[.ifMatch]) {
+        case (nil, nil): return nil
+        case ("*"?, nil): return .absent
+        case (_?, nil):
+            throw S3Error.notImplemented("If-None-Match with a value other than * on a write")
+        case (nil, let etag?):
+            let trimmed = etag.trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
+            guard !trimmed.isEmpty, trimmed != "*", !trimmed.contains(",") else {
+                throw S3Error.notImplemented("If-Match with a value other than one ETag on a write")
+            }
+            return .matching(etag: trimmed)
+        case (_?, _?):
+            throw S3Error("InvalidRequest", .badRequest, "A write can be conditional on If-Match or on If-None-Match, not both.")
+        }
+    }
+
     private func putObject(_ location: ObjectLocation, _ request: Request, _ context: S3RequestContext) async throws -> Response {
-        let contentType = request.headers[.contentType]
-        let metadata = Self.metadata(request.headers)
+        let attributes = try Self.attributes(request.headers)
+        let condition = try Self.writeCondition(request.headers)
         let info = try await storeBody(request, context) { length, md5, body in
-            try await store.put(location, contentType: contentType, metadata: metadata, body: body, expectedLength: length, expectedMD5: md5)
+            try await store.put(
+                location, attributes: attributes, body: body, expectedLength: length, expectedMD5: md5, condition: condition)
         }
         return Self.response(.ok, context, headers: [.eTag: "\"\(info.etag)\""])
     }
 
-    private func getObject(_ location: ObjectLocation, _ request: Request, _ context: S3RequestContext, head: Bool) async throws -> Response {
-        let range = request.headers[.range].flatMap { S3Range(header: $0) }
+    /// The `response-*` query parameters of GetObject and HeadObject, and the headers they set.
+    static let responseOverrides: [(parameter: String, header: HTTPField.Name)] = [
+        ("response-content-type", .contentType), ("response-content-language", .contentLanguage),
+        ("response-expires", .expires), ("response-cache-control", .cacheControl),
+        ("response-content-disposition", .contentDisposition), ("response-content-encoding", .contentEncoding),
+    ]
+
+    private func getObject(
+        _ location: ObjectLocation, query: [String: String], _ request: Request, _ context: S3RequestContext, head: Bool
+    ) async throws -> Response {
+        // Serval answers part 1 of an object that was not uploaded in parts (all of it), as S3 does; the parts of a
+        // multipart object are not served one by one.
+        if let part = query["partNumber"], part != "1" {
+            throw S3Error.notImplemented("GetObject of one part (?partNumber) of a multipart object")
+        }
+        let range = query["partNumber"] != nil ? nil : request.headers[.range].flatMap { S3Range(header: $0) }
         let reader = try await store.read(location) { size in
             guard let range else { return nil }
             guard let selected = range.resolve(size: size) else { throw ObjectStoreError.invalidRange(size: size) }
@@ -350,6 +407,16 @@ public struct S3Responder: HTTPResponder {
         ]
         for (name, value) in info.metadata.sorted(by: { $0.key < $1.key }) {
             if let field = HTTPField.Name("x-amz-meta-" + name) { headers[field] = value }
+        }
+        if !info.tags.isEmpty { headers[.init("x-amz-tagging-count")!] = String(info.tags.count) }
+        if query["partNumber"] != nil {
+            guard info.partSizes.isEmpty, !info.etag.contains("-") else {
+                throw S3Error.notImplemented("GetObject of one part (?partNumber) of a multipart object")
+            }
+            headers[.init("x-amz-mp-parts-count")!] = "1"
+        }
+        for (parameter, header) in Self.responseOverrides {
+            if let value = query[parameter] { headers[header] = value }
         }
         var status = HTTPResponse.Status.ok
         if let selected = reader.range {
@@ -396,8 +463,7 @@ public struct S3Responder: HTTPResponder {
     // MARK: Multipart uploads
 
     private func createMultipartUpload(_ location: ObjectLocation, _ request: Request, _ context: S3RequestContext) async throws -> Response {
-        let id = try await store.createMultipartUpload(
-            location, contentType: request.headers[.contentType], metadata: Self.metadata(request.headers))
+        let id = try await store.createMultipartUpload(location, attributes: try Self.attributes(request.headers))
         var xml = S3XML.Writer()
         xml.openRoot("InitiateMultipartUploadResult")
         xml.element("Bucket", location.bucket)
@@ -410,21 +476,27 @@ public struct S3Responder: HTTPResponder {
     private func uploadPart(
         _ location: ObjectLocation, part: String, uploadID: String, _ request: Request, _ context: S3RequestContext
     ) async throws -> Response {
-        guard let number = Int(part), (1...10_000).contains(number) else {
-            throw S3Error.invalidArgument("Part number must be an integer between 1 and 10000, inclusive.")
-        }
+        let number = try Self.partNumber(part)
         let info = try await storeBody(request, context) { length, md5, body in
             try await store.uploadPart(location, uploadID: uploadID, number: number, body: body, expectedLength: length, expectedMD5: md5)
         }
         return Self.response(.ok, context, headers: [.eTag: "\"\(info.etag)\""])
     }
 
+    static func partNumber(_ text: String) throws(S3Error) -> Int {
+        guard let number = Int(text), (1...10_000).contains(number) else {
+            throw S3Error.invalidArgument("Part number must be an integer between 1 and 10000, inclusive.")
+        }
+        return number
+    }
+
     private func completeMultipartUpload(
         _ location: ObjectLocation, uploadID: String, _ request: Request, _ context: S3RequestContext
     ) async throws -> Response {
+        let condition = try Self.writeCondition(request.headers)
         let body = try CompleteMultipartUploadBody(try await request.body.collect(upTo: context.maxUploadSize))
         let info = try await store.completeMultipartUpload(
-            location, uploadID: uploadID, parts: body.parts.map { ($0.number, $0.etag) })
+            location, uploadID: uploadID, parts: body.parts.map { ($0.number, $0.etag) }, condition: condition)
         var xml = S3XML.Writer()
         xml.openRoot("CompleteMultipartUploadResult")
         xml.element("Location", "/\(location.bucket)/\(location.key)")
@@ -495,5 +567,40 @@ public struct S3Responder: HTTPResponder {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~/")
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+}
+
+/// A request body whose transport failures — the client closing its side before the announced `Content-Length`
+/// arrived, which the HTTP parser reports as its own error — become S3's 400 `IncompleteBody`; a failed signature
+/// check of the body stays what it is.
+struct TruncatedBodyMapping<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+    typealias Element = ByteBuffer
+
+    let base: Base
+    let announced: Int64?
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var base: Base.AsyncIterator
+        let announced: Int64?
+        var received: Int64 = 0
+
+        mutating func next() async throws -> ByteBuffer? {
+            do {
+                let chunk = try await base.next()
+                received += Int64(chunk?.readableBytes ?? 0)
+                return chunk
+            } catch let error as AuthenticationFailure {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                let expected = announced.map { " of the \($0) announced" } ?? ""
+                throw S3Error("IncompleteBody", .badRequest, "The request body ended after \(received)\(expected) bytes: the connection closed early.")
+            }
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: base.makeAsyncIterator(), announced: announced)
     }
 }

@@ -50,6 +50,11 @@ public enum S3XML {
             text += "<\(name)>"
         }
 
+        /// Opens an element with attributes (values escaped).
+        public mutating func open(_ name: String, attributes: [(name: String, value: String)]) {
+            text += "<\(name)" + attributes.map { " \($0.name)=\"\(S3XML.escape($0.value))\"" }.joined() + ">"
+        }
+
         /// Closes an element.
         public mutating func close(_ name: String) {
             text += "</\(name)>"

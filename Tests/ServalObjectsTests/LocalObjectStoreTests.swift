@@ -112,8 +112,8 @@ func text(_ store: LocalObjectStore, _ location: ObjectLocation, range: ClosedRa
         }
         await #expect(throws: ObjectStoreError.badDigest) {
             try await store.put(
-                key, contentType: nil, metadata: [:], body: Chunks(chunks: [ByteBuffer(string: "x")]), expectedLength: nil,
-                expectedMD5: Array(repeating: 0, count: 16))
+                key, attributes: ObjectAttributes(), body: Chunks(chunks: [ByteBuffer(string: "x")]), expectedLength: nil,
+                expectedMD5: Array(repeating: 0, count: 16), condition: nil)
         }
         #expect(try await store.head(key) == nil)
         #expect(try await store.list(.init(bucket: "data")).objects.isEmpty)
@@ -301,7 +301,7 @@ func text(_ store: LocalObjectStore, _ location: ObjectLocation, range: ClosedRa
         let store = folder.store
         try await store.createBucket("data")
         let key = try location("data", "multi/part")
-        let id = try await store.createMultipartUpload(key, contentType: "text/plain", metadata: ["a": "b"])
+        let id = try await store.createMultipartUpload(key, attributes: ObjectAttributes(contentType: "text/plain", metadata: ["a": "b"]))
         let two = try await store.uploadPart(key, uploadID: id, number: 2, body: Chunks(chunks: [ByteBuffer(string: "world")]), expectedLength: nil, expectedMD5: nil)
         _ = try await store.uploadPart(key, uploadID: id, number: 1, body: Chunks(chunks: [ByteBuffer(string: "first")]), expectedLength: nil, expectedMD5: nil)
         let one = try await store.uploadPart(key, uploadID: id, number: 1, body: Chunks(chunks: [ByteBuffer(string: "hello ")]), expectedLength: nil, expectedMD5: nil)
@@ -309,15 +309,15 @@ func text(_ store: LocalObjectStore, _ location: ObjectLocation, range: ClosedRa
         #expect(try await store.list(.init(bucket: "data")).objects.isEmpty)
 
         await #expect(throws: ObjectStoreError.invalidPartOrder) {
-            try await store.completeMultipartUpload(key, uploadID: id, parts: [(2, two.etag), (1, one.etag)])
+            try await store.completeMultipartUpload(key, uploadID: id, parts: [(2, two.etag), (1, one.etag)], condition: nil)
         }
         await #expect(throws: ObjectStoreError.invalidPart(1)) {
-            try await store.completeMultipartUpload(key, uploadID: id, parts: [(1, two.etag), (2, two.etag)])
+            try await store.completeMultipartUpload(key, uploadID: id, parts: [(1, two.etag), (2, two.etag)], condition: nil)
         }
         await #expect(throws: ObjectStoreError.noSuchUpload(id)) {
-            try await store.completeMultipartUpload(location("data", "other"), uploadID: id, parts: [(1, one.etag)])
+            try await store.completeMultipartUpload(location("data", "other"), uploadID: id, parts: [(1, one.etag)], condition: nil)
         }
-        let info = try await store.completeMultipartUpload(key, uploadID: id, parts: [(1, "\"\(one.etag)\""), (2, two.etag)])
+        let info = try await store.completeMultipartUpload(key, uploadID: id, parts: [(1, "\"\(one.etag)\""), (2, two.etag)], condition: nil)
         #expect(info.etag.hasSuffix("-2"))
         #expect(info.size == 11)
         #expect(try await text(store, key) == "hello world")
@@ -327,12 +327,114 @@ func text(_ store: LocalObjectStore, _ location: ObjectLocation, range: ClosedRa
         #expect(head.etag == info.etag)
         await #expect(throws: ObjectStoreError.noSuchUpload(id)) { try await store.listParts(key, uploadID: id) }
 
-        let aborted = try await store.createMultipartUpload(key, contentType: nil, metadata: [:])
+        let aborted = try await store.createMultipartUpload(key, attributes: ObjectAttributes())
         _ = try await store.uploadPart(key, uploadID: aborted, number: 1, body: Chunks(chunks: [ByteBuffer(string: "x")]), expectedLength: nil, expectedMD5: nil)
         try await store.abortMultipartUpload(key, uploadID: aborted)
         await #expect(throws: ObjectStoreError.noSuchUpload(aborted)) { try await store.abortMultipartUpload(key, uploadID: aborted) }
         await #expect(throws: ObjectStoreError.noSuchUpload("../../etc")) { try await store.abortMultipartUpload(key, uploadID: "../../etc") }
         #expect(try await text(store, key) == "hello world")
+    }
+
+    @Test func tagsAreKeptBesideTheObjectAndLeaveItsBytesAlone() async throws {
+        let folder = try TemporaryStore()
+        let store = folder.store
+        try await store.createBucket("data")
+        let key = try location("data", "tagged")
+        let put = try await store.put(key, bytes: ByteBuffer(string: "payload"), contentType: "text/plain")
+        let tags = [ObjectTag(key: "team", value: "ml"), ObjectTag(key: "stage", value: "")]
+        try await store.setTags(tags, of: key)
+        let head = try #require(try await store.head(key))
+        #expect(head.tags == tags)
+        #expect(head.etag == put.etag && head.contentType == "text/plain")
+        #expect(try await text(store, key) == "payload")
+        try await store.setTags([], of: key)
+        #expect(try await store.head(key)?.tags == [])
+        await #expect(throws: ObjectStoreError.noSuchKey(try location("data", "missing"))) {
+            try await store.setTags(tags, of: try location("data", "missing"))
+        }
+        // A file dropped in by hand keeps its derived ETag when tagged; replacing it drops the tags.
+        try Data("by hand".utf8).write(to: URL(fileURLWithPath: folder.root + "/data/hand"))
+        let hand = try location("data", "hand")
+        let before = try #require(try await store.head(hand))
+        try await store.setTags(tags, of: hand)
+        #expect(try await store.head(hand)?.etag == before.etag)
+        #expect(try await store.head(hand)?.tags == tags)
+        try await store.put(hand, bytes: ByteBuffer(string: "new"))
+        #expect(try await store.head(hand)?.tags == [])
+    }
+
+    @Test func conditionalWritesCheckTheObjectInPlace() async throws {
+        let folder = try TemporaryStore()
+        let store = folder.store
+        try await store.createBucket("data")
+        let key = try location("data", "once")
+        func put(_ text: String, _ condition: WriteCondition?) async throws -> ObjectInfo {
+            try await store.put(
+                key, attributes: ObjectAttributes(), body: Chunks(chunks: [ByteBuffer(string: text)]), expectedLength: nil,
+                expectedMD5: nil, condition: condition)
+        }
+        await #expect(throws: ObjectStoreError.noSuchKey(key)) { try await put("x", .matching(etag: "abc")) }
+        let first = try await put("first", .absent)
+        await #expect(throws: ObjectStoreError.preconditionFailed) { try await put("second", .absent) }
+        await #expect(throws: ObjectStoreError.preconditionFailed) { try await put("second", .matching(etag: "abc")) }
+        #expect(try await text(store, key) == "first")
+        _ = try await put("third", .matching(etag: first.etag))
+        #expect(try await text(store, key) == "third")
+        // Nothing is left behind by the refused writes.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.root + "/.serval/tmp").isEmpty)
+        // Of many writers racing with If-None-Match, exactly one wins.
+        let race = try location("data", "race")
+        let wins = await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<8 {
+                group.addTask {
+                    (try? await store.put(
+                        race, attributes: ObjectAttributes(), body: Chunks(chunks: [ByteBuffer(string: "\(index)")]),
+                        expectedLength: nil, expectedMD5: nil, condition: .absent)) != nil
+                }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(wins == 1)
+    }
+
+    @Test func copiesKeepOrReplaceAttributesAndPartCopiesTakeRanges() async throws {
+        let folder = try TemporaryStore()
+        let store = folder.store
+        try await store.createBucket("data")
+        let source = try location("data", "source")
+        let bytes = ByteBuffer(bytes: (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 * 7) })
+        let put = try await store.put(
+            source, attributes: ObjectAttributes(contentType: "text/csv", metadata: ["a": "b"], tags: [ObjectTag(key: "k", value: "v")]),
+            body: Chunks(chunks: [bytes]), expectedLength: nil, expectedMD5: nil, condition: nil)
+        let target = try location("data", "copies/one")
+        let copy = try await store.copy(from: source, to: target, condition: nil) { ObjectAttributes(contentType: $0.contentType, metadata: $0.metadata, tags: $0.tags) }
+        #expect(copy.etag == put.etag)
+        let head = try #require(try await store.head(target))
+        #expect(head.contentType == "text/csv" && head.metadata == ["a": "b"] && head.tags == [ObjectTag(key: "k", value: "v")])
+        #expect(try await store.readAll(target) == bytes)
+        await #expect(throws: ObjectStoreError.preconditionFailed) {
+            try await store.copy(from: source, to: target, condition: .absent) { _ in ObjectAttributes() }
+        }
+        await #expect(throws: ObjectStoreError.noSuchKey(try location("data", "nothing"))) {
+            try await store.copy(from: try location("data", "nothing"), to: target, condition: nil) { _ in ObjectAttributes() }
+        }
+        // A file dropped in by hand has no MD5 ETag: its copy gets one computed from the bytes.
+        try Data("by hand".utf8).write(to: URL(fileURLWithPath: folder.root + "/data/hand"))
+        let handCopy = try await store.copy(from: try location("data", "hand"), to: try location("data", "hand2"), condition: nil) { _ in ObjectAttributes() }
+        #expect(handCopy.etag == "7d909037a76176adb749eda313187060")  // md5("by hand")
+        #expect(try await text(store, try location("data", "hand2")) == "by hand")
+
+        let assembled = try location("data", "assembled")
+        let id = try await store.createMultipartUpload(assembled, attributes: ObjectAttributes())
+        let one = try await store.uploadPartCopy(from: source, to: assembled, uploadID: id, number: 1) { _ in 0...(1 << 20) - 1 }
+        let two = try await store.uploadPartCopy(from: source, to: assembled, uploadID: id, number: 2) { _ in (1 << 20)...(3 << 20) - 1 }
+        await #expect(throws: ObjectStoreError.invalidRange(size: 3 << 20)) {
+            try await store.uploadPartCopy(from: source, to: assembled, uploadID: id, number: 3) { _ in 0...(3 << 20) }
+        }
+        let info = try await store.completeMultipartUpload(assembled, uploadID: id, parts: [(1, one.etag), (2, two.etag)], condition: nil)
+        #expect(info.partSizes == [1 << 20, 2 << 20])
+        #expect(try await store.readAll(assembled) == bytes)
+        #expect(try await store.head(assembled)?.partSizes == [1 << 20, 2 << 20])
     }
 
     @Test func committingAWorkersFile() async throws {
@@ -359,3 +461,4 @@ func text(_ store: LocalObjectStore, _ location: ObjectLocation, range: ClosedRa
         #expect(!ObjectStoreError.io("/secret/path: EIO").servalError.message.contains("/secret"))
     }
 }
+
