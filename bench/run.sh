@@ -2,10 +2,11 @@
 # Serval's serving benchmark. Usage: bench/run.sh [--quick] [more bench.py options, see --help]
 #        The async inference benchmark: bench/run.sh async [--quick] [more async.py options, see async --help]
 #        The batch transform benchmark: bench/run.sh transform [--quick] [more transform.py options, see transform --help]
+#        The object store benchmark: bench/run.sh objects [--size-mb N] [more objects.py options, see objects --help]
 #
 # Provides bench/.venv (numpy, scikit-learn, joblib, MLServer 1.7, mlserver-sklearn, FastAPI, uvicorn, boto3),
 # checks for wrk, builds Serval and bench/grpc-load (serval-grpc-load) in release mode if they are missing,
-# then runs bench/bench.py (or bench/async.py, bench/transform.py) with that venv's Python. Environment:
+# then runs bench/bench.py (or bench/async.py, bench/transform.py, bench/objects.py) with that venv's Python. Environment:
 # BENCH_PYTHON picks the interpreter for the venv (MLServer 1.7 needs Python 3.9 to 3.12).
 set -euo pipefail
 
@@ -14,16 +15,17 @@ REPO_DIR="$(dirname "$BENCH_DIR")"
 VENV="$BENCH_DIR/.venv"
 cd "$REPO_DIR"
 
-# `bench/run.sh async ...` runs bench/async.py and `bench/run.sh transform ...` bench/transform.py (neither needs the
-# gRPC load generator; transform.py not wrk either) instead of bench/bench.py.
+# `bench/run.sh async ...` runs bench/async.py, `bench/run.sh transform ...` bench/transform.py and
+# `bench/run.sh objects ...` bench/objects.py (none needs the gRPC load generator; transform.py and objects.py not wrk
+# either) instead of bench/bench.py.
 script="$BENCH_DIR/bench.py"
-if [[ "${1:-}" == async || "${1:-}" == transform ]]; then
+if [[ "${1:-}" == async || "${1:-}" == transform || "${1:-}" == objects ]]; then
     script="$BENCH_DIR/$1.py"
     shift
 fi
 
 # --- wrk -------------------------------------------------------------------------------------
-if [[ "$script" != "$BENCH_DIR/transform.py" ]] && ! command -v wrk >/dev/null 2>&1; then
+if [[ "$script" != "$BENCH_DIR/transform.py" && "$script" != "$BENCH_DIR/objects.py" ]] && ! command -v wrk >/dev/null 2>&1; then
     echo "bench: wrk is not installed. Install it with: sudo apt-get install wrk" >&2
     exit 1
 fi
