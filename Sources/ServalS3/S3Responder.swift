@@ -22,7 +22,8 @@ public struct S3RequestContext: RequestContext {
         logger[metadataKey: "request_id"] = .string(requestID)
     }
 
-    /// XML request bodies (CompleteMultipartUpload, Delete) are small; object bodies are streamed, not collected.
+    /// XML request bodies (CompleteMultipartUpload, Delete, Tagging, AccessControlPolicy) are small; object bodies are
+    /// streamed, not collected.
     public var maxUploadSize: Int { 2 << 20 }
 }
 
@@ -117,6 +118,7 @@ public struct S3Responder: HTTPResponder {
                 guard try await store.bucketExists(target.bucket) else { throw ObjectStoreError.noSuchBucket(target.bucket) }
                 return Self.response(.ok, context, headers: [.init("x-amz-bucket-region")!: "us-east-1"])
             case .delete:
+                if let resource = Self.unsupportedSubresource(query) { throw S3Error.notImplemented("DELETE ?\(resource)") }
                 try await store.deleteBucket(target.bucket)
                 return Self.response(.noContent, context)
             case .get:

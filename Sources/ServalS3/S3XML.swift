@@ -1,7 +1,7 @@
 public import NIOCore
 
 /// The XML S3 speaks: a writer for responses and a small, strict reader for the request bodies S3 takes
-/// (CompleteMultipartUpload, Delete).
+/// (CompleteMultipartUpload, Delete, Tagging, AccessControlPolicy).
 public enum S3XML {
     /// S3's namespace.
     public static let namespace = "http://s3.amazonaws.com/doc/2006-03-01/"

@@ -98,6 +98,12 @@ struct ObjectSubresourceTests {
                 assert after == expected, f"{method} ?{query} changed the object"
                 head = s3.head_object(Bucket="data", Key="dir/obj.bin")
                 assert head["ContentLength"] == len(body) and head["ContentType"] == "application/x-test", (method, query)
+            # Nor does a bucket sub-resource delete an (empty) bucket.
+            s3.create_bucket(Bucket="empty")
+            for name in ["tagging", "policy", "cors", "lifecycle", "website", "encryption"]:
+                got, _, answer = raw("DELETE", "/empty?" + name)
+                assert (got, code(answer)) == (501, "NotImplemented"), (name, got, answer)
+            s3.head_bucket(Bucket="empty")
             # versionId=null names the only version, as in an S3 bucket without versioning.
             assert s3.get_object(Bucket="data", Key="dir/obj.bin", VersionId="null")["Body"].read() == body
             print("checked", len(cases), "sub-resource requests")
