@@ -427,9 +427,11 @@ def serval_process(ctx, label, data_dir=None):
     """A fresh Serval process (ports 0; its own data dir, ``ctx.tmp/<label>-data`` unless named); yields (server,
     http (host, port), S3 base URL)."""
     data_dir = data_dir or ctx.tmp / f"{label}-data"
+    (ctx.tmp / "packages").mkdir(parents=True, exist_ok=True)  # the --model-source-root the packages are created in
     server = Server(f"serval ({label})",
                     [ctx.serval, "serve", "--host", "127.0.0.1", "--port", 0, "--grpc-port", 0, "--s3-port", 0,
-                     "--data-dir", data_dir, "--python", sys.executable, "--worker-path", REPO_DIR / "python"],
+                     "--data-dir", data_dir, "--python", sys.executable, "--worker-path", REPO_DIR / "python",
+                     "--model-source-root", ctx.tmp / "packages"],
                     ctx.tmp / f"{label}.log")
     with started(server):
         http_match = wait_for_log_line(server, r"Serval is listening on http://([\d.]+):(\d+)", ctx.start_timeout)
@@ -446,9 +448,10 @@ def serval_server(ctx, batching, selected):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     data_dir = ctx.tmp / f"serval-{label}-data"
+    (ctx.tmp / "packages").mkdir(parents=True, exist_ok=True)  # the --model-source-root the packages are created in
     server = Server(f"serval (batching {label})",
                     [ctx.serval, "serve", "--host", "127.0.0.1", "--port", port, "--grpc-port", 0,
-                     "--data-dir", data_dir, "--python", sys.executable],
+                     "--data-dir", data_dir, "--python", sys.executable, "--model-source-root", ctx.tmp / "packages"],
                     ctx.tmp / f"serval-{label}.log")
     with started(server):
         wait_until_ok(f"{base}/ping", server, ctx.start_timeout)

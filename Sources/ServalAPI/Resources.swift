@@ -9,7 +9,8 @@ public import ServalCore
 public struct CreateModelRequest: Codable, Sendable, Equatable {
     /// The model's name.
     public var name: String
-    /// Where the package is: an absolute path or `file://` URL on the server, of a folder or a (gzipped) tar.
+    /// Where the package is: `s3://bucket/key` of a (gzipped) tar in Serval's object store, or an absolute path or
+    /// `file://` URL of a folder or a (gzipped) tar on the server, under a `serve --model-source-root` folder.
     public var modelDataUrl: String
     /// Environment variables for the model's workers.
     public var environment: [String: String]?

@@ -15,22 +15,35 @@ protocol ByteStream {
     mutating func next(maxLength: Int) throws(PackageError) -> ByteBuffer?
 }
 
-/// Reads a file descriptor in chunks. Does not own the descriptor.
+/// Reads a regular file's descriptor in chunks, at most `limit` bytes (its size when opened, so a file that grows
+/// meanwhile cannot keep the reader going), checking `cancellation` before each read. Does not own the descriptor.
 struct FileDescriptorStream: ByteStream {
     let descriptor: Int32
+    private var remaining: Int64
+    let cancellation: PackageCancellation
+
+    init(descriptor: Int32, limit: Int64, cancellation: PackageCancellation) {
+        self.descriptor = descriptor
+        self.remaining = limit
+        self.cancellation = cancellation
+    }
 
     mutating func next(maxLength: Int) throws(PackageError) -> ByteBuffer? {
-        var buffer = ByteBufferAllocator().buffer(capacity: maxLength)
+        try cancellation.check()
+        let length = Int(min(Int64(maxLength), remaining))
+        guard length > 0 else { return nil }
+        var buffer = ByteBufferAllocator().buffer(capacity: length)
         var failure: Int32 = 0
-        let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: maxLength) { pointer in
+        let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { pointer in
             var result: Int
             repeat {
-                result = read(descriptor, pointer.baseAddress, maxLength)
+                result = read(descriptor, pointer.baseAddress, length)
             } while result < 0 && errno == EINTR
             if result < 0 { failure = errno }
             return max(result, 0)
         }
         guard failure == 0 else { throw .io("reading the package failed: \(String(cString: strerror(failure)))") }
+        remaining -= Int64(count)
         return count == 0 ? nil : buffer
     }
 }

@@ -23,13 +23,23 @@ public struct StoredPackage: Sendable, Equatable {
 ///
 /// A package is extracted into `<data folder>/staging/<random>`, inspected, and only then renamed into
 /// `models/<name>-<random>`; a rejected package leaves nothing behind. Stored packages are never modified.
+/// Every read is bounded (an archive by ``maxPackageBytes``, what it unpacks to by ``maxUnpackedBytes`` and
+/// ``diskReserveBytes``) and stops when the caller's ``PackageCancellation`` or ``shutdown`` is cancelled.
 public struct PackageStore: Sendable {
     /// The data folder.
     public let dataDirectory: String
-    /// The most bytes a package may unpack to.
-    public var maxPackageBytes: Int64 = 50 * 1024 * 1024 * 1024
+    /// The largest archive read, in bytes (`serve --max-package-bytes`).
+    public var maxPackageBytes: Int64 = 10 * 1024 * 1024 * 1024
+    /// The most bytes a package may unpack to (`serve --max-unpacked-bytes`).
+    public var maxUnpackedBytes: Int64 = 100 * 1024 * 1024 * 1024
+    /// The free bytes extraction must leave on the data folder's disk (`serve --disk-reserve-bytes`).
+    public var diskReserveBytes: Int64 = 1024 * 1024 * 1024
     /// The most entries a package may have.
     public var maxEntries = 100_000
+    /// The folders whose packages users may name by path (`serve --model-source-root`); none by default.
+    public var sourceRoots = PackageSourceRoots.none
+    /// Cancelled when Serval shuts down: stops every copy and extraction in progress.
+    public let shutdown = PackageCancellation()
 
     /// The file names that select a default handler, in order of precedence.
     public static let artifactFiles: [(name: String, kind: ArtifactKind)] = [
@@ -42,23 +52,66 @@ public struct PackageStore: Sendable {
         self.dataDirectory = dataDirectory
     }
 
+    /// The folder uploads and extractions are staged in.
+    public var stagingDirectory: String { dataDirectory + "/staging" }
+
     /// The absolute path of a stored package folder.
     public func absolutePath(of relativePath: String) -> String {
         dataDirectory + "/" + relativePath
     }
 
-    /// Stores the tar or gzip-compressed tar archive at `archivePath` as a package of model `modelName`.
-    public func storeArchive(at archivePath: String, modelName: String) throws(PackageError) -> StoredPackage {
-        let fd = open(archivePath, O_RDONLY | O_CLOEXEC)
+    /// Stores the tar or gzip-compressed tar archive at `archivePath`, a file Serval wrote itself (a staged upload
+    /// or an object of its object store), as a package of model `modelName`.
+    public func storeArchive(
+        at archivePath: String, modelName: String, cancellation: PackageCancellation = PackageCancellation()
+    ) throws(PackageError) -> StoredPackage {
+        let fd = open(archivePath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw .io("cannot open \(archivePath): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw .io("\(archivePath) is not a regular file")
+        }
+        return try storeArchive(descriptor: fd, size: Int64(info.st_size), modelName: modelName, cancellation: cancellation)
+    }
+
+    /// Stores the package a user named by path (`modelDataUrl`): a tar or tar.gz file, or a folder (copied), that
+    /// must lie under one of ``sourceRoots``.
+    public func storeSource(
+        at path: String, modelName: String, cancellation: PackageCancellation = PackageCancellation()
+    ) throws(PackageError) -> StoredPackage {
+        let source = try sourceRoots.openSource(path)
+        defer { close(source.descriptor) }
+        guard source.isDirectory else {
+            return try storeArchive(
+                descriptor: source.descriptor, size: source.size, modelName: modelName, cancellation: cancellation)
+        }
+        let stop = PackageCancellation(parents: [shutdown, cancellation])
+        try makeFolder(stagingDirectory)
+        let archive = stagingDirectory + "/folder-\(UUID().uuidString.lowercased()).tar"
+        defer { unlink(archive) }
+        var budget = WriteBudget(
+            maxBytes: maxUnpackedBytes, diskReserveBytes: diskReserveBytes, folder: stagingDirectory, cancellation: stop)
+        try TarWriter.archive(directory: source.descriptor, to: archive, maxEntries: maxEntries, budget: &budget)
+        return try storeArchive(at: archive, modelName: modelName, cancellation: cancellation)
+    }
+
+    private func storeArchive(
+        descriptor fd: Int32, size: Int64, modelName: String, cancellation: PackageCancellation
+    ) throws(PackageError) -> StoredPackage {
+        guard size <= maxPackageBytes else {
+            throw .tooLarge("the archive is \(size) bytes, more than \(maxPackageBytes), the package limit (serve --max-package-bytes)")
+        }
+        let stop = PackageCancellation(parents: [shutdown, cancellation])
         var magic = [UInt8](repeating: 0, count: 2)
         let magicCount = pread(fd, &magic, 2, 0)
         let staging = try makeStagingFolder()
         do {
-            var hashing = HashingStream(base: FileDescriptorStream(descriptor: fd))
+            var hashing = HashingStream(base: FileDescriptorStream(descriptor: fd, limit: size, cancellation: stop))
             var extractor = TarExtractor(
-                destination: staging, limits: .init(maxTotalBytes: maxPackageBytes, maxEntries: maxEntries))
+                destination: staging, maxEntries: maxEntries,
+                budget: WriteBudget(
+                    maxBytes: maxUnpackedBytes, diskReserveBytes: diskReserveBytes, folder: staging, cancellation: stop))
             if magicCount == 2 && magic == [0x1F, 0x8B] {
                 var gzip = try GzipStream(base: hashing)
                 try extractor.extract(from: &gzip)
@@ -67,21 +120,13 @@ public struct PackageStore: Sendable {
                 try extractor.extract(from: &hashing)
             }
             let digest = hashing.finish()
+            try stop.check()
             let info = try Self.inspect(folder: staging, digest: digest, sizeBytes: extractor.totalBytes)
             return StoredPackage(relativePath: try commit(staging: staging, modelName: modelName), info: info)
         } catch {
             removeTree(staging)
             throw error
         }
-    }
-
-    /// Stores the package folder at `path` (a copy) as a package of model `modelName`.
-    public func storeFolder(at path: String, modelName: String) throws(PackageError) -> StoredPackage {
-        let archive = dataDirectory + "/staging/upload-\(UUID().uuidString).tar"
-        try makeFolder(dataDirectory + "/staging")
-        defer { unlink(archive) }
-        try TarWriter.archive(folder: path, to: archive)
-        return try storeArchive(at: archive, modelName: modelName)
     }
 
     /// Deletes a stored package folder.
@@ -133,8 +178,8 @@ public struct PackageStore: Sendable {
     // MARK: Folders
 
     private func makeStagingFolder() throws(PackageError) -> String {
-        try makeFolder(dataDirectory + "/staging")
-        let path = dataDirectory + "/staging/" + UUID().uuidString.lowercased()
+        try makeFolder(stagingDirectory)
+        let path = stagingDirectory + "/" + UUID().uuidString.lowercased()
         try makeFolder(path)
         return path
     }

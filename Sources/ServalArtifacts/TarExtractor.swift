@@ -12,26 +12,24 @@ import Darwin
 ///
 /// Accepted: regular files, directories, and symbolic links whose target stays inside the folder. Refused with
 /// a message naming the entry: absolute paths, `..` components, links pointing out, hard links, devices and
-/// FIFOs, and archives above the size or entry limits. Understands ustar, GNU long names and pax `path` /
+/// FIFOs, and archives above the entry limit or the ``WriteBudget`` (unpacked size, free disk space). Understands ustar, GNU long names and pax `path` /
 /// `linkpath` records. Files are created with `O_EXCL | O_NOFOLLOW` after checking that the real path of their
 /// folder is inside the destination, so a link planted by an earlier entry cannot redirect a later one.
 struct TarExtractor {
-    /// Limits that bound what an archive may make the server write.
-    struct Limits {
-        var maxTotalBytes: Int64
-        var maxEntries: Int
-    }
-
     let destination: String
-    let limits: Limits
+    let maxEntries: Int
+    /// What the archive may write; every entry's declared size and every byte written are counted.
+    private(set) var budget: WriteBudget
     private var realDestination: String = ""
+    /// The bytes of the regular files extracted.
     private(set) var totalBytes: Int64 = 0
     private var entries = 0
     private var links: [String] = []
 
-    init(destination: String, limits: Limits) {
+    init(destination: String, maxEntries: Int, budget: WriteBudget) {
         self.destination = destination
-        self.limits = limits
+        self.maxEntries = maxEntries
+        self.budget = budget
     }
 
     /// Reads the whole archive from `stream` and extracts it.
@@ -55,18 +53,16 @@ struct TarExtractor {
             try Self.verifyChecksum(header, isFirst: !sawAnyHeader)
             sawAnyHeader = true
             entries += 1
-            guard entries <= limits.maxEntries else {
-                throw .invalid("the archive has more than \(limits.maxEntries) entries")
+            guard entries <= maxEntries else {
+                throw .invalid("the archive has more than \(maxEntries) entries")
             }
 
             let type = header[156]
             let size = try Self.parseSize(header)
-            // Every declared size is checked against what is left of the budget before anything is read or
-            // skipped, so a tiny archive cannot make the server allocate, skip or add up impossible sizes.
-            guard size <= limits.maxTotalBytes - totalBytes else {
-                throw .invalid("an entry declares \(size) bytes; the archive may unpack to at most \(limits.maxTotalBytes) bytes")
-            }
             var path = pendingPath ?? Self.headerPath(header)
+            // Every declared size, skipped entries' too, is counted before anything is read, skipped or written,
+            // so a tiny archive cannot make the server allocate, skip, write or add up impossible sizes.
+            try budget.declare(size, entry: path)
             let linkPath = pendingLinkPath ?? Self.cString(header[157..<257])
             pendingPath = nil
             pendingLinkPath = nil
@@ -90,7 +86,7 @@ struct TarExtractor {
                     try reader.skipPadded(count: size, from: &stream)
                     continue
                 }
-                totalBytes += size  // Cannot overflow: size <= maxTotalBytes - totalBytes was checked above.
+                totalBytes += size  // Cannot overflow: the budget bounds the sum of declared sizes.
                 let mode = Self.parseOctal(header[100..<108]) ?? 0o644
                 try writeFile(relative, size: size, executable: mode & 0o111 != 0, reader: &reader, stream: &stream)
             case UInt8(ascii: "5"):
@@ -135,12 +131,14 @@ struct TarExtractor {
             guard var chunk = try reader.read(upTo: Int(min(remaining, 256 * 1024)), from: &stream) else {
                 throw .invalid("the archive ends inside \"\(relative.joined(separator: "/"))\"")
             }
-            remaining -= Int64(chunk.readableBytes)
+            let count = chunk.readableBytes
+            remaining -= Int64(count)
             let failure = chunk.withUnsafeReadableBytes { writeFully(fd, $0) }
             if failure != 0 {
                 throw .io("writing \(relative.joined(separator: "/")) failed: \(String(cString: strerror(failure)))")
             }
             chunk.clear()
+            try budget.wrote(count)
         }
         try reader.skip(count: Self.padding(size), from: &stream)
     }

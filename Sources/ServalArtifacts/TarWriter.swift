@@ -1,4 +1,3 @@
-import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -10,62 +9,124 @@ import Darwin
 
 /// Writes a folder as a tar archive: regular files, folders and symbolic links, names of any length
 /// (GNU long-name records). Used to upload a package folder, and to store a folder the same way as an archive.
+///
+/// The folder is walked through descriptors: every entry is examined with `fstatat` without following links and
+/// opened relative to its folder with `O_NOFOLLOW` (files also `O_NONBLOCK`, and checked again with `fstat`), so a
+/// link or FIFO swapped in during the walk is never followed or read; each file is read for the size it had.
 public enum TarWriter {
+    /// The deepest folder nesting archived.
+    static let maxDepth = 256
+
     /// Writes the contents of `folder` (not the folder itself) as a tar archive to the file at `archivePath`.
     public static func archive(folder: String, to archivePath: String) throws(PackageError) {
+        let directory = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else {
+            throw errno == ENOTDIR ? PackageError.invalid("\(folder) is not a folder") : .io("cannot open \(folder): \(String(cString: strerror(errno)))")
+        }
+        defer { close(directory) }
+        var budget = WriteBudget.unlimited
+        try archive(directory: directory, to: archivePath, maxEntries: .max, budget: &budget)
+    }
+
+    /// Writes the contents of the open folder `directory` as a tar archive to `archivePath`, within `budget`
+    /// and at most `maxEntries` entries.
+    static func archive(
+        directory: Int32, to archivePath: String, maxEntries: Int, budget: inout WriteBudget
+    ) throws(PackageError) {
         let fd = open(archivePath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .io("cannot create \(archivePath): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        var output = FileOutput(descriptor: fd)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw .invalid("\(folder) is not a folder")
-        }
-        let entries: [String]
-        do {
-            entries = try FileManager.default.subpathsOfDirectory(atPath: folder).sorted()
-        } catch {
-            throw .io("cannot list \(folder): \(error.localizedDescription)")
-        }
-        for entry in entries {
-            let path = folder + "/" + entry
-            var info = stat()
-            guard lstat(path, &info) == 0 else { throw .io("cannot read \(path): \(String(cString: strerror(errno)))") }
-            switch info.st_mode & S_IFMT {
-            case S_IFDIR:
-                try writeHeader(name: entry + "/", type: "5", size: 0, mode: 0o755, link: "", to: &output)
-            case S_IFLNK:
-                var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-                let length = readlink(path, &target, target.count - 1)
-                guard length >= 0 else { throw .io("cannot read link \(path)") }
-                let link = String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                try writeHeader(name: entry, type: "2", size: 0, mode: 0o777, link: link, to: &output)
-            case S_IFREG:
-                let size = Int64(info.st_size)
-                let executable = info.st_mode & 0o111 != 0
-                try writeHeader(name: entry, type: "0", size: size, mode: executable ? 0o755 : 0o644, link: "", to: &output)
-                try copyFile(path, size: size, to: &output)
-            default:
-                throw .invalid("\(path) is not a file, folder or link; remove it from the package")
-            }
-        }
-        try output.append([UInt8](repeating: 0, count: 1024))
+        var walk = Walk(output: FileOutput(descriptor: fd), budget: budget, maxEntries: maxEntries)
+        defer { budget = walk.budget }
+        try walk.archive(directory, prefix: "", depth: 0)
+        try walk.output.append([UInt8](repeating: 0, count: 1024))
     }
 
-    private static func copyFile(_ path: String, size: Int64, to output: inout FileOutput) throws(PackageError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .io("cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
-        var remaining = size
-        while remaining > 0 {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, Int(min(Int64($0.count), remaining))) }
-            guard count > 0 else { throw .io("\(path) changed while it was being archived") }
-            try output.append(buffer[0..<count])
-            remaining -= Int64(count)
+    /// One archiving pass over a folder tree.
+    private struct Walk {
+        var output: FileOutput
+        var budget: WriteBudget
+        let maxEntries: Int
+        var entries = 0
+
+        mutating func archive(_ directory: Int32, prefix: String, depth: Int) throws(PackageError) {
+            guard depth < TarWriter.maxDepth else {
+                throw .invalid("\(prefix) is nested more than \(TarWriter.maxDepth) folders deep")
+            }
+            for name in try names(in: directory) {
+                let entry = prefix + name
+                entries += 1
+                guard entries <= maxEntries else { throw .invalid("the folder has more than \(maxEntries) entries") }
+                var info = stat()
+                guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
+                    throw .io("cannot read \(entry): \(String(cString: strerror(errno)))")
+                }
+                switch info.st_mode & S_IFMT {
+                case S_IFDIR:
+                    try TarWriter.writeHeader(name: entry + "/", type: "5", size: 0, mode: 0o755, link: "", to: &output)
+                    let child = openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                    guard child >= 0 else { throw .invalid("\(entry) changed while it was being archived") }
+                    defer { close(child) }
+                    try archive(child, prefix: entry + "/", depth: depth + 1)
+                case S_IFLNK:
+                    var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                    let length = readlinkat(directory, name, &target, target.count - 1)
+                    guard length >= 0 else { throw .io("cannot read link \(entry)") }
+                    let link = String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    try TarWriter.writeHeader(name: entry, type: "2", size: 0, mode: 0o777, link: link, to: &output)
+                case S_IFREG:
+                    try archiveFile(in: directory, name: name, entry: entry)
+                default:
+                    throw .invalid("\(entry) is not a file, folder or link; remove it from the package")
+                }
+            }
         }
-        let padding = Int((512 - size % 512) % 512)
-        if padding > 0 { try output.append([UInt8](repeating: 0, count: padding)) }
+
+        private mutating func archiveFile(in directory: Int32, name: String, entry: String) throws(PackageError) {
+            let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            guard fd >= 0 else { throw .invalid("\(entry) changed while it was being archived") }
+            defer { close(fd) }
+            var info = stat()
+            guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+                throw .invalid("\(entry) changed while it was being archived")
+            }
+            let size = Int64(info.st_size)
+            try budget.declare(size, entry: entry)
+            let executable = info.st_mode & 0o111 != 0
+            try TarWriter.writeHeader(name: entry, type: "0", size: size, mode: executable ? 0o755 : 0o644, link: "", to: &output)
+            var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+            var remaining = size
+            while remaining > 0 {
+                let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, Int(min(Int64($0.count), remaining))) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { throw .invalid("\(entry) changed while it was being archived") }
+                try output.append(buffer[0..<count])
+                remaining -= Int64(count)
+                try budget.wrote(count)
+            }
+            let padding = Int((512 - size % 512) % 512)
+            if padding > 0 { try output.append([UInt8](repeating: 0, count: padding)) }
+        }
+
+        /// The names in a folder, sorted, without `.` and `..`.
+        private func names(in directory: Int32) throws(PackageError) -> [String] {
+            let copy = dup(directory)
+            guard copy >= 0, let stream = fdopendir(copy) else {
+                if copy >= 0 { close(copy) }
+                throw .io("cannot list a folder: \(String(cString: strerror(errno)))")
+            }
+            defer { closedir(stream) }
+            var names: [String] = []
+            while let item = readdir(stream) {
+                let name = withUnsafeBytes(of: item.pointee.d_name) { bytes in
+                    String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if name == "." || name == ".." { continue }
+                names.append(name)
+                guard names.count <= maxEntries else { throw .invalid("the folder has more than \(maxEntries) entries") }
+            }
+            return names.sorted()
+        }
     }
 
     private static func writeHeader(

@@ -8,6 +8,7 @@ import ServalAPI
 import ServalArtifacts
 import ServalCore
 public import ServalJobs
+import ServalObjects
 import ServalRuntime
 public import ServalServices
 import ServalStore
@@ -120,14 +121,14 @@ struct RESTRoutes: Sendable {
 
     // MARK: Models
 
-    /// `POST /models`: JSON `{"name", "modelDataUrl"}` for a package on the server, or `?name=NAME` with a
-    /// tar or tar.gz body to upload one.
+    /// `POST /models`: JSON `{"name", "modelDataUrl"}` for a package in the object store or under a source root on
+    /// the server, or `?name=NAME` with a tar or tar.gz body to upload one.
     @Sendable func createModel(_ request: Request, context: ServalRequestContext) async throws -> Response {
         let model: Model
         if request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true {
             let body = try await request.decode(as: CreateModelRequest.self, context: context)
             model = try await services.models.create(
-                name: body.name, source: try Self.packageSource(body.modelDataUrl), environment: body.environment ?? [:])
+                name: body.name, source: try await packageSource(body.modelDataUrl), environment: body.environment ?? [:])
         } else {
             guard let name = request.uri.queryParameters.get("name") else {
                 throw ServalError.invalid(
@@ -256,17 +257,25 @@ struct RESTRoutes: Sendable {
         }
     }
 
-    private static func packageSource(_ url: String) throws(ServalError) -> PackageSource {
+    /// Where `modelDataUrl` points: an object in Serval's object store (`s3://bucket/key`), or a path on the server
+    /// (`/path` or `file:///path`), which ``ModelService`` reads only under the operator's source roots.
+    private func packageSource(_ url: String) async throws -> PackageSource {
+        if url.hasPrefix("s3://") {
+            let location = try ObjectLocation(uri: url, field: "modelDataUrl")
+            guard let objects = services.sageMaker.objects, let path = try await objects.localPath(of: location) else {
+                throw ServalError.invalid(
+                    "modelDataUrl", "\(location.uri) does not exist in Serval's object store; upload the package (tar.gz) there first.")
+            }
+            return .archive(path: path)
+        }
         var path = url
         if path.hasPrefix("file://") { path.removeFirst("file://".count) }
         guard path.hasPrefix("/") else {
-            throw .invalid("modelDataUrl", "\"\(url)\" must be an absolute path or a file:// URL on the server; to send a package from elsewhere, upload it with POST /models?name=NAME.")
+            throw ServalError.invalid(
+                "modelDataUrl",
+                "\"\(url)\" must be s3://BUCKET/KEY in Serval's object store, or an absolute path or file:// URL under a folder the server allows (serve --model-source-root); to send a package from your machine, upload it with POST /models?name=NAME.")
         }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw .invalid("modelDataUrl", "\(path) does not exist on the server.")
-        }
-        return isDirectory.boolValue ? .folder(path: path) : .archive(path: path)
+        return .userPath(path)
     }
 
     /// A time in a query parameter: ISO 8601 (`2026-11-24T06:58:35Z`) or epoch seconds.

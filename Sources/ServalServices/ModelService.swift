@@ -5,10 +5,11 @@ public import ServalStore
 
 /// Where a new model's package comes from.
 public enum PackageSource: Sendable {
-    /// A tar or tar.gz archive at this path on the server (an upload Serval staged, or a path given by reference).
+    /// A tar or tar.gz archive Serval wrote itself: a staged upload, or an object in its object store.
     case archive(path: String)
-    /// A package folder at this path on the server; it is copied.
-    case folder(path: String)
+    /// A path a user named (`modelDataUrl`): a tar or tar.gz file, or a folder (copied), under one of the
+    /// folders the operator allows (`serve --model-source-root`).
+    case userPath(String)
 }
 
 /// Creating, reading and deleting models.
@@ -37,16 +38,24 @@ public struct ModelService: Sendable {
             throw ServalError(.conflict, "Model \"\(name)\" already exists; delete it first or choose another name.")
         }
         // Extraction is blocking disk work, possibly gigabytes: keep it off the event loops that serve requests.
+        // Cancelling the request (or shutting Serval down, through the store's flag) stops it between two reads.
         let packages = self.packages
-        let result = try await NIOThreadPool.singleton.runIfActive { () -> Result<StoredPackage, PackageError> in
-            do throws(PackageError) {
-                switch source {
-                case .archive(let path): return .success(try packages.storeArchive(at: path, modelName: name))
-                case .folder(let path): return .success(try packages.storeFolder(at: path, modelName: name))
+        let cancellation = PackageCancellation()
+        let result = try await withTaskCancellationHandler {
+            try await NIOThreadPool.singleton.runIfActive { () -> Result<StoredPackage, PackageError> in
+                do throws(PackageError) {
+                    switch source {
+                    case .archive(let path):
+                        return .success(try packages.storeArchive(at: path, modelName: name, cancellation: cancellation))
+                    case .userPath(let path):
+                        return .success(try packages.storeSource(at: path, modelName: name, cancellation: cancellation))
+                    }
+                } catch {
+                    return .failure(error)
                 }
-            } catch {
-                return .failure(error)
             }
+        } onCancel: {
+            cancellation.cancel()
         }
         let stored: StoredPackage
         switch result {

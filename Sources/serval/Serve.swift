@@ -50,8 +50,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The user model workers (and pip) run as when Serval runs as root (default: serval-worker, created on first use); see docs/security.md.")
     var workerUser: String?
 
-    @Option(help: "The largest model package upload, in bytes.")
+    @Option(help: "The largest model package archive (an upload, an object or a file under a --model-source-root), in bytes.")
     var maxPackageBytes = 10 * 1024 * 1024 * 1024
+
+    @Option(help: "The most bytes a model package may unpack to (default 10 times --max-package-bytes).")
+    var maxUnpackedBytes: Int?
+
+    @Option(help: "The free bytes storing a model package must leave on the data folder's disk.")
+    var diskReserveBytes = 1024 * 1024 * 1024
+
+    @Option(help: "A folder on this server whose packages REST model creation may name by path (modelDataUrl); repeat it. None by default: clients upload packages.")
+    var modelSourceRoot: [String] = []
 
     @Option(help: "Seconds a lease on an async invocation or a transform job's unit lasts without a heartbeat: how long the work of a crashed Serval waits before it runs again.")
     var leaseSeconds = 30
@@ -118,7 +127,18 @@ struct Serve: AsyncParsableCommand {
         try checkAuthenticationPolicy(enabled: authentication)
         let access = try await makeAccessControl(
             store: store, dataDirectory: dataDirectory, clock: clock, enabled: authentication, logger: logger)
-        let packages = PackageStore(dataDirectory: dataDirectory)
+        var packages = PackageStore(dataDirectory: dataDirectory)
+        guard maxPackageBytes > 0, maxUnpackedBytes ?? 1 > 0, diskReserveBytes >= 0 else {
+            throw ValidationError("--max-package-bytes and --max-unpacked-bytes must be positive, --disk-reserve-bytes not negative.")
+        }
+        packages.maxPackageBytes = Int64(maxPackageBytes)
+        packages.maxUnpackedBytes = Int64(maxUnpackedBytes ?? (maxPackageBytes > Int.max / 10 ? Int.max : maxPackageBytes * 10))
+        packages.diskReserveBytes = Int64(diskReserveBytes)
+        do {
+            packages.sourceRoots = try PackageSourceRoots(modelSourceRoot)
+        } catch {
+            throw ValidationError(error.description)
+        }
         let objects = try LocalObjectStore(root: dataDirectory + "/objects")
         let environments = PythonEnvironments(settings: settings, logger: logger)
         let manager = EndpointManager(
@@ -141,8 +161,9 @@ struct Serve: AsyncParsableCommand {
             logger: logger)
         let inference = InferenceService(endpoints: manager)
         let repository = ModelRepositoryService(endpoints: manager, configs: configs, inference: inference, store: store)
+        let models = ModelService(store: store, packages: packages, clock: clock)
         var services = HTTPServices(
-            models: ModelService(store: store, packages: packages, clock: clock),
+            models: models,
             configs: configs,
             endpoints: manager,
             inference: inference,
@@ -150,7 +171,7 @@ struct Serve: AsyncParsableCommand {
             asyncInvocations: AsyncInvocationService(store: store, objects: objects, dispatcher: dispatcher, clock: clock),
             transformJobs: TransformJobService(store: store, objects: objects, runner: transforms, clock: clock),
             clock: clock,
-            stagingDirectory: dataDirectory + "/staging",
+            stagingDirectory: packages.stagingDirectory,
             maxPackageUploadBytes: maxPackageBytes)
         guard SageMakerARN.isAccount(accountId), SageMakerARN.isRegion(region) else {
             throw ValidationError("--account-id must be 12 digits and --region lowercase letters, digits and hyphens.")
@@ -188,7 +209,8 @@ struct Serve: AsyncParsableCommand {
         ) { host, port in
             FileHandle.standardOutput.write(Data("Serval S3 is listening on http://\(host):\(port)\n".utf8))
         }
-        // Shutdown runs in reverse order: the gRPC, HTTP and S3 servers drain their requests first; then the
+        // Shutdown runs in reverse order: package copies and extractions stop first (their requests fail with 503),
+        // then the gRPC, HTTP and S3 servers drain their requests; then the
         // async dispatcher stops claiming and lets running invocations finish, and the transform runner stops
         // its workers and returns its units to the queue; then the endpoints stop.
         let group = ServiceGroup(
@@ -197,10 +219,21 @@ struct Serve: AsyncParsableCommand {
                     .init(service: manager), .init(service: dispatcher), .init(service: transforms), .init(service: s3),
                     .init(service: app),
                     .init(service: grpc),
+                    .init(service: CancelOnShutdown(cancellation: packages.shutdown)),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
+    }
+
+    /// Cancels `cancellation` when graceful shutdown begins.
+    private struct CancelOnShutdown: Service {
+        let cancellation: PackageCancellation
+
+        func run() async throws {
+            try? await gracefulShutdown()
+            cancellation.cancel()
+        }
     }
 
     /// Looks for the worker package beside an installed binary, then up from the binary (a source checkout).

@@ -2,15 +2,15 @@ import Foundation
 import ServalArtifacts
 import Testing
 
-/// Stores `archive` in the data folder of `sandboxRoot` and exits with status 0 when it is refused as invalid,
-/// 1 otherwise. Run inside an exit test, so that a crash fails one test instead of the whole run.
+/// Stores `archive` in the data folder of `sandboxRoot` and exits with status 0 when it is refused as invalid or
+/// too large, 1 otherwise. Run inside an exit test, so that a crash fails one test instead of the whole run.
 func exitZeroIfRejected(_ archive: [UInt8], sandboxRoot: String) -> Never {
     let archivePath = sandboxRoot + "/in/package"
     guard FileManager.default.createFile(atPath: archivePath, contents: Data(archive)) else { exit(2) }
     do {
         _ = try PackageStore(dataDirectory: sandboxRoot + "/data").storeArchive(at: archivePath, modelName: "m")
     } catch {
-        exit(error.isInvalid ? 0 : 1)
+        exit(error.isInvalid || error.isTooLarge ? 0 : 1)
     }
     exit(1)
 }

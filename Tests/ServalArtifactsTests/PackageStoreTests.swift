@@ -295,16 +295,19 @@ struct PackageStoreAcceptTests {
         tar.file("b", [UInt8](repeating: 2, count: 50))
         tar.directory("c")
         var store = sandbox.store
-        store.maxPackageBytes = 150
+        store.maxUnpackedBytes = 150
         store.maxEntries = 3
         #expect(try store.storeArchive(at: sandbox.write(tar.archive), modelName: "at-limits").info.sizeBytes == 150)
 
-        store.maxPackageBytes = 149
+        store.maxUnpackedBytes = 149
         let tooLarge = #expect(throws: PackageError.self) {
             try store.storeArchive(at: sandbox.write(tar.archive), modelName: "m")
         }
-        #expect(tooLarge?.description.hasSuffix("the archive may unpack to at most 149 bytes") == true)
-        store.maxPackageBytes = 150
+        #expect(tooLarge?.isTooLarge == true)
+        #expect(tooLarge?.description.contains("past 149 bytes") == true)
+        #expect(tooLarge?.description.contains("serve --max-unpacked-bytes") == true)
+        #expect(tooLarge?.servalError.code == .payloadTooLarge)
+        store.maxUnpackedBytes = 150
         store.maxEntries = 2
         let tooMany = #expect(throws: PackageError.self) {
             try store.storeArchive(at: sandbox.write(tar.archive), modelName: "m")
@@ -336,6 +339,11 @@ struct PackageStoreAcceptTests {
 extension PackageError {
     var isInvalid: Bool {
         if case .invalid = self { return true }
+        return false
+    }
+
+    var isTooLarge: Bool {
+        if case .tooLarge = self { return true }
         return false
     }
 

@@ -78,11 +78,13 @@ struct TarWriterTests {
         #expect(listing(of: out) == listing(of: folder))
     }
 
-    @Test("storeFolder stores a copy of a folder and leaves no upload archive behind")
+    @Test("storeSource stores a copy of a folder under a source root and leaves no archive behind")
     func storeFolder() throws {
         let sandbox = try Sandbox()
         let folder = try makePackageFolder(in: sandbox)
-        let stored = try sandbox.store.storeFolder(at: folder, modelName: "from-folder")
+        var store = sandbox.store
+        store.sourceRoots = try PackageSourceRoots([sandbox.root])
+        let stored = try store.storeSource(at: folder, modelName: "from-folder")
         #expect(listing(of: sandbox.store.absolutePath(of: stored.relativePath)) == listing(of: folder))
         #expect(sandbox.tree().filter { $0.hasPrefix("data/staging/") }.isEmpty)
     }
