@@ -129,6 +129,31 @@ public struct PackageStore: Sendable {
         }
     }
 
+    /// Removes what an interrupted upload or extraction left in the staging folder, and package folders that no
+    /// model records (`keeping` lists the recorded ones): a crash between storing a package and recording its
+    /// model leaves one. Call it at start, before anything is stored. Returns what was removed and its size.
+    public func removeLeftovers(keeping recorded: Set<String>) -> [(path: String, bytes: Int64)] {
+        var removed: [(path: String, bytes: Int64)] = []
+        for (folder, keep) in [("staging", Set<String>()), ("models", recorded)] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: dataDirectory + "/" + folder)) ?? []
+            for name in names.sorted() where !keep.contains(folder + "/" + name) {
+                let relative = folder + "/" + name
+                let bytes = Self.treeSize(absolutePath(of: relative))
+                removeTree(absolutePath(of: relative))
+                removed.append((relative, bytes))
+            }
+        }
+        return removed
+    }
+
+    private static func treeSize(_ path: String) -> Int64 {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return 0 }
+        guard info.st_mode & S_IFMT == S_IFDIR else { return Int64(info.st_size) }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        return names.reduce(0) { $0 + treeSize(path + "/" + $1) }
+    }
+
     /// Deletes a stored package folder.
     public func remove(relativePath: String) {
         removeTree(absolutePath(of: relativePath))

@@ -92,6 +92,14 @@ public struct ModelService: Sendable {
         await remove(model.packagePath)
     }
 
+    /// Removes what a crash left in the data folder: staged uploads and extractions, and package folders no model
+    /// records. Call it at start, before serving; returns what was removed and its size, for the log.
+    public func removeLeftovers() async throws -> [(path: String, bytes: Int64)] {
+        let recorded = Set(try await store.models().map(\.packagePath))
+        let packages = self.packages
+        return try await NIOThreadPool.singleton.runIfActive { packages.removeLeftovers(keeping: recorded) }
+    }
+
     /// Deletes a stored package folder on the thread pool: a large tree takes a while to remove.
     private func remove(_ relativePath: String) async {
         let packages = self.packages

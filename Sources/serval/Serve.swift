@@ -162,6 +162,11 @@ struct Serve: AsyncParsableCommand {
         let inference = InferenceService(endpoints: manager)
         let repository = ModelRepositoryService(endpoints: manager, configs: configs, inference: inference, store: store)
         let models = ModelService(store: store, packages: packages, clock: clock)
+        for leftover in try await models.removeLeftovers() {
+            logger.notice(
+                "Removed what an interrupted upload or extraction left in the data folder",
+                metadata: ["path": "\(leftover.path)", "bytes": "\(leftover.bytes)"])
+        }
         var services = HTTPServices(
             models: models,
             configs: configs,

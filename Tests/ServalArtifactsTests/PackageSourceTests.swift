@@ -181,4 +181,22 @@ struct PackageSourceTests {
         #expect(throws: PackageError.self) { try PackageSourceRoots([root + "/model.tar"]) }
         #expect(throws: PackageError.self) { try PackageSourceRoots([root + "/absent"]) }
     }
+
+    // MARK: Leftovers
+
+    @Test("leftovers in staging and unrecorded package folders are removed; recorded packages stay")
+    func leftovers() throws {
+        let sandbox = try Sandbox()
+        let kept = try sandbox.store(sklearnPackage().archive, modelName: "kept")
+        let orphan = try sandbox.store(sklearnPackage().archive, modelName: "orphan")
+        try FileManager.default.createDirectory(atPath: sandbox.dataDirectory + "/staging/half", withIntermediateDirectories: true)
+        try Data(count: 5000).write(to: URL(fileURLWithPath: sandbox.dataDirectory + "/staging/half/big"))
+        try Data(count: 300).write(to: URL(fileURLWithPath: sandbox.dataDirectory + "/staging/upload-1"))
+        let removed = sandbox.store.removeLeftovers(keeping: [kept.relativePath])
+        #expect(removed.map(\.path) == ["staging/half", "staging/upload-1", orphan.relativePath])
+        #expect(removed.map(\.bytes).prefix(2) == [5000, 300])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: sandbox.dataDirectory + "/staging").isEmpty)
+        #expect(FileManager.default.fileExists(atPath: sandbox.store.absolutePath(of: kept.relativePath) + "/model.joblib"))
+        #expect(!FileManager.default.fileExists(atPath: sandbox.store.absolutePath(of: orphan.relativePath)))
+    }
 }
