@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import ServalCore
 import Testing
 
@@ -97,6 +98,33 @@ struct PackageSourceTests {
         store.shutdown.cancel()
         #expect(throws: PackageError.cancelled) { try store.storeArchive(at: sandbox.write(sklearnPackage().archive), modelName: "m") }
         #expect(sandbox.tree() == sandbox.untouchedTree)
+    }
+
+    @Test("cancelling from another thread stops an extraction in progress, between two writes")
+    func cancelMidway() async throws {
+        let sandbox = try Sandbox()
+        let staging = sandbox.dataDirectory + "/staging"
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        let cancellation = PackageCancellation()
+        let task = Task.detached { () -> PackageError? in
+            // A file declaring 8 GiB whose data trickles in without end: only cancellation can stop it.
+            var stream = EndlessTar(header: TarBuilder.header(name: "model.joblib", type: UInt8(ascii: "0"), size: eightGiB, mode: 0o644))
+            var extractor = TarExtractor(
+                destination: staging, maxEntries: 10,
+                budget: WriteBudget(maxBytes: .max, diskReserveBytes: 0, folder: staging, cancellation: cancellation))
+            do throws(PackageError) {
+                try extractor.extract(from: &stream)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        let start = ContinuousClock.now
+        cancellation.cancel()
+        let failure = await task.value
+        #expect(failure == PackageError.cancelled)
+        #expect(ContinuousClock.now - start < .seconds(2))
     }
 
     // MARK: Source roots
@@ -198,5 +226,19 @@ struct PackageSourceTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: sandbox.dataDirectory + "/staging").isEmpty)
         #expect(FileManager.default.fileExists(atPath: sandbox.store.absolutePath(of: kept.relativePath) + "/model.joblib"))
         #expect(!FileManager.default.fileExists(atPath: sandbox.store.absolutePath(of: orphan.relativePath)))
+    }
+}
+
+/// A tar stream of one header followed by zeros that never end, a few kilobytes per read, slowly.
+private struct EndlessTar: ByteStream {
+    var header: [UInt8]
+
+    mutating func next(maxLength: Int) throws(PackageError) -> ByteBuffer? {
+        if !header.isEmpty {
+            defer { header = [] }
+            return ByteBuffer(bytes: header)
+        }
+        usleep(1000)
+        return ByteBuffer(repeating: 0, count: min(maxLength, 4096))
     }
 }
