@@ -215,11 +215,13 @@ public struct AsyncNotification: Codable, Sendable, Equatable {
     public var attempts: Int
     /// When the next delivery is due.
     public var nextAttemptAt: Timestamp
+    /// Why the last delivery failed (a refused address, a redirect, a non-2xx answer, no answer), if one did.
+    public var lastError: String?
 
     /// Creates a notification.
     public init(
         sequence: Int64, inferenceId: String, endpointName: String, url: String, body: [UInt8], signature: String? = nil,
-        attempts: Int, nextAttemptAt: Timestamp
+        attempts: Int, nextAttemptAt: Timestamp, lastError: String? = nil
     ) {
         self.sequence = sequence
         self.inferenceId = inferenceId
@@ -229,5 +231,6 @@ public struct AsyncNotification: Codable, Sendable, Equatable {
         self.signature = signature
         self.attempts = attempts
         self.nextAttemptAt = nextAttemptAt
+        self.lastError = lastError
     }
 }

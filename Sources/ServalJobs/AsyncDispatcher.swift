@@ -378,17 +378,18 @@ public final class AsyncDispatcher: Service, Sendable {
         logger[metadataKey: "endpoint"] = "\(notification.endpointName)"
         logger[metadataKey: "inference_id"] = "\(notification.inferenceId)"
         do {
-            do {
-                try settings.webhookPolicy.check(notification.url, field: "webhook")
-            } catch {
-                // The URL is no longer allowed (the allow-list changed, or its name now resolves elsewhere): drop it.
-                logger.error("Webhook refused by the allow-list; not delivered", metadata: ["error": "\(error.message)"])
-                try await store.asyncNotificationDelivered(sequence: notification.sequence)
-                return
-            }
-            guard let problem = await post(notification) else {
-                try await store.asyncNotificationDelivered(sequence: notification.sequence)
-                return
+            // Checked again now, with fresh name resolution: the allow-list may have changed, or the name may
+            // resolve elsewhere. The delivery connects to an address this check allowed.
+            let problem: String
+            switch Result(catching: { () throws(ServalError) in try settings.webhookPolicy.target(for: notification.url, field: "webhook") }) {
+            case .success(let target):
+                guard let failure = await post(notification, to: target) else {
+                    try await store.asyncNotificationDelivered(sequence: notification.sequence)
+                    return
+                }
+                problem = failure
+            case .failure(let refusal):
+                problem = "refused by the webhook allow-list: \(refusal.message)"
             }
             let attempts = notification.attempts + 1
             if attempts >= settings.webhookMaxAttempts {
@@ -398,14 +399,25 @@ public final class AsyncDispatcher: Service, Sendable {
             }
             let delay = min(settings.webhookMaxBackoff, settings.webhookInitialBackoff * (1 << min(attempts - 1, 20)))
             logger.warning("Webhook delivery failed; retrying", metadata: ["error": "\(problem)", "retry_in": "\(delay)"])
-            try await store.asyncNotificationFailed(sequence: notification.sequence, nextAttemptAt: clock.now().adding(delay))
+            try await store.asyncNotificationFailed(
+                sequence: notification.sequence, nextAttemptAt: clock.now().adding(delay), reason: problem)
         } catch {
             logger.error("Could not record a webhook delivery", metadata: ["error": "\(error)"])
         }
     }
 
-    /// POSTs a notification; returns `nil` on a 2xx answer, or what went wrong.
-    private func post(_ notification: AsyncNotification) async -> String? {
+    /// POSTs a notification to the address `target` was checked for (the request keeps the URL's host in `Host`
+    /// and TLS); returns `nil` on a 2xx answer, or what went wrong. Redirects are not followed: a 3xx is a failed
+    /// attempt whose reason names its `Location`.
+    private func post(_ notification: AsyncNotification, to target: WebhookTarget) async -> String? {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        if !target.isAddressLiteral {
+            // Keyed by the host as the URL writes it and lowercased (the two may be one key).
+            configuration.dnsOverride = Dictionary(
+                [(target.host, target.connectAddress), (target.host.lowercased(), target.connectAddress)], uniquingKeysWith: { first, _ in first })
+        }
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         var request = HTTPClientRequest(url: notification.url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -414,12 +426,37 @@ public final class AsyncDispatcher: Service, Sendable {
         request.headers.add(name: "X-Serval-Delivery-Attempt", value: "\(notification.attempts + 1)")
         if let signature = notification.signature { request.headers.add(name: "X-Serval-Signature", value: signature) }
         request.body = .bytes(ByteBuffer(bytes: notification.body))
+        let problem: String?
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(settings.webhookTimeout.components.seconds) * 1_000_000_000))
+            let response = try await client.execute(request, timeout: .nanoseconds(Int64(settings.webhookTimeout.components.seconds) * 1_000_000_000))
             _ = try? await response.body.collect(upTo: 64 * 1024)
-            return (200..<300).contains(response.status.code) ? nil : "the receiver answered \(response.status.code)"
+            problem = WebhookAnswer(status: Int(response.status.code), location: response.headers.first(name: "Location")).problem
         } catch {
-            return "\(error)"
+            problem = "\(error) (connecting to \(target.connectAddress))"
+        }
+        try? await client.shutdown()
+        return problem
+    }
+}
+
+/// What a webhook receiver's answer means for the delivery.
+struct WebhookAnswer: Equatable {
+    /// The HTTP status.
+    var status: Int
+    /// The `Location` header, if any.
+    var location: String?
+
+    /// `nil` for a 2xx answer (delivered); otherwise why the attempt failed. A redirect is never followed (its
+    /// target was not checked against the allow-list), so it fails the attempt with the `Location` it named.
+    var problem: String? {
+        switch status {
+        case 200..<300:
+            return nil
+        case 300..<400:
+            let target = location.map { "to \"\($0.prefix(512))\"" } ?? "without a Location"
+            return "the receiver answered \(status), a redirect \(target); webhooks do not follow redirects, so configure the final URL"
+        default:
+            return "the receiver answered \(status)"
         }
     }
 }

@@ -8,11 +8,16 @@ import Glibc
 /// Which addresses webhook notifications may be sent to.
 ///
 /// An allow-list of entries, each a host name (`hooks.example.com`), a wildcard domain (`*.example.com`), an IP
-/// address, a CIDR block (`10.0.0.0/8`, `fd00::/8`), or `*` for any host. Whatever the list says, addresses no
-/// webhook should reach are refused: link-local ones (which include cloud metadata services such as
-/// 169.254.169.254), unspecified and multicast ones. A URL is checked when a config names it and again before
-/// each delivery, against every address its host resolves to, so a name cannot be re-pointed at a refused
-/// address later.
+/// address, a CIDR block (`10.0.0.0/8`, `fd00::/8`), or `*` for any host. A URL is allowed when every address its
+/// host resolves to is allowed: an address inside a listed block is; a public address is when the host's name is
+/// listed; a loopback or private address (`127.0.0.0/8`, `::1`, `10.0.0.0/8`, `172.16.0.0/12`, `192.168.0.0/16`,
+/// `100.64.0.0/10`, `fc00::/7`) only when a block covers it or the list is `*`, so a listed name cannot be
+/// pointed at Serval's own host or the internal network. Whatever the list says, addresses no webhook should
+/// reach are refused: link-local ones (which include cloud metadata services such as 169.254.169.254),
+/// unspecified and multicast ones.
+///
+/// A URL is checked when a config names it and again before each delivery, which then connects to one of the
+/// addresses this check resolved (``WebhookTarget``), so a second lookup cannot re-point the name.
 public struct WebhookPolicy: Sendable, Equatable {
     /// The allow-list entries, as given.
     public let entries: [String]
@@ -52,16 +57,26 @@ public struct WebhookPolicy: Sendable, Equatable {
 
     public static func == (lhs: WebhookPolicy, rhs: WebhookPolicy) -> Bool { lhs.entries == rhs.entries }
 
-    /// Checks a webhook URL: http or https, a host the list allows, and resolved addresses that are neither
-    /// refused nor (for address entries) outside the list. `field` names the setting, for messages.
+    /// Checks a webhook URL (see ``target(for:field:resolve:)``); `field` names the setting, for messages.
     public func check(_ url: String, field: String) throws(ServalError) {
+        _ = try target(for: url, field: field)
+    }
+
+    /// Checks a webhook URL and says where to connect: http or https, and a host whose every resolved address
+    /// the policy allows. `resolve` gives the addresses of a host name (the system resolver by default; an
+    /// address literal is never passed to it). Throws a validation error naming `field` and the refused
+    /// address.
+    public func target(
+        for url: String, field: String, resolve: (String) -> [String] = WebhookPolicy.systemResolve
+    ) throws(ServalError) -> WebhookTarget {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
-            scheme == "http" || scheme == "https", let host = components.host?.lowercased(), !host.isEmpty
+            scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
         else {
             throw .invalid(field, "\"\(url)\" is not an http:// or https:// URL.")
         }
-        let bareHost = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        let addresses = Self.resolve(bareHost)
+        let bareHost = (host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host).lowercased()
+        let literal = IPAddress(bareHost)
+        let addresses = literal.map { [$0] } ?? resolve(bareHost).compactMap { IPAddress($0) }
         guard !addresses.isEmpty else {
             throw .invalid(field, "the host \"\(bareHost)\" of \"\(url)\" does not resolve to an address.")
         }
@@ -71,30 +86,55 @@ public struct WebhookPolicy: Sendable, Equatable {
                 "\"\(url)\" points at \(refused), a link-local, unspecified or multicast address; webhooks may not be sent there.")
         }
         let nameAllowed = anyHost || hosts.contains(bareHost) || domainSuffixes.contains { bareHost.hasSuffix($0) }
-        let addressesAllowed = !blocks.isEmpty && addresses.allSatisfy { address in blocks.contains { $0.contains(address) } }
-        guard nameAllowed || addressesAllowed else {
-            throw .invalid(
-                field,
-                "\"\(url)\" is not on the webhook allow-list (\(entries.joined(separator: ", "))); start Serval with --webhook-allow \(bareHost) to allow it.")
+        for address in addresses where !blocks.contains(where: { $0.contains(address) }) {
+            guard nameAllowed else {
+                throw .invalid(
+                    field,
+                    "\"\(url)\" is not on the webhook allow-list (\(entries.joined(separator: ", "))); start Serval with --webhook-allow \(bareHost) to allow it.")
+            }
+            guard anyHost || !address.isInternal else {
+                throw .invalid(
+                    field,
+                    "\"\(url)\": \(bareHost) resolves to \(address), a loopback or private address that no --webhook-allow block covers; start Serval with --webhook-allow \(address) (or its CIDR block) if webhooks may go there.")
+            }
         }
+        // IPv4 first: a receiver listening on both is reached either way, and most listen on IPv4 only.
+        let ordered = addresses.filter(\.isV4) + addresses.filter { !$0.isV4 }
+        return WebhookTarget(url: url, host: host, isAddressLiteral: literal != nil, addresses: ordered.map(\.description))
     }
 
-    /// Every address `host` resolves to (an address literal resolves to itself).
-    private static func resolve(_ host: String) -> [IPAddress] {
-        if let literal = IPAddress(host) { return [literal] }
+    /// Every address `host` resolves to through the system resolver (`getaddrinfo`), as text.
+    public static func systemResolve(_ host: String) -> [String] {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var result: UnsafeMutablePointer<addrinfo>?
         guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return [] }
         defer { freeaddrinfo(first) }
-        var addresses: [IPAddress] = []
+        var addresses: [String] = []
         var cursor: UnsafeMutablePointer<addrinfo>? = first
         while let info = cursor {
-            if let address = IPAddress(sockaddr: info.pointee.ai_addr) { addresses.append(address) }
+            if let address = IPAddress(sockaddr: info.pointee.ai_addr) { addresses.append(address.description) }
             cursor = info.pointee.ai_next
         }
         return addresses
     }
+}
+
+/// A webhook URL the policy allowed, with the addresses it was allowed for. A delivery connects to
+/// ``connectAddress`` rather than looking the name up again, so DNS cannot re-point it between the check and
+/// the connection; the request still carries the URL's host (in `Host` and, for https, in TLS).
+public struct WebhookTarget: Sendable, Equatable {
+    /// The URL, as configured.
+    public var url: String
+    /// The URL's host, as the URL writes it.
+    public var host: String
+    /// Whether the host is an IP address rather than a name.
+    public var isAddressLiteral: Bool
+    /// Every address the host resolved to, all allowed, IPv4 first.
+    public var addresses: [String]
+
+    /// The address to connect to.
+    public var connectAddress: String { addresses[0] }
 }
 
 /// An IPv4 or IPv6 address as 16 bytes (IPv4 as an IPv4-mapped IPv6 address).
@@ -154,6 +194,17 @@ struct IPAddress: Sendable, Equatable, CustomStringConvertible {
             return a == 0 || (a == 169 && b == 254) || a >= 224
         }
         return bytes.allSatisfy { $0 == 0 } || bytes[0] == 0xFF || (bytes[0] == 0xFE && bytes[1] & 0xC0 == 0x80)
+    }
+
+    /// Loopback and private addresses: `127.0.0.0/8`, `10.0.0.0/8`, `172.16.0.0/12`, `192.168.0.0/16`,
+    /// `100.64.0.0/10` (shared address space), `::1` and `fc00::/7` (unique local).
+    var isInternal: Bool {
+        if isV4 {
+            let a = bytes[12]
+            let b = bytes[13]
+            return a == 127 || a == 10 || (a == 172 && b & 0xF0 == 16) || (a == 192 && b == 168) || (a == 100 && b & 0xC0 == 64)
+        }
+        return bytes == [UInt8](repeating: 0, count: 15) + [1] || bytes[0] & 0xFE == 0xFC
     }
 
     var description: String {

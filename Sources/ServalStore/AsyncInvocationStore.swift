@@ -144,8 +144,9 @@ public protocol AsyncInvocationStore: Sendable {
     /// Removes a delivered notification.
     func asyncNotificationDelivered(sequence: Int64) async throws
 
-    /// Records a failed delivery: `attempts + 1` and the next try at `nextAttemptAt`.
-    func asyncNotificationFailed(sequence: Int64, nextAttemptAt: Timestamp) async throws
+    /// Records a failed delivery: `attempts + 1`, the next try at `nextAttemptAt`, and why it failed (kept as
+    /// the notification's `lastError`).
+    func asyncNotificationFailed(sequence: Int64, nextAttemptAt: Timestamp, reason: String) async throws
 
     /// The next time a notification is due, if any is pending.
     func nextAsyncNotificationDue() async throws -> Timestamp?

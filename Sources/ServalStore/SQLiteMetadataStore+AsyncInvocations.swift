@@ -47,6 +47,11 @@ extension SQLiteMetadataStore {
                 """)
     }
 
+    /// Migration `v5-async-notification-last-error`: why a notification's last delivery failed.
+    static func addAsyncNotificationLastError(_ db: Database) throws {
+        try db.execute(sql: "ALTER TABLE async_notification ADD COLUMN last_error TEXT")
+    }
+
     // MARK: Invocations
 
     public func enqueueAsyncInvocation(
@@ -300,7 +305,7 @@ extension SQLiteMetadataStore {
             try Row.fetchAll(
                 db.cachedStatement(
                     sql: """
-                        SELECT sequence, inference_id, endpoint, url, body, signature, attempts, next_attempt_at
+                        SELECT sequence, inference_id, endpoint, url, body, signature, attempts, next_attempt_at, last_error
                         FROM async_notification WHERE next_attempt_at <= ? ORDER BY sequence LIMIT ?
                         """),
                 arguments: [now.millisecondsSinceEpoch, limit]
@@ -309,7 +314,7 @@ extension SQLiteMetadataStore {
                     sequence: row["sequence"], inferenceId: row["inference_id"], endpointName: row["endpoint"],
                     url: row["url"], body: [UInt8](row["body"] as Data), signature: row["signature"],
                     attempts: row["attempts"],
-                    nextAttemptAt: Timestamp(millisecondsSinceEpoch: row["next_attempt_at"]))
+                    nextAttemptAt: Timestamp(millisecondsSinceEpoch: row["next_attempt_at"]), lastError: row["last_error"])
             }
         }
     }
@@ -320,11 +325,11 @@ extension SQLiteMetadataStore {
         }
     }
 
-    public func asyncNotificationFailed(sequence: Int64, nextAttemptAt: Timestamp) async throws {
+    public func asyncNotificationFailed(sequence: Int64, nextAttemptAt: Timestamp, reason: String) async throws {
         try await database.write { db in
             try db.cachedStatement(
-                sql: "UPDATE async_notification SET attempts = attempts + 1, next_attempt_at = ? WHERE sequence = ?"
-            ).execute(arguments: [nextAttemptAt.millisecondsSinceEpoch, sequence])
+                sql: "UPDATE async_notification SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE sequence = ?"
+            ).execute(arguments: [nextAttemptAt.millisecondsSinceEpoch, reason, sequence])
         }
     }
 

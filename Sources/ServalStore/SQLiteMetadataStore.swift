@@ -39,6 +39,7 @@ public final class SQLiteMetadataStore: MetadataStore {
         migrator.registerMigration("v2", migrate: createAsyncInvocationTables)
         migrator.registerMigration("v3", migrate: createTransformJobTables)
         migrator.registerMigration("v4-access-keys", migrate: createAccessKeyTable)
+        migrator.registerMigration("v5-async-notification-last-error", migrate: addAsyncNotificationLastError)
         return migrator
     }
 

@@ -65,7 +65,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a lease on an async invocation or a transform job's unit lasts without a heartbeat: how long the work of a crashed Serval waits before it runs again.")
     var leaseSeconds = 30
 
-    @Option(help: "A host, *.domain, IP address or CIDR block webhooks may be sent to (repeat it; default any host). Link-local, unspecified and multicast addresses are always refused.")
+    @Option(help: "A host, *.domain, IP address or CIDR block webhooks may be sent to (repeat it; default any host). A listed name reaches loopback and private addresses only inside a listed block. Link-local, unspecified and multicast addresses are always refused.")
     var webhookAllow: [String] = []
 
     @Option(help: "The first delay before a failed webhook delivery is retried, in milliseconds (it doubles up to 5 minutes).")

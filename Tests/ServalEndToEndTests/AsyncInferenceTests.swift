@@ -274,6 +274,75 @@ struct AsyncInferenceTests {
         }
     }
 
+    @Test("a webhook answered with 302 or 307 is not followed: the attempt fails naming the Location and is retried")
+    func webhookRedirectsNotFollowed() async throws {
+        let folder = try TemporaryFolder()
+        // The redirect target listens on 127.0.0.2, which the allow-list (127.0.0.1 only) does not admit.
+        let target = try WebhookReceiver(folder: folder.path, name: "target", host: "127.0.0.2")
+        defer { target.stop() }
+        let found = try WebhookReceiver(folder: folder.path, name: "found", redirect: (302, target.url + "/via-302"))
+        defer { found.stop() }
+        let temporary = try WebhookReceiver(folder: folder.path, name: "temporary", redirect: (307, target.url + "/via-307"))
+        defer { temporary.stop() }
+        let server = try await ServalServer(arguments: ["--webhook-allow", "127.0.0.1", "--webhook-retry-base-ms", "50"])
+        try await server.deployAsync(
+            try digestPackage(in: folder.path), name: "digest", successWebhook: found.url + "/ok",
+            errorWebhook: temporary.url + "/error")
+        _ = try await server.client.submitAsync("digest", body: ByteBuffer(string: "good"), inferenceId: "good-1")
+        _ = try await server.client.submitAsync("digest", body: ByteBuffer(string: "fail now"), inferenceId: "bad-1")
+        try await eventually(timeout: .seconds(60), "both redirecting receivers are tried again after the redirect") {
+            try found.received().count >= 2 && temporary.received().count >= 2
+        }
+        for (status, location) in [(302, target.url + "/via-302"), (307, target.url + "/via-307")] {
+            let line = server.log.split(separator: "\n").first { $0.contains("Webhook delivery failed") && $0.contains(location) }
+            #expect(line?.contains("answered \(status)") == true, "the log names the redirect's status and Location")
+        }
+        #expect(try found.received().allSatisfy { $0.inferenceId == "good-1" && $0.path == "/ok" })
+        #expect(try temporary.received().allSatisfy { $0.inferenceId == "bad-1" && $0.path == "/error" })
+        #expect(try target.received().isEmpty, "the redirect target must never be contacted")
+    }
+
+    @Test("a listed name whose address the allow-list refuses gets no webhook, at config time and at delivery")
+    func webhookNameResolvingToRefusedAddress() async throws {
+        let folder = try TemporaryFolder()
+        let receiver = try WebhookReceiver(folder: folder.path)
+        defer { receiver.stop() }
+        // localhost resolves to loopback: listing the name alone does not admit Serval's own host.
+        let hook = "http://localhost:\(receiver.port)/ok"
+        let strict = try await ServalServer(arguments: ["--webhook-allow", "localhost"])
+        let refused = try await strict.client.send(
+            .POST, "/endpoint-configs", headers: [("Content-Type", "application/json")],
+            body: ByteBuffer(
+                string: #"{"name": "hooked", "variants": [{"model": "digest"}], "asyncInference": {"outputPath": "s3://results/x", "successWebhook": "\#(hook)"}}"#))
+        #expect(refused.status == 400, "\(refused.text)")
+        #expect(refused.text.contains("127.0.0.1") && refused.text.contains("--webhook-allow"), "\(refused.text)")
+        await strict.stop()
+
+        // A config accepted while loopback was allowed; then Serval restarts with the name alone listed, so the
+        // check before each delivery resolves the name again and refuses it.
+        let data = try TemporaryFolder()
+        let wide = try await ServalServer(
+            dataDirectory: data.path,
+            arguments: ["--webhook-allow", "localhost", "--webhook-allow", "127.0.0.0/8", "--webhook-allow", "::1", "--webhook-retry-base-ms", "50"])
+        try await wide.deployAsync(try digestPackage(in: folder.path), name: "digest", successWebhook: hook)
+        _ = try await wide.client.submitAsync("digest", body: ByteBuffer(string: "allowed"), inferenceId: "allowed-1")
+        try await eventually(timeout: .seconds(60), "the notification reaches the receiver while loopback is allowed") {
+            try receiver.delivered().map(\.inferenceId) == ["allowed-1"]
+        }
+        #expect(try receiver.delivered().map(\.host) == ["localhost:\(receiver.port)"], "Serval connects to the checked address but sends the URL's host")
+        await wide.stop()
+        let narrowed = try await ServalServer(
+            dataDirectory: data.path, arguments: ["--webhook-allow", "localhost", "--webhook-retry-base-ms", "50"])
+        let endpoint = try await narrowed.client.waitForEndpoint("digest", timeout: .seconds(600))
+        #expect(endpoint.status == "InService")
+        _ = try await narrowed.client.submitAsync("digest", body: ByteBuffer(string: "refused"), inferenceId: "refused-1")
+        #expect(try await narrowed.client.waitForAsyncInvocation("digest", id: "refused-1", timeout: .seconds(60)).status == "Completed")
+        try await eventually(timeout: .seconds(60), "two delivery attempts are refused") {
+            narrowed.log.split(separator: "\n").filter { $0.contains("refused by the webhook allow-list") && $0.contains("127.0.0.1") }.count >= 2
+        }
+        #expect(try receiver.received().map(\.inferenceId) == ["allowed-1"], "nothing reaches the refused address")
+    }
+
     @Test("kill -9 of Serval with hundreds queued and running: after a restart every id ends once, with its output")
     func servalCrash() async throws {
         let folder = try TemporaryFolder()
@@ -424,8 +493,9 @@ func workerProcesses(of server: Int32) -> [Int32] {
     }
 }
 
-/// A local HTTP receiver for webhooks (a Python process): answers 500 to the first `failFirst` requests, then
-/// 200, and records every request.
+/// A local HTTP receiver for webhooks (a Python process) listening on `host`: answers 500 to the first
+/// `failFirst` requests, then 200 (or, with `redirect`, always that status with that `Location`), and records
+/// every request in `<folder>/<name>.jsonl`.
 final class WebhookReceiver: @unchecked Sendable {
     struct Delivery {
         var path: String
@@ -433,14 +503,19 @@ final class WebhookReceiver: @unchecked Sendable {
         var inferenceId: String
         var body: [String: Any]
         var signatureValid: Bool
+        /// The `Host` header.
+        var host: String
     }
 
     let url: String
     private let process: Process
     private let log: String
 
-    init(failFirst: Int, folder: String) throws {
-        log = folder + "/webhooks.jsonl"
+    init(
+        failFirst: Int = 0, folder: String, name: String = "webhooks", host: String = "127.0.0.1",
+        redirect: (status: Int, location: String)? = nil
+    ) throws {
+        log = folder + "/\(name).jsonl"
         process = Process()
         process.executableURL = URL(fileURLWithPath: testPython)
         process.arguments = [
@@ -448,7 +523,7 @@ final class WebhookReceiver: @unchecked Sendable {
             """
             import hashlib, hmac, json, sys, threading
             from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-            fail_first, log = int(sys.argv[1]), sys.argv[2]
+            fail_first, log, host, redirect_status, location = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
             lock = threading.Lock()
             seen = [0]
             class Handler(BaseHTTPRequestHandler):
@@ -456,29 +531,34 @@ final class WebhookReceiver: @unchecked Sendable {
                     body = self.rfile.read(int(self.headers["Content-Length"]))
                     with lock:
                         seen[0] += 1
-                        status = 500 if seen[0] <= fail_first else 200
+                        status = redirect_status or (500 if seen[0] <= fail_first else 200)
                         expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
                         with open(log, "a") as f:
                             f.write(json.dumps({"path": self.path, "status": status, "id": self.headers["X-Serval-Inference-Id"],
-                                                "valid": self.headers.get("X-Serval-Signature") == expected,
+                                                "valid": self.headers.get("X-Serval-Signature") == expected, "host": self.headers.get("Host"),
                                                 "body": json.loads(body)}) + "\\n")
                     self.send_response(status)
+                    if redirect_status:
+                        self.send_header("Location", location)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                 def log_message(self, *args):
                     pass
-            server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            server = ThreadingHTTPServer((host, 0), Handler)
             print(server.server_address[1], flush=True)
             server.serve_forever()
             """,
-            "\(failFirst)", log,
+            "\(failFirst)", log, host, "\(redirect?.status ?? 0)", redirect?.location ?? "",
         ]
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
         let line = String(decoding: pipe.fileHandleForReading.availableData, as: UTF8.self)
-        url = "http://127.0.0.1:\(line.trimmingCharacters(in: .whitespacesAndNewlines))"
+        url = "http://\(host):\(line.trimmingCharacters(in: .whitespacesAndNewlines))"
     }
+
+    /// The port it listens on.
+    var port: Int { Int(url.split(separator: ":").last!)! }
 
     func received() throws -> [Delivery] {
         guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { return [] }
@@ -487,7 +567,7 @@ final class WebhookReceiver: @unchecked Sendable {
             return Delivery(
                 path: object["path"] as? String ?? "", status: object["status"] as? Int ?? 0,
                 inferenceId: object["id"] as? String ?? "", body: object["body"] as? [String: Any] ?? [:],
-                signatureValid: object["valid"] as? Bool ?? false)
+                signatureValid: object["valid"] as? Bool ?? false, host: object["host"] as? String ?? "")
         }
     }
 

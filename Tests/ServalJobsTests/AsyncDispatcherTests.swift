@@ -4,7 +4,7 @@ import NIOCore
 import NIOPosix
 import ServalArtifacts
 import ServalCore
-import ServalJobs
+@testable import ServalJobs
 import ServalObjects
 import ServalRuntime
 import ServalServices
@@ -176,7 +176,7 @@ struct WebhookPolicyTests {
 
     @Test("an allow-list admits its hosts, domains and blocks only")
     func allowList() throws {
-        let policy = try WebhookPolicy(allow: ["127.0.0.1", "10.0.0.0/8", "*.example.invalid", "localhost"])
+        let policy = try WebhookPolicy(allow: ["127.0.0.1", "::1", "10.0.0.0/8", "*.example.invalid", "localhost"])
         try policy.check("http://127.0.0.1/x", field: "hook")
         try policy.check("http://10.20.30.40:9000/x", field: "hook")
         try policy.check("http://localhost:1/x", field: "hook")
@@ -184,5 +184,64 @@ struct WebhookPolicyTests {
         #expect(throws: ServalError.self) { try policy.check("ftp://127.0.0.1/x", field: "hook") }
         #expect(throws: ServalError.self) { try policy.check("not a url", field: "hook") }
         #expect(throws: ServalError.self) { try WebhookPolicy(allow: ["10.0.0.0/40"]) }
+    }
+
+    @Test("every address a name resolves to is checked: one refused address refuses the URL")
+    func everyResolvedAddress() throws {
+        let policy = try WebhookPolicy(allow: ["hooks.example.invalid", "*.corp.invalid", "10.1.0.0/16"])
+        func target(_ url: String, _ addresses: [String]) throws(ServalError) -> WebhookTarget {
+            try policy.target(for: url, field: "hook") { _ in addresses }
+        }
+        // A listed name may resolve to public addresses, and to internal ones a block covers.
+        let allowed = try target("https://hooks.example.invalid/ok", ["93.184.216.34", "10.1.2.3", "2606:2800:220:1::1"])
+        #expect(allowed.host == "hooks.example.invalid")
+        #expect(!allowed.isAddressLiteral)
+        #expect(allowed.addresses == ["93.184.216.34", "10.1.2.3", "2606:2800:220:1:0:0:0:1"])
+        #expect(allowed.connectAddress == "93.184.216.34")
+        #expect(try target("http://a.corp.invalid/", ["2606:2800:220:1::1", "10.1.9.9"]).connectAddress == "10.1.9.9", "IPv4 first")
+
+        // An allowed name re-pointed at a refused address is refused, even when its other addresses are fine.
+        for (addresses, named) in [
+            (["169.254.169.254"], "169.254.169.254"), (["93.184.216.34", "169.254.169.254"], "169.254.169.254"),
+            (["93.184.216.34", "127.0.0.1"], "127.0.0.1"), (["::1"], "0:0:0:0:0:0:0:1"), (["10.2.0.1"], "10.2.0.1"),
+            (["192.168.1.1"], "192.168.1.1"), (["172.20.0.1"], "172.20.0.1"), (["100.64.0.1"], "100.64.0.1"),
+            (["fd00::1"], "fd00:0:0:0:0:0:0:1"), (["::ffff:127.0.0.1"], "127.0.0.1"), (["0.0.0.0"], "0.0.0.0"),
+        ] {
+            let error = #expect(throws: ServalError.self, "\(addresses)") { try target("http://hooks.example.invalid/", addresses) }
+            #expect(error?.message.contains(named) == true, "\(error?.message ?? "")")
+            #expect(error?.message.contains("hook") == true)
+        }
+        // A name that resolves to nothing, and a name not on the list, are refused too.
+        #expect(throws: ServalError.self) { try target("http://hooks.example.invalid/", []) }
+        #expect(throws: ServalError.self) { try target("http://other.example.invalid/", ["93.184.216.34"]) }
+        // A name off the list is allowed when every address is inside a block.
+        #expect(try target("http://internal.invalid/", ["10.1.0.7"]).addresses == ["10.1.0.7"])
+        #expect(throws: ServalError.self) { try target("http://internal.invalid/", ["10.1.0.7", "10.2.0.7"]) }
+        // The resolver is not asked about address literals.
+        #expect(try target("http://10.1.3.4:8000/", ["169.254.169.254"]).isAddressLiteral)
+        // With any host allowed, internal addresses are fine; the always-refused ones are not.
+        #expect(try WebhookPolicy.anyHost.target(for: "http://box.invalid/", field: "hook") { _ in ["127.0.0.1"] }.connectAddress == "127.0.0.1")
+        #expect(throws: ServalError.self) {
+            try WebhookPolicy.anyHost.target(for: "http://box.invalid/", field: "hook") { _ in ["127.0.0.1", "fe80::1"] }
+        }
+    }
+}
+
+@Suite("WebhookAnswer")
+struct WebhookAnswerTests {
+    @Test("2xx delivers; a redirect fails the attempt naming its Location; anything else fails with the status")
+    func answers() {
+        #expect(WebhookAnswer(status: 200, location: nil).problem == nil)
+        #expect(WebhookAnswer(status: 204, location: "http://ignored/").problem == nil)
+        for status in [301, 302, 303, 307, 308] {
+            let problem = WebhookAnswer(status: status, location: "http://169.254.169.254/latest").problem
+            #expect(problem?.contains("\(status)") == true)
+            #expect(problem?.contains("\"http://169.254.169.254/latest\"") == true)
+            #expect(problem?.contains("do not follow redirects") == true)
+        }
+        #expect(WebhookAnswer(status: 302, location: nil).problem?.contains("without a Location") == true)
+        #expect(WebhookAnswer(status: 302, location: String(repeating: "a", count: 10_000)).problem!.count < 800)
+        #expect(WebhookAnswer(status: 500, location: nil).problem == "the receiver answered 500")
+        #expect(WebhookAnswer(status: 404, location: nil).problem == "the receiver answered 404")
     }
 }

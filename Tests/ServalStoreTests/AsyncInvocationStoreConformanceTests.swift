@@ -501,13 +501,15 @@ struct AsyncInvocationStoreConformanceTests {
             #expect(due.allSatisfy { $0.endpointName == "ep" && $0.attempts == 0 })
             #expect(due.map(\.nextAttemptAt) == [timestamp(5_000), timestamp(5_000), timestamp(6_000)])
             #expect(due.map(\.signature) == ["sha256=abc", nil, nil])
+            #expect(due.allSatisfy { $0.lastError == nil })
             #expect(due[0].body == makeNotification("done").body)
             #expect(due[0].sequence < due[1].sequence && due[1].sequence < due[2].sequence)
             #expect(try await store.dueAsyncNotifications(now: timestamp(6_000), limit: 1).map(\.sequence) == [due[0].sequence])
             #expect(try await store.dueAsyncNotifications(now: timestamp(6_000), limit: 0).isEmpty)
 
             // The first answers 500: tried again later; the others are delivered.
-            try await store.asyncNotificationFailed(sequence: due[0].sequence, nextAttemptAt: timestamp(9_000))
+            try await store.asyncNotificationFailed(
+                sequence: due[0].sequence, nextAttemptAt: timestamp(9_000), reason: "the receiver answered 500")
             #expect(try await store.dueAsyncNotifications(now: timestamp(6_000), limit: 10).map(\.sequence) == [due[1].sequence, due[2].sequence])
             try await store.asyncNotificationDelivered(sequence: due[1].sequence)
             #expect(try await store.nextAsyncNotificationDue() == timestamp(6_000))
@@ -515,11 +517,16 @@ struct AsyncInvocationStoreConformanceTests {
             #expect(try await store.nextAsyncNotificationDue() == timestamp(9_000))
             #expect(try await store.dueAsyncNotifications(now: timestamp(8_999), limit: 10).isEmpty)
 
-            try await store.asyncNotificationFailed(sequence: due[0].sequence, nextAttemptAt: timestamp(12_000))
+            #expect(try await store.dueAsyncNotifications(now: timestamp(9_000), limit: 10).map(\.lastError) == ["the receiver answered 500"])
+
+            // Each failure replaces the reason of the one before.
+            try await store.asyncNotificationFailed(
+                sequence: due[0].sequence, nextAttemptAt: timestamp(12_000), reason: "the receiver answered 302, a redirect to \"http://elsewhere/\"")
             let retried = try await store.dueAsyncNotifications(now: timestamp(12_000), limit: 10)
             var expected = due[0]
             expected.attempts = 2
             expected.nextAttemptAt = timestamp(12_000)
+            expected.lastError = "the receiver answered 302, a redirect to \"http://elsewhere/\""
             #expect(retried == [expected])
             try await store.asyncNotificationDelivered(sequence: due[0].sequence)
             // Delivering twice (at least once) is harmless.
