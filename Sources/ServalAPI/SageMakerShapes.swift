@@ -479,8 +479,12 @@ public struct SageMakerAsyncInferenceConfig: Codable, Sendable, Equatable {
         guard let output = OutputConfig.S3OutputPath else {
             throw .invalid("\(field).OutputConfig.S3OutputPath", "is required: Serval writes results to its object store.")
         }
-        try SageMakerCheck.s3URI(output, "\(field).OutputConfig.S3OutputPath")
-        try SageMakerCheck.s3URI(OutputConfig.S3FailurePath, "\(field).OutputConfig.S3FailurePath")
+        try SageMakerCheck.length(output, "\(field).OutputConfig.S3OutputPath", 1...1024)
+        try ObjectLocation.validate(prefixURI: output, field: "\(field).OutputConfig.S3OutputPath")
+        if let failure = OutputConfig.S3FailurePath {
+            try SageMakerCheck.length(failure, "\(field).OutputConfig.S3FailurePath", 1...1024)
+            try ObjectLocation.validate(prefixURI: failure, field: "\(field).OutputConfig.S3FailurePath")
+        }
     }
 
     /// Serval's async section: paths and concurrency; the rest takes Serval's defaults.

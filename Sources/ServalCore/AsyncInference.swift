@@ -57,8 +57,8 @@ public struct AsyncInferenceConfig: Codable, Sendable, Equatable {
 
     /// Checks every field except the webhooks' addresses, which the services check against the allow-list.
     public func validate(field: String) throws(ServalError) {
-        _ = try ObjectLocation.split(uri: outputPath, field: "\(field).outputPath")
-        if let failurePath { _ = try ObjectLocation.split(uri: failurePath, field: "\(field).failurePath") }
+        try ObjectLocation.validate(prefixURI: outputPath, field: "\(field).outputPath")
+        if let failurePath { try ObjectLocation.validate(prefixURI: failurePath, field: "\(field).failurePath") }
         guard (1...1000).contains(maxConcurrentInvocationsPerInstance) else {
             throw .invalid("\(field).maxConcurrentInvocationsPerInstance", "is \(maxConcurrentInvocationsPerInstance); it must be between 1 and 1000.")
         }

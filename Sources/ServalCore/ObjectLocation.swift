@@ -52,6 +52,31 @@ public struct ObjectLocation: Sendable, Hashable, Codable, CustomStringConvertib
         return (bucket, String(rest.dropFirst(bucket.count + 1)))
     }
 
+    /// Checks `s3://bucket[/prefix][/]`, a place objects are written under (`<prefix>/<name>`): the bucket name
+    /// follows S3's rules, and the prefix has no empty, `.` or `..` segments nor control characters and leaves
+    /// room in a key for a name.
+    ///
+    /// - Parameter field: the setting that holds the URI, used in error messages.
+    public static func validate(prefixURI uri: String, field: String) throws(ServalError) {
+        let (_, prefix) = try split(uri: uri, field: field)
+        guard !prefix.isEmpty else { return }
+        let trimmed = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+        guard (1...maxPrefixBytes).contains(trimmed.utf8.count) else {
+            throw .invalid(
+                field, "\"\(uri)\": the prefix must be 1 to \(maxPrefixBytes) bytes long, leaving room in the 1024-byte key for the object's name.")
+        }
+        do {
+            try validate(key: trimmed)
+        } catch {
+            throw .invalid(
+                field,
+                "\"\(uri)\" is not a usable location: write s3://bucket/prefix, whose prefix has no empty, \".\" or \"..\" segments and no control characters.")
+        }
+    }
+
+    /// The longest prefix ``validate(prefixURI:field:)`` accepts.
+    public static let maxPrefixBytes = 768
+
     /// Checks a bucket name against S3's rules.
     public static func validate(bucket: String) throws(ServalError) {
         let bytes = Array(bucket.utf8)

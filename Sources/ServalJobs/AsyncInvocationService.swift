@@ -123,8 +123,10 @@ public struct AsyncInvocationService: Sendable {
                 "is required: name the input object (s3://bucket/key), or send the input (at most 128,000 bytes) as the body.")
         }
 
-        let output = try Self.outputLocation(settings.outputPath, id: id, extension: submission.outputPathExtension, filename: submission.filename)
-        let failure = try Self.join(settings.effectiveFailurePath, "\(id)-error.out", field: "failurePath")
+        let output = try Self.outputLocation(
+            settings.outputPath, id: id, extension: submission.outputPathExtension, filename: submission.filename,
+            config: config.name)
+        let failure = try Self.failureLocation(settings.effectiveFailurePath, id: id, config: config.name)
         let now = clock.now()
         let invocation = AsyncInvocation(
             id: id, endpointName: name, inputLocation: inputLocation, contentType: submission.contentType,
@@ -229,20 +231,34 @@ public struct AsyncInvocationService: Sendable {
         guard submission.accept.utf8.count <= 1024 else { throw .invalid("X-Amzn-SageMaker-Accept", "is longer than 1024 characters.") }
     }
 
-    /// `<output path>[/<extension>]/<filename or id.out>`, checked as an object location.
-    static func outputLocation(_ path: String, id: String, extension: String?, filename: String?) throws(ServalError) -> String {
+    /// `<output path>[/<extension>]/<filename or id.out>`, checked as an object location. A problem is blamed
+    /// on what caused it: the config's output path (`config` names the config), or the header that was sent.
+    static func outputLocation(
+        _ path: String, id: String, extension: String?, filename: String?, config: String
+    ) throws(ServalError) -> String {
+        try ObjectLocation.validate(prefixURI: path, field: "asyncInference.outputPath of endpoint config \"\(config)\"")
         var name = "\(id).out"
+        var field = "asyncInference.outputPath of endpoint config \"\(config)\""
         if let filename {
             guard !filename.isEmpty, !filename.contains("/"), filename != ".", filename != ".." else {
                 throw .invalid("X-Amzn-SageMaker-Filename", "\"\(filename)\" must be a file name without \"/\".")
             }
             name = filename
+            field = "X-Amzn-SageMaker-Filename"
         }
         var prefix = path
         if let pathExtension = `extension`?.trimmingCharacters(in: CharacterSet(charactersIn: "/")), !pathExtension.isEmpty {
             prefix = join(prefix, pathExtension)
+            field = "X-Amzn-SageMaker-S3OutputPathExtension"
         }
-        return try join(prefix, name, field: "X-Amzn-SageMaker-S3OutputPathExtension")
+        return try join(prefix, name, field: field)
+    }
+
+    /// `<failure path>/<id>-error.out`, checked as an object location.
+    static func failureLocation(_ path: String, id: String, config: String) throws(ServalError) -> String {
+        let field = "asyncInference.failurePath of endpoint config \"\(config)\""
+        try ObjectLocation.validate(prefixURI: path, field: field)
+        return try join(path, "\(id)-error.out", field: field)
     }
 
     private static func join(_ prefix: String, _ name: String) -> String {

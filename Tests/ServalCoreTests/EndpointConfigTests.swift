@@ -115,3 +115,41 @@ struct EndpointConfigTests {
         expectInvalid(field: "variants[1].instanceCount") { try config(variants).validate() }
     }
 }
+
+@Suite("AsyncInferenceConfig validation")
+struct AsyncInferenceConfigTests {
+    func asyncConfig(output: String, failure: String? = nil) -> EndpointConfig {
+        EndpointConfig(
+            name: "c", variants: [ProductionVariant(name: "v", modelName: "m")],
+            asyncInference: AsyncInferenceConfig(outputPath: output, failurePath: failure), createdAt: Timestamp(millisecondsSinceEpoch: 0))
+    }
+
+    @Test("usable output and failure paths pass", arguments: ["s3://results", "s3://results/", "s3://results/docs", "s3://results/a/b.c/d/"])
+    func usablePaths(path: String) {
+        #expect(failure { try asyncConfig(output: path, failure: path).validate() } == nil)
+    }
+
+    @Test(
+        "an output path that is not s3://bucket/prefix, or whose prefix steps out or is empty, fails naming the field",
+        arguments: [
+            "s3://results/../x", "s3://results/a/../../b", "s3://results/./x", "s3://results//x", "s3://results//",
+            "s3://results/a/..", "s3://Bad_Bucket/x", "s3://ab/x", "s3://../x", "http://results/x", "results/x",
+            "s3://results/" + String(repeating: "p", count: 769),
+        ])
+    func unusableOutputPath(path: String) {
+        expectInvalid(field: "asyncInference.outputPath", mentioning: path.count < 100 ? path : nil) {
+            try asyncConfig(output: path).validate()
+        }
+        expectInvalid(field: "asyncInference.failurePath") { try asyncConfig(output: "s3://results/ok", failure: path).validate() }
+    }
+
+    @Test("prefix URIs: a bucket alone, a prefix with or without a trailing slash")
+    func prefixURIs() {
+        #expect(failure { try ObjectLocation.validate(prefixURI: "s3://bucket", field: "f") } == nil)
+        #expect(failure { try ObjectLocation.validate(prefixURI: "s3://bucket/" + String(repeating: "p", count: 768), field: "f") } == nil)
+        expectInvalid(field: "f", mentioning: "room") {
+            try ObjectLocation.validate(prefixURI: "s3://bucket/" + String(repeating: "p", count: 769), field: "f")
+        }
+        expectInvalid(field: "f") { try ObjectLocation.validate(prefixURI: "s3://bucket/a\u{1}b", field: "f") }
+    }
+}

@@ -205,6 +205,22 @@ struct AsyncInferenceTests {
                 string: #"{"name": "hooked", "variants": [{"model": "digest"}], "asyncInference": {"outputPath": "s3://results/x", "successWebhook": "http://127.0.0.1:9/hook", "webhookSecret": "s3cret"}}"#))
         #expect(allowed.status == 201, "\(allowed.text)")
         #expect(!allowed.text.contains("s3cret"))
+
+        // Output and failure paths that could never hold an object are refused when the config is made.
+        for (section, field) in [
+            (#""outputPath": "s3://results/../x""#, "asyncInference.outputPath"),
+            (#""outputPath": "s3://results/a/..""#, "asyncInference.outputPath"),
+            (#""outputPath": "s3://Results/x""#, "asyncInference.outputPath"),
+            (#""outputPath": "s3://results/ok", "failurePath": "s3://failures//x""#, "asyncInference.failurePath"),
+        ] {
+            let response = try await server.client.send(
+                .POST, "/endpoint-configs", headers: [("Content-Type", "application/json")],
+                body: ByteBuffer(string: #"{"name": "paths", "variants": [{"model": "digest"}], "asyncInference": {\#(section)}}"#))
+            #expect(response.status == 400, "\(section): \(response.text)")
+            #expect(try jsonObject(response)["code"] as? String == "ValidationError")
+            #expect((try jsonObject(response)["message"] as? String)?.hasPrefix(field) == true, "\(response.text)")
+        }
+        #expect(try await server.client.send(.GET, "/endpoint-configs/paths").status == 404)
     }
 
     @Test("a queued invocation can be cancelled; a running one cannot; a model error fails with the reason")

@@ -284,6 +284,14 @@ struct SageMakerControlPlaneTests {
                     {"VariantName": "v", "ModelName": "m-0", "InitialInstanceCount": 1}],
                     DataCaptureConfig={"InitialSamplingPercentage": 101, "DestinationS3Uri": "s3://capture/x", "CaptureOptions": [{"CaptureMode": "Input"}]}),
                     "ValidationException", "InitialSamplingPercentage"),
+                (sm.create_endpoint_config, dict(EndpointConfigName="async-up", ProductionVariants=[
+                    {"VariantName": "v", "ModelName": "m-0", "InitialInstanceCount": 1}],
+                    AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": "s3://results/../escape"}}),
+                    "ValidationException", "AsyncInferenceConfig.OutputConfig.S3OutputPath"),
+                (sm.create_endpoint_config, dict(EndpointConfigName="async-fail", ProductionVariants=[
+                    {"VariantName": "v", "ModelName": "m-0", "InitialInstanceCount": 1}],
+                    AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": "s3://results/ok", "S3FailurePath": "s3://failures//x"}}),
+                    "ValidationException", "AsyncInferenceConfig.OutputConfig.S3FailurePath"),
                 (sm.create_endpoint, dict(EndpointName="ep-1", EndpointConfigName="c"), "ValidationException", "Cannot create already existing endpoint"),
                 (sm.create_endpoint, dict(EndpointName="ep-9", EndpointConfigName="missing"), "ValidationException", "Could not find endpoint configuration"),
                 (sm.update_endpoint_weights_and_capacities, dict(EndpointName="ep-1", DesiredWeightsAndCapacities=[

@@ -162,6 +162,31 @@ struct AsyncDispatcherTests {
     }
 }
 
+@Suite("AsyncInvocationService")
+struct AsyncInvocationServiceTests {
+    @Test("an unusable output location is blamed on what caused it, never on a header that was not sent")
+    func outputLocationBlame() throws {
+        func field(_ path: String, extension: String? = nil, filename: String? = nil) -> String? {
+            do {
+                _ = try AsyncInvocationService.outputLocation(path, id: "a", extension: `extension`, filename: filename, config: "cfg")
+                return nil
+            } catch {
+                return error.message.components(separatedBy: ": ").first
+            }
+        }
+        #expect(try AsyncInvocationService.outputLocation("s3://out/p/", id: "a", extension: "/d/", filename: nil, config: "cfg") == "s3://out/p/d/a.out")
+        #expect(field("s3://out/../p") == "asyncInference.outputPath of endpoint config \"cfg\"")
+        #expect(field("s3://out/../p", extension: "d") == "asyncInference.outputPath of endpoint config \"cfg\"")
+        #expect(field("s3://out/p", extension: "../up") == "X-Amzn-SageMaker-S3OutputPathExtension")
+        #expect(field("s3://out/p", filename: "..") == "X-Amzn-SageMaker-Filename")
+        #expect(field("s3://out/p", filename: String(repeating: "f", count: 300)) == nil)
+        #expect(field("s3://out/p", filename: String(repeating: "f", count: 1100)) == "X-Amzn-SageMaker-Filename")
+        #expect(field("s3://out/p", extension: String(repeating: "e", count: 1100)) == "X-Amzn-SageMaker-S3OutputPathExtension")
+        #expect(throws: ServalError.self) { try AsyncInvocationService.failureLocation("s3://out//f", id: "a", config: "cfg") }
+        #expect(try AsyncInvocationService.failureLocation("s3://out/f", id: "a", config: "cfg") == "s3://out/f/a-error.out")
+    }
+}
+
 @Suite("WebhookPolicy")
 struct WebhookPolicyTests {
     @Test("link-local, unspecified and multicast addresses are refused whatever the list says")
