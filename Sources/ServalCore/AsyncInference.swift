@@ -165,6 +165,10 @@ public struct AsyncInvocation: Codable, Sendable, Equatable {
     public var outputContentType: String?
     /// Why it failed or expired, for the user.
     public var failureReason: String?
+    /// The lowercase hex SHA-256 of the inline body, when the body came inline (so that a resubmission with the
+    /// same id can be told apart from one with another body); `nil` for an input location, and for invocations
+    /// accepted before Serval recorded it.
+    public var inlineBodySHA256: String?
 
     /// Creates an invocation record.
     public init(
@@ -172,7 +176,7 @@ public struct AsyncInvocation: Codable, Sendable, Equatable {
         contentType: String, accept: String, customAttributes: String, outputLocation: String, failureLocation: String,
         variant: String? = nil, attempts: Int = 0, maxAttempts: Int, invocationTimeoutSeconds: Int, createdAt: Timestamp,
         updatedAt: Timestamp, startedAt: Timestamp? = nil, completedAt: Timestamp? = nil, expiresAt: Timestamp,
-        outputContentType: String? = nil, failureReason: String? = nil
+        outputContentType: String? = nil, failureReason: String? = nil, inlineBodySHA256: String? = nil
     ) {
         self.id = id
         self.endpointName = endpointName
@@ -194,6 +198,7 @@ public struct AsyncInvocation: Codable, Sendable, Equatable {
         self.expiresAt = expiresAt
         self.outputContentType = outputContentType
         self.failureReason = failureReason
+        self.inlineBodySHA256 = inlineBodySHA256
     }
 }
 

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 public import NIOCore
 public import ServalCore
@@ -132,19 +133,50 @@ public struct AsyncInvocationService: Sendable {
             id: id, endpointName: name, inputLocation: inputLocation, contentType: submission.contentType,
             accept: submission.accept, customAttributes: submission.customAttributes, outputLocation: output,
             failureLocation: failure, maxAttempts: settings.maxAttempts, invocationTimeoutSeconds: timeout,
-            createdAt: now, updatedAt: now, expiresAt: Timestamp(millisecondsSinceEpoch: now.millisecondsSinceEpoch + Int64(ttl) * 1000))
+            createdAt: now, updatedAt: now, expiresAt: Timestamp(millisecondsSinceEpoch: now.millisecondsSinceEpoch + Int64(ttl) * 1000),
+            inlineBodySHA256: inlineBody.map(Self.sha256))
         try await dispatcher.ensureBuckets(of: [output, failure])
         let result = try await store.enqueueAsyncInvocation(invocation, inlineBody: inlineBody)
         if result.created {
             dispatcher.workArrived()
-        } else if result.invocation.inputLocation != invocation.inputLocation
-            || result.invocation.outputLocation != invocation.outputLocation
+            return result
+        }
+        var existing = result.invocation
+        if existing.inputLocation == nil, existing.inlineBodySHA256 == nil,
+            let stored = try await store.asyncInvocationInlineBody(endpoint: name, id: id)
         {
+            existing.inlineBodySHA256 = Self.sha256(stored)  // accepted before digests were recorded
+        }
+        if let conflict = Self.conflict(existing: existing, submitted: invocation) {
             throw ServalError(
                 .conflict,
-                "Endpoint \"\(name)\" already has an invocation with id \"\(id)\" for another input or output; an id names one invocation. Choose a new id.")
+                "Endpoint \"\(name)\" already has an invocation with id \"\(id)\" \(conflict); an id names one invocation and its input. Send X-Amzn-SageMaker-Inference-Id with a new id for new input.")
         }
         return result
+    }
+
+    /// Why `existing`, the endpoint's invocation with the submitted id, is not the same submission as
+    /// `submitted`: another input location, another inline body (by digest), or another output location. `nil`
+    /// when it is the same, and a resubmission is answered with the existing invocation.
+    static func conflict(existing: AsyncInvocation, submitted: AsyncInvocation) -> String? {
+        if existing.inputLocation != submitted.inputLocation {
+            switch (existing.inputLocation, submitted.inputLocation) {
+            case (let first?, _): return "whose input is \(first)"
+            default: return "whose input was sent inline, not as an input location"
+            }
+        }
+        if existing.inlineBodySHA256 != submitted.inlineBodySHA256 {
+            return "that was submitted with a different inline body"
+        }
+        if existing.outputLocation != submitted.outputLocation {
+            return "whose output goes to \(existing.outputLocation)"
+        }
+        return nil
+    }
+
+    /// The lowercase hex SHA-256 of `bytes`.
+    static func sha256(_ bytes: [UInt8]) -> String {
+        hexString(SHA256.hash(data: bytes))
     }
 
     /// The invocation.
@@ -269,4 +301,9 @@ public struct AsyncInvocationService: Sendable {
         let uri = join(prefix, name)
         return try ObjectLocation(uri: uri, field: field).uri
     }
+}
+
+/// `bytes` as lowercase hex.
+func hexString(_ bytes: some Sequence<UInt8>) -> String {
+    bytes.map { String(format: "%02x", $0) }.joined()
 }

@@ -69,6 +69,6 @@ struct AsyncNotificationBody: Codable, Equatable {
     /// `sha256=` and the hex HMAC-SHA256 of `body` under `secret`.
     static func signature(of body: [UInt8], secret: String) -> String {
         let code = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.utf8)))
-        return "sha256=" + code.map { String(format: "%02x", $0) }.joined()
+        return "sha256=" + hexString(code)
     }
 }

@@ -135,7 +135,7 @@ struct AsyncInferenceTests {
         #expect(endpoint.asyncQueue == AsyncQueueState(queued: 0, inProgress: 0))
     }
 
-    @Test("an inference id makes a submission idempotent; reusing it for other input is a conflict")
+    @Test("an inference id makes a submission idempotent; reusing it for another inline body or input is a conflict")
     func idempotentId() async throws {
         let folder = try TemporaryFolder()
         let server = try await ServalServer()
@@ -149,6 +149,19 @@ struct AsyncInferenceTests {
         let afterwards = try await server.client.submitAsync("digest", body: ByteBuffer(string: "hello"), inferenceId: "order-42")
         #expect(afterwards == first)
         #expect(try await server.client.asyncInvocations("digest").invocations.count == 1)
+        #expect(try decodeDigest(server.storedObject(first.outputLocation)).echo == "hello")
+
+        // The same id with another inline body is refused, before and after the first one ran.
+        _ = try await server.client.submitAsync("digest", body: ByteBuffer(string: "sleep:1000"), inferenceId: "slow-1")
+        for (id, body) in [("slow-1", "sleep:1000 but different"), ("order-42", "goodbye")] {
+            let otherBody = try await server.client.send(
+                .POST, "/endpoints/digest/async-invocations", headers: [("X-Amzn-SageMaker-Inference-Id", id)],
+                body: ByteBuffer(string: body))
+            #expect(otherBody.status == 409, "\(otherBody.text)")
+            #expect(otherBody.text.contains("different inline body") && otherBody.text.contains("new id"), "\(otherBody.text)")
+        }
+        #expect(try await server.client.waitForAsyncInvocation("digest", id: "slow-1", timeout: .seconds(60)).status == "Completed")
+        #expect(try await server.client.asyncInvocations("digest").invocations.count == 2)
         #expect(try decodeDigest(server.storedObject(first.outputLocation)).echo == "hello")
 
         let conflict = try await server.client.send(

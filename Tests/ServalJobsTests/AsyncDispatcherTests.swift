@@ -164,6 +164,62 @@ struct AsyncDispatcherTests {
 
 @Suite("AsyncInvocationService")
 struct AsyncInvocationServiceTests {
+    func invocation(input: String? = nil, body: String? = "hello", output: String = "s3://out/e/a.out") -> AsyncInvocation {
+        let now = Timestamp(millisecondsSinceEpoch: 0)
+        return AsyncInvocation(
+            id: "a", endpointName: "e", inputLocation: input, contentType: "", accept: "", customAttributes: "",
+            outputLocation: output, failureLocation: "s3://out/e/a-error.out", maxAttempts: 3, invocationTimeoutSeconds: 60,
+            createdAt: now, updatedAt: now, expiresAt: now,
+            inlineBodySHA256: body.map { AsyncInvocationService.sha256(Array($0.utf8)) })
+    }
+
+    @Test("a resubmission is the same invocation only with the same input, inline body digest and output")
+    func conflicts() {
+        #expect(AsyncInvocationService.sha256(Array("hello".utf8)) == "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+        #expect(AsyncInvocationService.conflict(existing: invocation(), submitted: invocation()) == nil)
+        #expect(AsyncInvocationService.conflict(existing: invocation(body: "hello"), submitted: invocation(body: "hellO"))?.contains("different inline body") == true)
+        #expect(AsyncInvocationService.conflict(existing: invocation(body: "hello"), submitted: invocation(body: ""))?.contains("different inline body") == true)
+        let located = invocation(input: "s3://in/x", body: nil)
+        #expect(AsyncInvocationService.conflict(existing: located, submitted: located) == nil)
+        #expect(AsyncInvocationService.conflict(existing: located, submitted: invocation(input: "s3://in/y", body: nil))?.contains("s3://in/x") == true)
+        #expect(AsyncInvocationService.conflict(existing: invocation(), submitted: located)?.contains("inline") == true)
+        #expect(AsyncInvocationService.conflict(existing: located, submitted: invocation())?.contains("s3://in/x") == true)
+        #expect(AsyncInvocationService.conflict(existing: invocation(), submitted: invocation(output: "s3://out/e/day/a.out")) != nil)
+    }
+
+    @Test("the same id with another inline body is a 409 conflict; with the same body the first invocation answers")
+    func sameIdOtherBody() async throws {
+        let fixture = try await DispatcherFixture(config: AsyncInferenceConfig(outputPath: "s3://out/e"))
+        defer { fixture.destroy() }
+        let first = try await fixture.service.submit(endpoint: "e", AsyncSubmission(inlineBody: ByteBuffer(string: "one"), inferenceId: "x"))
+        #expect(first.created)
+        #expect(first.invocation.inlineBodySHA256 == AsyncInvocationService.sha256(Array("one".utf8)))
+        let again = try await fixture.service.submit(endpoint: "e", AsyncSubmission(inlineBody: ByteBuffer(string: "one"), inferenceId: "x"))
+        #expect(!again.created)
+        #expect(again.invocation == first.invocation)
+        let error = await #expect(throws: ServalError.self) {
+            try await fixture.service.submit(endpoint: "e", AsyncSubmission(inlineBody: ByteBuffer(string: "two"), inferenceId: "x"))
+        }
+        #expect(error?.code == .conflict)
+        #expect(error?.message.contains("different inline body") == true, "\(error?.message ?? "")")
+        #expect(try await fixture.store.asyncInvocationInlineBody(endpoint: "e", id: "x") == Array("one".utf8))
+    }
+
+    @Test("an invocation stored without a digest is compared by its stored body")
+    func storedWithoutDigest() async throws {
+        let fixture = try await DispatcherFixture(config: AsyncInferenceConfig(outputPath: "s3://out/e"))
+        defer { fixture.destroy() }
+        var legacy = invocation(body: nil, output: "s3://out/e/old.out")
+        legacy.id = "old"
+        legacy.failureLocation = "s3://out/e/old-error.out"
+        _ = try await fixture.store.enqueueAsyncInvocation(legacy, inlineBody: Array("kept".utf8))
+        let same = try await fixture.service.submit(endpoint: "e", AsyncSubmission(inlineBody: ByteBuffer(string: "kept"), inferenceId: "old"))
+        #expect(!same.created)
+        await #expect(throws: ServalError.self) {
+            try await fixture.service.submit(endpoint: "e", AsyncSubmission(inlineBody: ByteBuffer(string: "other"), inferenceId: "old"))
+        }
+    }
+
     @Test("an unusable output location is blamed on what caused it, never on a header that was not sent")
     func outputLocationBlame() throws {
         func field(_ path: String, extension: String? = nil, filename: String? = nil) -> String? {

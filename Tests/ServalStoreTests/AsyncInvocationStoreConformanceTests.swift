@@ -60,6 +60,33 @@ extension AsyncInvocationStore {
 struct AsyncInvocationStoreConformanceTests {
     // MARK: Enqueue
 
+    @Test("an inline body's digest is kept with the invocation; the same id with another body returns the first", arguments: StoreKind.allCases)
+    func inlineBodyDigest(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
+            var first = makeInvocation("d", inline: true)
+            first.inlineBodySHA256 = String(repeating: "a", count: 64)
+            #expect(try await store.enqueueAsyncInvocation(first, inlineBody: [1]).created)
+            #expect(try await store.asyncInvocation(endpoint: "ep", id: "d")?.inlineBodySHA256 == first.inlineBodySHA256)
+
+            var other = makeInvocation("d", inline: true)
+            other.inlineBodySHA256 = String(repeating: "b", count: 64)
+            let (existing, created) = try await store.enqueueAsyncInvocation(other, inlineBody: [2])
+            #expect(!created)
+            #expect(existing.inlineBodySHA256 == first.inlineBodySHA256)
+            #expect(try await store.asyncInvocationInlineBody(endpoint: "ep", id: "d") == [1])
+
+            // The digest survives the invocation's life: claimed and ended, it is still there.
+            let claimed = try await store.claim()
+            #expect(claimed.map(\.inlineBodySHA256) == [first.inlineBodySHA256])
+            #expect(
+                try await store.finishAsyncInvocation(
+                    endpoint: "ep", id: "d", owner: "A", outcome: .completed(outputContentType: "application/json"), variant: "v",
+                    now: timestamp(3_000), notifications: []))
+            #expect(try await store.asyncInvocation(endpoint: "ep", id: "d")?.inlineBodySHA256 == first.inlineBodySHA256)
+            #expect(try await store.asyncInvocation(endpoint: "ep", id: "d")?.status == .completed)
+        }
+    }
+
     @Test("enqueue commits an invocation; the same id again returns the first one", arguments: StoreKind.allCases)
     func enqueueIsIdempotent(kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in
