@@ -207,10 +207,17 @@ struct IPAddress: Sendable, Equatable, CustomStringConvertible {
         return bytes == [UInt8](repeating: 0, count: 15) + [1] || bytes[0] & 0xFE == 0xFC
     }
 
+    /// The usual text form: `10.0.0.1`, `::1`, `fd00::1`.
     var description: String {
         if isV4 { return bytes[12..<16].map(String.init).joined(separator: ".") }
-        return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
-            .joined(separator: ":")
+        var address = in6_addr()
+        withUnsafeMutableBytes(of: &address) { $0.copyBytes(from: bytes) }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        guard inet_ntop(AF_INET6, &address, &text, socklen_t(text.count)) != nil else {
+            return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+                .joined(separator: ":")
+        }
+        return text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 }
 

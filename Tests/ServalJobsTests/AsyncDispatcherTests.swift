@@ -277,16 +277,16 @@ struct WebhookPolicyTests {
         let allowed = try target("https://hooks.example.invalid/ok", ["93.184.216.34", "10.1.2.3", "2606:2800:220:1::1"])
         #expect(allowed.host == "hooks.example.invalid")
         #expect(!allowed.isAddressLiteral)
-        #expect(allowed.addresses == ["93.184.216.34", "10.1.2.3", "2606:2800:220:1:0:0:0:1"])
+        #expect(allowed.addresses == ["93.184.216.34", "10.1.2.3", "2606:2800:220:1::1"])
         #expect(allowed.connectAddress == "93.184.216.34")
         #expect(try target("http://a.corp.invalid/", ["2606:2800:220:1::1", "10.1.9.9"]).connectAddress == "10.1.9.9", "IPv4 first")
 
         // An allowed name re-pointed at a refused address is refused, even when its other addresses are fine.
         for (addresses, named) in [
             (["169.254.169.254"], "169.254.169.254"), (["93.184.216.34", "169.254.169.254"], "169.254.169.254"),
-            (["93.184.216.34", "127.0.0.1"], "127.0.0.1"), (["::1"], "0:0:0:0:0:0:0:1"), (["10.2.0.1"], "10.2.0.1"),
+            (["93.184.216.34", "127.0.0.1"], "127.0.0.1"), (["::1"], "::1"), (["10.2.0.1"], "10.2.0.1"),
             (["192.168.1.1"], "192.168.1.1"), (["172.20.0.1"], "172.20.0.1"), (["100.64.0.1"], "100.64.0.1"),
-            (["fd00::1"], "fd00:0:0:0:0:0:0:1"), (["::ffff:127.0.0.1"], "127.0.0.1"), (["0.0.0.0"], "0.0.0.0"),
+            (["fd00::1"], "fd00::1"), (["::ffff:127.0.0.1"], "127.0.0.1"), (["0.0.0.0"], "0.0.0.0"),
         ] {
             let error = #expect(throws: ServalError.self, "\(addresses)") { try target("http://hooks.example.invalid/", addresses) }
             #expect(error?.message.contains(named) == true, "\(error?.message ?? "")")
