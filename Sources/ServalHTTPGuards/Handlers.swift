@@ -115,7 +115,10 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
             closing = !head.isKeepAlive
             if closing { head.headers.replaceOrAdd(name: "connection", value: "close") }
             context.fireChannelRead(wrapInboundOut(.head(head)))
-        case .body, .end:
+        case .body:
+            if !refusing { context.fireChannelRead(data) }
+        case .end:
+            deadline.perform(deadline.machine.requestEnded(), context)
             if !refusing { context.fireChannelRead(data) }
         }
     }

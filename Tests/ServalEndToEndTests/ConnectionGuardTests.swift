@@ -6,51 +6,6 @@ import Testing
 import Glibc
 #endif
 
-/// A plain TCP connection to a loopback port, for requests no HTTP client would send.
-final class RawConnection {
-    let descriptor: Int32
-
-    init(port: Int) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw ServalError(.internalFailure, "cannot connect to port \(port)") }
-        var timeout = timeval(tv_sec: 1, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    }
-
-    deinit {
-        close(descriptor)
-    }
-
-    func send(_ text: String) {
-        _ = text.withCString { Glibc.send(descriptor, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-    }
-
-    /// Reads until the server closes the connection or `timeout` passes; returns what arrived and whether the
-    /// connection was closed.
-    func readUntilClosed(timeout: Duration) -> (text: String, closed: Bool) {
-        var received: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            let count = recv(descriptor, &chunk, chunk.count, 0)
-            if count == 0 { return (String(decoding: received, as: UTF8.self), true) }
-            if count < 0 {
-                if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { continue }
-                return (String(decoding: received, as: UTF8.self), true)  // reset
-            }
-            received.append(contentsOf: chunk[0..<count])
-        }
-        return (String(decoding: received, as: UTF8.self), false)
-    }
-}
-
 @Suite struct ConnectionGuardTests {
     @Test func anHTTP10RequestHasItsConnectionClosedAfterTheAnswer() async throws {
         let server = try await ServalServer()
@@ -112,6 +67,40 @@ final class RawConnection {
         let prompt = try RawConnection(port: server.port)
         prompt.send("GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         #expect(prompt.readUntilClosed(timeout: .seconds(5)).text.hasPrefix("HTTP/1.1 200"))
+        await server.stop()
+    }
+
+    @Test func aKeptAliveConnectionIdleAfterARequestWithABodyIsNotCutAtTheHeaderDeadline() async throws {
+        let server = try await ServalServer(arguments: ["--header-timeout", "1"])
+        let connection = try RawConnection(port: server.s3Port)
+        func answer() -> String {
+            var received = ""
+            let deadline = ContinuousClock.now + .seconds(10)
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while ContinuousClock.now < deadline {
+                let count = recv(connection.descriptor, &chunk, chunk.count, 0)
+                if count > 0 { received += String(decoding: chunk[0..<count], as: UTF8.self) }
+                if count == 0 { break }
+                if let end = received.range(of: "\r\n\r\n"), received.lowercased().contains("content-length: 0")
+                    || received[end.upperBound...].count > 0
+                {
+                    return received
+                }
+            }
+            return received
+        }
+        connection.send("PUT /guarded HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        #expect(answer().hasPrefix("HTTP/1.1 200"))
+        // The body comes in its own segment, after its head.
+        connection.send("PUT /guarded/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(100))
+        connection.send("hello")
+        #expect(answer().hasPrefix("HTTP/1.1 200"))
+        // Idle longer than the header deadline: that is the idle timeout's business, not the deadline's.
+        try await Task.sleep(for: .milliseconds(1500))
+        connection.send("GET /guarded/k HTTP/1.1\r\nHost: x\r\n\r\n")
+        let got = answer()
+        #expect(got.hasPrefix("HTTP/1.1 200") && got.hasSuffix("hello"), "\(got)")
         await server.stop()
     }
 

@@ -148,7 +148,7 @@ struct PackageSourceTests {
     func killDuringUploadCleansStagingAtStart() async throws {
         let server = try await ServalServer()
         let socket = try RawConnection(port: server.port)
-        try socket.send(
+        socket.send(
             "POST /models?name=big HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-tar\r\nContent-Length: 1000000000\r\n\r\n")
         let chunk = [UInt8](repeating: 0x41, count: 1 << 20)
         let staging = server.dataDirectory + "/staging"
@@ -173,45 +173,5 @@ struct PackageSourceTests {
         #expect(server.log.contains("Removed what an interrupted upload or extraction left"), "\(server.log)")
         #expect(try await server.client.models().isEmpty)
         await server.stop()
-    }
-}
-
-/// A blocking TCP connection to the server on loopback, for sending a request slowly.
-final class RawConnection {
-    private let descriptor: Int32
-    private var isOpen = true
-
-    init(port: Int) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let status = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard status == 0 else { throw ServalError(.internalFailure, "cannot connect to port \(port)") }
-    }
-
-    func send(_ text: String) throws {
-        try send(Array(text.utf8))
-    }
-
-    func send(_ bytes: [UInt8]) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
-            guard written > 0 else { throw ServalError(.internalFailure, "send failed: \(String(cString: strerror(errno)))") }
-            offset += written
-        }
-    }
-
-    func close() {
-        if isOpen { Glibc.close(descriptor) }
-        isOpen = false
-    }
-
-    deinit {
-        close()
     }
 }
