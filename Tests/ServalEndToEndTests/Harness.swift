@@ -60,6 +60,68 @@ extension TemporaryFolder {
     }
 }
 
+/// A plain TCP connection to a loopback port, for requests no HTTP client would send (slowly, half, or malformed).
+final class RawConnection {
+    let descriptor: Int32
+    private var isOpen = true
+
+    init(port: Int) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw ServalError(.internalFailure, "cannot connect to port \(port)") }
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit {
+        close()
+    }
+
+    func close() {
+        if isOpen { Glibc.close(descriptor) }
+        isOpen = false
+    }
+
+    /// Sends all of `text`; a connection the server closed is ignored (the tests read what it answered).
+    func send(_ text: String) {
+        try? send(Array(text.utf8))
+    }
+
+    /// Sends all of `bytes`.
+    func send(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+            guard written > 0 else { throw ServalError(.internalFailure, "send failed: \(String(cString: strerror(errno)))") }
+            offset += written
+        }
+    }
+
+    /// Reads until the server closes the connection or `timeout` passes; returns what arrived and whether the
+    /// connection was closed.
+    func readUntilClosed(timeout: Duration) -> (text: String, closed: Bool) {
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let count = recv(descriptor, &chunk, chunk.count, 0)
+            if count == 0 { return (String(decoding: received, as: UTF8.self), true) }
+            if count < 0 {
+                if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { continue }
+                return (String(decoding: received, as: UTF8.self), true)  // reset
+            }
+            received.append(contentsOf: chunk[0..<count])
+        }
+        return (String(decoding: received, as: UTF8.self), false)
+    }
+}
+
 /// Runs a command to completion; returns its status and combined output.
 @discardableResult
 func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> (status: Int32, output: String) {
@@ -192,7 +254,8 @@ final class ServalServer: @unchecked Sendable {
             if data.isEmpty { handle.readabilityHandler = nil } else { output.append(data) }
         }
         try process.run()
-        let deadline = ContinuousClock.now + .seconds(30)
+        // Generous: a whole suite starts dozens of servers at once on two cores; a healthy start takes 0.3 s.
+        let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline {
             let lines = output.text.split(separator: "\n")
             if let http = lines.first(where: { $0.contains("Serval is listening on http://") }),
