@@ -113,7 +113,7 @@ public final class AccessKeyService: AccessKeyDirectory {
 
     /// Reads the master key file, creating it (mode 0600, atomically: a file written aside and linked into place,
     /// so two processes starting at once agree on one key) when it does not exist.
-    static func loadOrCreateMasterKey(at path: String) throws -> MasterKey {
+    public static func loadOrCreateMasterKey(at path: String) throws -> MasterKey {
         if let contents = try readMasterKeyFile(path) { return try decode(contents, path: path) }
         let key = MasterKey.generate()
         let temporary = path + ".new-\(UUID().uuidString.prefix(8))"

@@ -8,9 +8,15 @@ public import ServalCore
 /// fields need no migration.
 public final class SQLiteMetadataStore: MetadataStore {
     let database: DatabasePool
+    /// Seals secret values of models and endpoint configs before they are written; `nil` stores them as they are.
+    let sealer: (any ValueSealer)?
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
-    public init(path: String) throws {
+    ///
+    /// - Parameter sealer: seals webhook secrets and secret-looking model environment values at rest (see
+    ///   ``ServalCore/SealedValues``); rows written without one are read as they are.
+    public init(path: String, sealer: (any ValueSealer)? = nil) throws {
+        self.sealer = sealer
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         database = try DatabasePool(path: path, configuration: configuration)
@@ -46,18 +52,18 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Models
 
     public func createModel(_ model: Model) async throws {
-        let body = try Self.encode(model)
+        let body = try Self.encode(sealer.map { sealer in try model.mappingSecrets(sealer.seal) } ?? model)
         try await insert(kind: "model", name: model.name) { db in
             try db.execute(sql: "INSERT INTO model (name, body) VALUES (?, ?)", arguments: [model.name, body])
         }
     }
 
     public func model(named name: String) async throws -> Model? {
-        try await fetchOne(sql: "SELECT body FROM model WHERE name = ?", name)
+        try await (fetchOne(sql: "SELECT body FROM model WHERE name = ?", name) as Model?).map(opened)
     }
 
     public func models() async throws -> [Model] {
-        try await fetchAll(sql: "SELECT body FROM model ORDER BY name")
+        try await (fetchAll(sql: "SELECT body FROM model ORDER BY name") as [Model]).map(opened)
     }
 
     public func deleteModel(named name: String) async throws -> Bool {
@@ -78,7 +84,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Endpoint configs
 
     public func createEndpointConfig(_ config: EndpointConfig) async throws {
-        let body = try Self.encode(config)
+        let body = try Self.encode(sealer.map { sealer in try config.mappingSecrets(sealer.seal) } ?? config)
         try await insert(kind: "endpoint config", name: config.name) { db in
             try db.execute(sql: "INSERT INTO endpoint_config (name, body) VALUES (?, ?)", arguments: [config.name, body])
             for model in Set(config.variants.map(\.modelName)) {
@@ -90,11 +96,11 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func endpointConfig(named name: String) async throws -> EndpointConfig? {
-        try await fetchOne(sql: "SELECT body FROM endpoint_config WHERE name = ?", name)
+        try await (fetchOne(sql: "SELECT body FROM endpoint_config WHERE name = ?", name) as EndpointConfig?).map(opened)
     }
 
     public func endpointConfigs() async throws -> [EndpointConfig] {
-        try await fetchAll(sql: "SELECT body FROM endpoint_config ORDER BY name")
+        try await (fetchAll(sql: "SELECT body FROM endpoint_config ORDER BY name") as [EndpointConfig]).map(opened)
     }
 
     public func deleteEndpointConfig(named name: String) async throws -> Bool {
@@ -149,6 +155,14 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     // MARK: Helpers
+
+    private func opened(_ model: Model) throws -> Model {
+        try sealer.map { sealer in try model.mappingSecrets(sealer.open) } ?? model
+    }
+
+    private func opened(_ config: EndpointConfig) throws -> EndpointConfig {
+        try sealer.map { sealer in try config.mappingSecrets(sealer.open) } ?? config
+    }
 
     private func insert(kind: String, name: String, _ body: @escaping @Sendable (Database) throws -> Void) async throws {
         do {

@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import ServalAPI
 import ServalArtifacts
+import ServalAuth
 import ServalCore
 import ServalGRPC
 import ServalHTTPGuards
@@ -122,7 +123,10 @@ struct Serve: AsyncParsableCommand {
         }
 
         let clock = SystemClock()
-        let store = try SQLiteMetadataStore(path: dataDirectory + "/serval.sqlite")
+        // Webhook secrets and secret-looking model environment values are sealed at rest, as access key secrets are.
+        let sealer = SecretSealer(
+            masterKey: try AccessKeyService.loadOrCreateMasterKey(at: AccessKeyService.masterKeyPath(dataDirectory: dataDirectory)))
+        let store = try SQLiteMetadataStore(path: dataDirectory + "/serval.sqlite", sealer: sealer)
         let authentication = authenticationEnabled(environment: environment)
         try checkAuthenticationPolicy(enabled: authentication)
         let access = try await makeAccessControl(

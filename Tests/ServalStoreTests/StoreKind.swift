@@ -1,4 +1,5 @@
 import Foundation
+import ServalAuth
 import ServalStore
 import Testing
 
@@ -25,9 +26,10 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 }
 
-/// A SQLite database file in a fresh temporary folder.
+/// A SQLite database file in a fresh temporary folder, sealing secrets as `serve` does.
 struct SQLiteBackend: StoreBackend {
     let folder: String
+    let sealer = SecretSealer(masterKey: .generate())
 
     init() throws {
         folder = NSTemporaryDirectory() + "serval-store-tests-" + UUID().uuidString
@@ -35,7 +37,14 @@ struct SQLiteBackend: StoreBackend {
     }
 
     func open() throws -> any MetadataStore {
-        try SQLiteMetadataStore(path: folder + "/serval.sqlite")
+        try SQLiteMetadataStore(path: folder + "/serval.sqlite", sealer: sealer)
+    }
+
+    /// Every byte the database holds on disk, the write-ahead log included.
+    func rawBytes() -> Data {
+        ["", "-wal"].reduce(into: Data()) { bytes, suffix in
+            bytes.append(FileManager.default.contents(atPath: folder + "/serval.sqlite" + suffix) ?? Data())
+        }
     }
 
     func destroy() {

@@ -69,6 +69,8 @@ public struct MasterKey: Sendable, CustomStringConvertible, CustomReflectable {
 /// form is a version byte, the 12-byte nonce, the ciphertext and the 16-byte tag.
 public struct SecretSealer: Sendable {
     private let masterKey: MasterKey
+    /// The master key for CryptoKit-style APIs.
+    var key: SymmetricKey { masterKey.key }
 
     /// The version byte of the sealed format.
     static let formatVersion: UInt8 = 1
