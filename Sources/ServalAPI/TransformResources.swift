@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import ServalCore
 
 // Transform jobs speak SageMaker's shapes (`CreateTransformJob`, `DescribeTransformJob`, CONTRACTS.md §2) on

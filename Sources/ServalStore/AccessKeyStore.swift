@@ -1,5 +1,5 @@
 public import ServalAuth
-public import ServalCore
+import ServalCore
 
 /// An access key as stored: its record, an optional description, and its secret sealed with the master key
 /// (``ServalAuth/SecretSealer``). The plaintext secret is never stored.

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
-public import ServalAuth
-public import ServalCore
+import ServalAuth
+import ServalCore
 
 /// Access keys in SQLite: one row per key, the secret sealed (`sealed_secret`), never in clear.
 extension SQLiteMetadataStore {
@@ -36,7 +36,7 @@ extension SQLiteMetadataStore {
     }
 
     public func accessKey(id: String) async throws -> StoredAccessKey? {
-        let row = try await database.read { db in
+        let row = try database.read { db in
             try Row.fetchOne(
                 db, sql: "SELECT id, role, sealed_secret, created_at, description FROM access_key WHERE id = ?",
                 arguments: [id])
@@ -45,7 +45,7 @@ extension SQLiteMetadataStore {
     }
 
     public func accessKeys() async throws -> [StoredAccessKey] {
-        let rows = try await database.read { db in
+        let rows = try database.read { db in
             try Row.fetchAll(
                 db, sql: "SELECT id, role, sealed_secret, created_at, description FROM access_key ORDER BY created_at, id")
         }

@@ -107,7 +107,6 @@ import Glibc
         try await eventually(timeout: .seconds(10), "the workers die with their server") {
             workers.allSatisfy { kill($0, 0) != 0 }
         }
-        let restarted = ContinuousClock.now
         try await server.restart()
         // Restored endpoints answer 429 (ModelNotReady) while their workers load.
         let body = "{\"instances\": \(model.probe)}"
