@@ -34,15 +34,25 @@ public struct ChildIdentity: Sendable, Equatable {
     public var user: ProcessUser?
     /// `HOME` for the children: a folder `user` owns. `nil` passes on Serval's own `HOME`.
     public var home: String?
+    /// Where the files of file invocations are handed to workers running as `user` (see ``FileExchange``); `nil`
+    /// when workers run as Serval's own user and read Serval's paths.
+    public var exchangeDirectory: String?
 
     /// Creates an identity.
-    public init(user: ProcessUser?, home: String?) {
+    public init(user: ProcessUser?, home: String?, exchangeDirectory: String? = nil) {
         self.user = user
         self.home = home
+        self.exchangeDirectory = exchangeDirectory
     }
 
     /// Children run as Serval's own user, with its `HOME`.
     public static let server = ChildIdentity(user: nil, home: nil)
+
+    /// How file invocations reach workers of this identity; `nil` when they read Serval's paths directly.
+    var fileExchange: FileExchange? {
+        guard let user, let exchangeDirectory else { return nil }
+        return FileExchange(directory: exchangeDirectory, user: user)
+    }
 
     /// A child's environment: the variables of Serval's environment that `allowed` passes, and `HOME`.
     func environment(

@@ -207,10 +207,23 @@ public actor VariantRuntime {
         // batching delay.
         let batchClass = nextLoneClass
         nextLoneClass -= 1
-        let answer = try await submit(
-            .file(request), bytes: 0, rows: 1, batchClass: batchClass, size: spec.variant.batching.maxBatchSize,
-            timeoutSeconds: timeoutSeconds)
-        guard case .file(let response) = answer else { throw Self.mismatchedAnswer }
+        // A worker running as another user cannot reach Serval's object folders: its files are handed over.
+        let exchange = environments.runAs.fileExchange
+        let staged = try exchange?.stage(request) ?? request
+        let answer: Answer
+        do {
+            answer = try await submit(
+                .file(staged), bytes: 0, rows: 1, batchClass: batchClass, size: spec.variant.batching.maxBatchSize,
+                timeoutSeconds: timeoutSeconds)
+        } catch {
+            exchange?.discard(staged)
+            throw error
+        }
+        guard case .file(let response) = answer else {
+            exchange?.discard(staged)
+            throw Self.mismatchedAnswer
+        }
+        try exchange?.finish(staged, as: request)
         return response
     }
 

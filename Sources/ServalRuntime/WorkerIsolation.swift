@@ -58,10 +58,12 @@ public enum WorkerIsolation {
     ///
     /// - Parameters:
     ///   - paths: what workers must reach: the interpreter, the worker code, the model packages folder.
-    ///   - cacheDirectory: where Python environments are built; handed to `user` (its subfolders included).
+    ///   - cacheDirectory: where Python environments are built; handed to `user`.
+    ///   - exchangeDirectory: Serval's folder (on the object store's file system) where file invocations hand
+    ///     their files to workers.
     /// - Returns: the identity workers run with.
     public static func prepare(
-        user: ProcessUser, paths: [String], cacheDirectory: String, logger: Logger
+        user: ProcessUser, paths: [String], cacheDirectory: String, exchangeDirectory: String, logger: Logger
     ) throws(ServalError) -> ChildIdentity {
         let home = cacheDirectory + "/home"
         do {
@@ -71,7 +73,7 @@ public enum WorkerIsolation {
         }
         try handOver(cacheDirectory, to: user)
         var granted: [String] = []
-        for path in paths + [cacheDirectory] {
+        for path in paths + [cacheDirectory, exchangeDirectory] {
             try FolderPassage.grant(toReach: path, for: user.uid, granted: &granted)
         }
         if !granted.isEmpty {
@@ -79,7 +81,7 @@ public enum WorkerIsolation {
                 "Model workers may pass through these folders (an ACL entry each, without listing them)",
                 metadata: ["user": "\(user.name)", "folders": "\(granted.joined(separator: ", "))"])
         }
-        return ChildIdentity(user: user, home: home)
+        return ChildIdentity(user: user, home: home, exchangeDirectory: exchangeDirectory)
     }
 
     /// Whether `path` has an access ACL (then a folder's group bits show the ACL's mask, not the group's access).

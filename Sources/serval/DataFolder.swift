@@ -11,7 +11,7 @@ import Glibc
 enum DataFolder {
     /// Folders beneath the data folder that are Serval's alone (workers reach `models/` only through the passage
     /// that ``ServalRuntime/WorkerIsolation`` grants, never by listing it).
-    static let privateFolders = ["models", "objects", "staging", "transform-parts"]
+    static let privateFolders = ["models", "objects", "staging", "transform-parts", "exchange"]
     /// Files that are Serval's alone (SQLite makes `-wal` and `-shm` with the database's mode).
     static let privateFiles = ["serval.sqlite", "serval.sqlite-wal", "serval.sqlite-shm", "master.key"]
 
@@ -25,6 +25,10 @@ enum DataFolder {
                 throw StartupFailure("Cannot create \(folder): \(String(cString: strerror(errno))).")
             }
             if try restrict(folder, to: 0o700) { tightened.append(folder) }
+        }
+        // Files handed to workers by an invocation a crash interrupted.
+        for leftover in (try? FileManager.default.contentsOfDirectory(atPath: path + "/exchange")) ?? [] {
+            try? FileManager.default.removeItem(atPath: path + "/exchange/" + leftover)
         }
         // SQLite creates a new database (and its -wal and -shm beside it) with the database file's mode.
         let database = open(path + "/serval.sqlite", O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)

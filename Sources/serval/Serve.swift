@@ -119,7 +119,7 @@ struct Serve: AsyncParsableCommand {
         if let user = try await WorkerIsolation.user(requested: workerUser, logger: logger) {
             settings.runAs = try WorkerIsolation.prepare(
                 user: user, paths: [settings.executable, settings.workerPath, dataDirectory + "/models"],
-                cacheDirectory: settings.cacheDirectory, logger: logger)
+                cacheDirectory: settings.cacheDirectory, exchangeDirectory: dataDirectory + "/exchange", logger: logger)
         }
 
         let clock = SystemClock()
