@@ -2,6 +2,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import GRPCNIOTransportCore
 import Logging
+import NIOCore
 import NIOPosix
 import ServalCore
 public import ServiceLifecycle
@@ -17,7 +18,8 @@ public struct GRPCFrontend: Service {
     ///
     /// - Parameters:
     ///   - port: the port; 0 picks a free one, reported to `onListening` once bound.
-    ///   - maxRequestBytes: the largest request message accepted.
+    ///   - maxRequestBytes: the largest request message accepted; a larger one is answered `RESOURCE_EXHAUSTED`
+    ///     (``MessageSizeGuard``) as soon as its length prefix arrives.
     ///   - authentication: checks every call's credentials; `nil` when authentication is off.
     public init(
         host: String, port: Int, service: InferenceGRPCService, maxRequestBytes: Int,
@@ -28,7 +30,14 @@ public struct GRPCFrontend: Service {
             host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
         let transport = HTTP2ServerTransport.Posix(
             address: address, transportSecurity: .plaintext,
-            config: .defaults { $0.rpc.maxRequestPayloadSize = maxRequestBytes })
+            config: .defaults {
+                $0.rpc.maxRequestPayloadSize = maxRequestBytes
+                $0.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
+                    stream.eventLoop.makeCompletedFuture {
+                        try stream.pipeline.syncOperations.addHandler(MessageSizeGuard(limit: maxRequestBytes), position: .first)
+                    }
+                }
+            })
         server = GRPCServer(
             transport: transport, services: [service], interceptors: authentication.map { [$0 as any ServerInterceptor] } ?? [])
         self.host = host

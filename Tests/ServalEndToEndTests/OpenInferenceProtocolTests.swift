@@ -329,6 +329,71 @@ struct OpenInferenceProtocolTests {
         await server.stop()
     }
 
+    @Test("gRPC: a message just over the limit is RESOURCE_EXHAUSTED naming the limit, one just under is served")
+    func grpcMessageLimit() async throws {
+        let folder = try TemporaryFolder()
+        let package = try Packages.logisticRegression(in: folder.path, features: 4)
+        let server = try await ServalServer()
+        #expect(try await server.deploy(package.path, name: "lr").status == "InService")
+        try oipClient(
+            server,
+            """
+            import grpc
+            import tritonclient.grpc as grpcclient
+            from tritonclient.grpc import service_pb2 as pb, service_pb2_grpc as rpc
+            from tritonclient.utils import InferenceServerException
+            LIMIT = \(InvocationLimits.maxTensorRequestBytes)
+            channel = grpc.insecure_channel(GRPC, options=[("grpc.max_receive_message_length", -1)])
+            stub = rpc.GRPCInferenceServiceStub(channel)
+
+            def request(rows):
+                tensor = pb.ModelInferRequest.InferInputTensor(name="input-0", datatype="FP32", shape=[rows, 4])
+                output = pb.ModelInferRequest.InferRequestedOutputTensor(name="predict")
+                return pb.ModelInferRequest(model_name="lr", inputs=[tensor], outputs=[output],
+                                            raw_input_contents=[bytes(16 * rows)])
+            # Each row is 16 raw bytes; the rest of the message is a few dozen bytes of names, shape and lengths.
+            overhead = request(1).ByteSize() - 16
+            over, under = (LIMIT - overhead) // 16 + 1, (LIMIT - overhead) // 16
+            assert request(over).ByteSize() > LIMIT >= request(under).ByteSize(), (request(over).ByteSize(), LIMIT)
+
+            def refused(call):
+                try:
+                    call()
+                except (grpc.RpcError, InferenceServerException) as error:
+                    return error
+                raise AssertionError("an oversized message was accepted")
+            for attempt in range(2):
+                error = refused(lambda: stub.ModelInfer(request(over)))
+                assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, (error.code(), error.details())
+                assert str(LIMIT) in error.details() and "limit" in error.details(), error.details()
+                # The server keeps serving, on the same connection.
+                assert list(stub.ModelInfer(request(2)).outputs[0].shape) == [2]
+
+            # In a ModelStreamInfer stream that has already answered, the oversized message ends the stream the same way.
+            import queue
+            requests = queue.Queue()
+            responses = stub.ModelStreamInfer(iter(requests.get, None))
+            requests.put(request(2))
+            assert not next(responses).error_message
+            requests.put(request(over))
+            error = refused(lambda: next(responses))
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and str(LIMIT) in error.details(), error
+            requests.put(None)
+
+            # tritonclient's own client reports the same status.
+            client = grpcclient.InferenceServerClient(GRPC)
+            big = grpcclient.InferInput("input-0", [over, 4], "FP32")
+            big.set_data_from_numpy(np.zeros((over, 4), dtype=np.float32))
+            error = refused(lambda: client.infer("lr", [big]))
+            assert error.status() == "StatusCode.RESOURCE_EXHAUSTED" and str(LIMIT) in error.message(), error
+
+            answer = stub.ModelInfer(request(under))
+            assert [(o.name, list(o.shape)) for o in answer.outputs] == [("predict", [under])], answer.outputs
+            print("ok")
+            """)
+        await server.stop()
+    }
+
     @Test("model repository: a stored model loads as an endpoint, unloads, and loads again over gRPC")
     func repositoryLoadUnload() async throws {
         let folder = try TemporaryFolder()
