@@ -287,7 +287,10 @@ let package = Package(
         .testTarget(
             name: "ServalS3Tests",
             dependencies: [
-                "ServalS3", "ServalObjects", "ServalCore", "ServalAuth", .product(name: "NIOCore", package: "swift-nio"),
+                "ServalS3", "ServalObjects", "ServalCore", "ServalAuth", "ServalFuzzSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -315,9 +318,13 @@ let package = Package(
         .testTarget(
             name: "ServalStoreTests", dependencies: ["ServalStore", "ServalCore", "ServalAuth"], swiftSettings: swiftSettings
         ),
+        // Seeds and a time budget for the seeded random tests (fuzzing) of the test targets below.
+        .target(name: "ServalFuzzSupport", path: "Tests/ServalFuzzSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "ServalArtifactsTests",
-            dependencies: ["ServalArtifacts", "ServalCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "ServalArtifacts", "ServalCore", "ServalFuzzSupport", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -34,6 +34,8 @@ if ! grep -Eq '[0-9]+ passed' "$log"; then failed=$((failed + 1)); fi
 echo "== Swift tests (swift test)"
 export SERVAL_TEST_PYTHON="$root/$venv/bin/python"
 export SERVAL_TEST_PYTHON_CACHE="$root/.build/test-python-cache"
+# Seconds each seeded random (fuzz) test runs after its fixed seeds; raise it for a longer search.
+export SERVAL_FUZZ_SECONDS="${SERVAL_FUZZ_SECONDS:-2}"
 build_status=0
 swift build --build-tests >"$log" 2>&1 || build_status=$?
 grep -Ev '^\[[0-9]+/[0-9]+\]|unhandled; explicitly declare' "$log"
