@@ -180,12 +180,14 @@ struct TarExtractor {
         links.append(entry)
     }
 
-    /// An entry that cannot be created because an earlier entry is in its way is the archive's fault (400);
-    /// anything else is the server's (500).
+    /// An entry that cannot be created because an earlier entry is in its way, or because its name is too long,
+    /// is the archive's fault (400); anything else is the server's (500).
     private static func creationError(_ entry: String, errno code: Int32) -> PackageError {
         switch code {
         case EEXIST, ENOTDIR, EISDIR, ELOOP:
             .invalid("entry \"\(entry)\" conflicts with an earlier entry of the archive (a file, folder or link of the same path)")
+        case ENAMETOOLONG:
+            .invalid("entry \"\(entry)\" has a name longer than the file system allows (255 bytes per folder or file name)")
         default:
             .io("cannot create \(entry): \(String(cString: strerror(code)))")
         }

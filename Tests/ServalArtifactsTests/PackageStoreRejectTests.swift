@@ -169,6 +169,12 @@ extension RejectedArchive {
             tar.entry(name: "PaxHeaders/x", type: .pax, declaredSize: 1024 * 1024 + 1)
             return tar.archive
         },
+        .init("a file name of 256 bytes, above the file system's 255 (found by fuzzing; was a 500)", mentioning: "longer than") { _ in
+            var tar = TarBuilder()
+            tar.file("model.joblib", "m")
+            tar.gnuLongEntry("code/" + String(repeating: "n", count: 256), contents: Array("x".utf8))
+            return tar.archive
+        },
         .init("a malformed size field", mentioning: "size field") { _ in
             var header = TarBuilder.header(name: "model.joblib", type: UInt8(ascii: "0"))
             for (index, byte) in "12x4".utf8.enumerated() { header[124 + index] = byte }
