@@ -11,7 +11,8 @@ public struct AsyncSubmission: Sendable {
     public var inputLocation: String?
     /// The inline body (at most 128,000 bytes), when there is no input location.
     public var inlineBody: ByteBuffer?
-    /// The input's content type.
+    /// The input's content type; empty when the call named none (the input object's own content type is then
+    /// used, see ``AsyncInvocationService/submit(endpoint:_:)``).
     public var contentType: String
     /// The content type the caller accepts.
     public var accept: String
@@ -66,6 +67,10 @@ public struct AsyncInvocationService: Sendable {
 
     /// Validates and commits a submission; returns the invocation and whether it is new (`false` when the
     /// endpoint already had an invocation with the caller's id, which is then returned unchanged).
+    ///
+    /// A submission that names no content type takes the input object's stored one (the SageMaker SDK's
+    /// `AsyncPredictor` sets it on the upload, not on the call); an object stored without one
+    /// (`application/octet-stream`) leaves it empty, which the model reads as its default.
     public func submit(
         endpoint name: String, _ submission: AsyncSubmission
     ) async throws -> (invocation: AsyncInvocation, created: Bool) {
@@ -96,6 +101,7 @@ public struct AsyncInvocationService: Sendable {
         try Self.checkHeaders(submission)
 
         var inlineBody: [UInt8]?
+        var contentType = submission.contentType
         let inputLocation: String?
         if let uri = submission.inputLocation {
             let location = try ObjectLocation(uri: uri, field: "X-Amzn-SageMaker-InputLocation")
@@ -108,6 +114,9 @@ public struct AsyncInvocationService: Sendable {
                 throw ServalError(
                     .payloadTooLarge,
                     "The input \(uri) is \(info.size) bytes; asynchronous invocations take at most \(AsyncLimits.maxInputBytes).")
+            }
+            if contentType.isEmpty, info.contentType != Self.unspecifiedContentType {
+                contentType = info.contentType
             }
             inputLocation = location.uri
         } else if let body = submission.inlineBody, body.readableBytes > 0 {
@@ -130,7 +139,7 @@ public struct AsyncInvocationService: Sendable {
         let failure = try Self.failureLocation(settings.effectiveFailurePath, id: id, config: config.name)
         let now = clock.now()
         let invocation = AsyncInvocation(
-            id: id, endpointName: name, inputLocation: inputLocation, contentType: submission.contentType,
+            id: id, endpointName: name, inputLocation: inputLocation, contentType: contentType,
             accept: submission.accept, customAttributes: submission.customAttributes, outputLocation: output,
             failureLocation: failure, maxAttempts: settings.maxAttempts, invocationTimeoutSeconds: timeout,
             createdAt: now, updatedAt: now, expiresAt: Timestamp(millisecondsSinceEpoch: now.millisecondsSinceEpoch + Int64(ttl) * 1000),
@@ -245,6 +254,9 @@ public struct AsyncInvocationService: Sendable {
         dispatcher.notificationsArrived()
         return cancelled
     }
+
+    /// The content type the object store records for an object written without one.
+    static let unspecifiedContentType = "application/octet-stream"
 
     /// The object's description, or `nil` when it or its bucket does not exist.
     private static func head(_ location: ObjectLocation, in objects: any ObjectStore) async throws -> ObjectInfo? {

@@ -484,6 +484,59 @@ struct AsyncInferenceTests {
         #expect(done.status == "Completed" && done.attempts == 1)
     }
 
+    @Test("an input uploaded as text/csv and invoked with no content type is read as CSV; failure objects are text/plain")
+    func inputObjectContentType() async throws {
+        let folder = try TemporaryFolder()
+        let model = try Packages.logisticRegression(in: folder.path)
+        let server = try await ServalServer()
+        try await server.deployAsync(model.path, name: "lr")
+        let csv = model.probe.map { $0.map { "\($0)" }.joined(separator: ",") }.joined(separator: "\n")
+        let json = "{\"instances\": [[1.0, 2.0]]}"
+        let output = try python(
+            """
+            import json, sys, time
+            import boto3
+            from botocore.config import Config
+            s3port, port, csv, bad_json = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+            session = dict(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+            s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{s3port}", config=Config(s3={"addressing_style": "path"}), **session)
+            runtime = boto3.client("sagemaker-runtime", endpoint_url=f"http://127.0.0.1:{port}", **session)
+            s3.create_bucket(Bucket="inputs")
+            s3.put_object(Bucket="inputs", Key="probe.csv", Body=csv.encode(), ContentType="text/csv")
+            s3.put_object(Bucket="inputs", Key="bad.csv", Body=b"a,b,c,d\\n", ContentType="text/csv")
+            s3.put_object(Bucket="inputs", Key="untyped", Body=bad_json.encode())
+
+            def wait(bucket, key):
+                deadline = time.time() + 120
+                while True:
+                    try:
+                        return s3.get_object(Bucket=bucket, Key=key)
+                    except (s3.exceptions.NoSuchKey, s3.exceptions.NoSuchBucket):
+                        assert time.time() < deadline, f"no s3://{bucket}/{key}"
+                        time.sleep(0.1)
+
+            runtime.invoke_endpoint_async(EndpointName="lr", InputLocation="s3://inputs/probe.csv", InferenceId="csv")
+            print("predictions:", json.dumps(json.loads(wait("results", "lr/csv.out")["Body"].read())["predictions"]))
+            runtime.invoke_endpoint_async(EndpointName="lr", InputLocation="s3://inputs/bad.csv", InferenceId="bad")
+            failure = wait("failures", "lr/bad-error.out")
+            print("failure type:", failure["ContentType"])
+            print("failure text:", failure["Body"].read().decode().strip().replace("\\n", " "))
+            runtime.invoke_endpoint_async(EndpointName="lr", InputLocation="s3://inputs/untyped", InferenceId="untyped")
+            untyped = wait("failures", "lr/untyped-error.out")["Body"].read().decode()
+            print("untyped:", untyped.strip().replace("\\n", " "))
+            print("ok")
+            """, "\(server.s3Port)", "\(server.port)", csv, json)
+        #expect(output.contains("ok"), "\(output)")
+        let predictions = try #require(output.split(separator: "\n").first { $0.hasPrefix("predictions: ") })
+        #expect(try JSONDecoder().decode([Int].self, from: Data(predictions.dropFirst("predictions: ".count).utf8)) == model.expected)
+        #expect(output.contains("failure type: text/plain"), "\(output)")
+        #expect(output.contains("failure text:") && output.contains("text/csv") == true, "\(output)")
+        // The object stored without a content type falls back to JSON: it decodes, and fails only on its width.
+        #expect(output.contains("expected 4 features"), "\(output)")
+        let csvInvocation = try await server.client.asyncInvocation("lr", id: "csv")
+        #expect(csvInvocation.status == "Completed")
+    }
+
     @Test("serval async submit --file uploads, waits, and result writes the output")
     func cli() async throws {
         let folder = try TemporaryFolder()
