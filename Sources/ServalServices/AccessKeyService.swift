@@ -21,7 +21,7 @@ public final class AccessKeyService: AccessKeyDirectory {
     let logger: Logger
     /// The master key file.
     public let masterKeyPath: String
-    private let sealer = Mutex<SecretSealer?>(nil)
+    private let sealer: MasterKeySealer
 
     /// The longest description accepted, in characters.
     public static let maxDescriptionLength = 256
@@ -30,6 +30,7 @@ public final class AccessKeyService: AccessKeyDirectory {
     public init(store: any AccessKeyStore, masterKeyPath: String, clock: any WallClock, logger: Logger) {
         self.store = store
         self.masterKeyPath = masterKeyPath
+        self.sealer = MasterKeySealer(masterKeyPath: masterKeyPath)
         self.clock = clock
         self.logger = logger
     }
@@ -103,17 +104,12 @@ public final class AccessKeyService: AccessKeyDirectory {
     }
 
     private func sealerLoadingKey() throws -> SecretSealer {
-        try sealer.withLock { cached in
-            if let cached { return cached }
-            let loaded = SecretSealer(masterKey: try Self.loadOrCreateMasterKey(at: masterKeyPath))
-            cached = loaded
-            return loaded
-        }
+        try sealer.loaded()
     }
 
     /// Reads the master key file, creating it (mode 0600, atomically: a file written aside and linked into place,
     /// so two processes starting at once agree on one key) when it does not exist.
-    public static func loadOrCreateMasterKey(at path: String) throws -> MasterKey {
+    static func loadOrCreateMasterKey(at path: String) throws -> MasterKey {
         if let contents = try readMasterKeyFile(path) { return try decode(contents, path: path) }
         let key = MasterKey.generate()
         let temporary = path + ".new-\(UUID().uuidString.prefix(8))"
@@ -160,5 +156,36 @@ public final class AccessKeyService: AccessKeyDirectory {
             throw ServalError(.internalFailure, "Cannot read the master key file \(path).")
         }
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Seals stored values under the data folder's master key, reading (or making) the key file the first time a value
+/// is sealed or opened, so that a data folder that never held a secret has no key file.
+public final class MasterKeySealer: ValueSealer {
+    private let masterKeyPath: String
+    private let sealer = Mutex<SecretSealer?>(nil)
+
+    /// A sealer over the key file at `masterKeyPath` (``AccessKeyService/masterKeyPath(dataDirectory:)``).
+    public init(masterKeyPath: String) {
+        self.masterKeyPath = masterKeyPath
+    }
+
+    /// The sealer, the key file read or made on first use.
+    func loaded() throws -> SecretSealer {
+        try sealer.withLock { cached in
+            if let cached { return cached }
+            let loaded = SecretSealer(masterKey: try AccessKeyService.loadOrCreateMasterKey(at: masterKeyPath))
+            cached = loaded
+            return loaded
+        }
+    }
+
+    public func seal(_ value: String, context: String) throws -> String {
+        try loaded().seal(value, context: context)
+    }
+
+    public func open(_ sealed: String, context: String) throws -> String {
+        guard SealedValues.isSealed(sealed) else { return sealed }
+        return try loaded().open(sealed, context: context)
     }
 }

@@ -124,9 +124,9 @@ struct Serve: AsyncParsableCommand {
 
         let clock = SystemClock()
         // Webhook secrets and secret-looking model environment values are sealed at rest, as access key secrets are.
-        let sealer = SecretSealer(
-            masterKey: try AccessKeyService.loadOrCreateMasterKey(at: AccessKeyService.masterKeyPath(dataDirectory: dataDirectory)))
-        let store = try SQLiteMetadataStore(path: dataDirectory + "/serval.sqlite", sealer: sealer)
+        let store = try SQLiteMetadataStore(
+            path: dataDirectory + "/serval.sqlite",
+            sealer: MasterKeySealer(masterKeyPath: AccessKeyService.masterKeyPath(dataDirectory: dataDirectory)))
         let authentication = authenticationEnabled(environment: environment)
         try checkAuthenticationPolicy(enabled: authentication)
         let access = try await makeAccessControl(

@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOHTTP1
 import ServalAPI
 import ServalClient
 import ServalCore
@@ -204,6 +206,44 @@ import Glibc
             #expect(seen["list_data"] as? String == "PermissionError", "\(seen)")
             #expect(seen["list_objects"] as? String == "PermissionError", "\(seen)")
         }
+        await server.stop()
+    }
+
+    @Test func secretsAreSealedInTheDatabaseAndStillReachTheWorker() async throws {
+        let folder = try TemporaryFolder()
+        let source = """
+            import json, os
+            def model_fn(model_dir):
+                return os.environ.get("API_TOKEN")
+            def transform_fn(model, body, content_type, accept):
+                return json.dumps({"token": model}), "application/json"
+            """
+        let package = try Packages.custom(in: folder.path, name: "sealed", source: source)
+        let server = try await ServalServer(arguments: ["--model-source-root", folder.path])
+        let token = "tok-\(UUID().uuidString.prefix(8))"
+        let hook = "whsec-\(UUID().uuidString.prefix(8))"
+        let request = CreateModelRequest(
+            name: "sealed", modelDataUrl: package, environment: ["API_TOKEN": token, "REGION": "eu-west-3"])
+        let created = try await server.client.send(
+            .POST, "/models", headers: [("Content-Type", "application/json")],
+            body: ByteBuffer(bytes: Array(try JSONEncoder().encode(request))))
+        #expect(created.status == 201, "\(String(buffer: created.body))")
+        _ = try await server.client.createEndpointConfig(
+            .init(
+                name: "sealed", variants: [.init(model: "sealed", instanceCount: 1, maxBatchSize: 1, maxQueueDelayMs: 0)],
+                asyncInference: AsyncInferenceSettings(outputPath: "s3://sealed-out/results", webhookSecret: hook)))
+        _ = try await server.client.createEndpoint(name: "sealed", config: "sealed")
+        let endpoint = try await server.client.waitForEndpoint("sealed", timeout: .seconds(300))
+        #expect(endpoint.status == "InService", "\(endpoint.failureReason ?? "")")
+
+        // The worker gets its environment in clear...
+        let answer = try jsonObject(try await server.invoke("sealed", json: "{}"))
+        #expect(answer["token"] as? String == token)
+        // ...and the database, with its write-ahead log, holds neither secret in clear.
+        let stored = ["", "-wal"].map { FileManager.default.contents(atPath: server.dataDirectory + "/serval.sqlite" + $0) ?? Data() }
+        let raw = String(decoding: stored.reduce(Data(), +), as: UTF8.self)
+        #expect(!raw.contains(token) && !raw.contains(hook))
+        #expect(raw.contains("eu-west-3"))
         await server.stop()
     }
 
