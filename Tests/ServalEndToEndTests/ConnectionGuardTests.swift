@@ -12,13 +12,14 @@ import Glibc
         for port in [server.port, server.s3Port] {
             let connection = try RawConnection(port: port)
             connection.send("GET /ping HTTP/1.0\r\n\r\n")
-            let (text, closed) = connection.readUntilClosed(timeout: .seconds(10))
+            let (text, closed) = await connection.readUntilClosed(timeout: .seconds(10))
             #expect(closed, "port \(port) kept an HTTP/1.0 connection open: \(text)")
             #expect(text.hasPrefix("HTTP/1.1 "), "\(text)")
             // Asked for, keep-alive still keeps it open.
             let kept = try RawConnection(port: port)
             kept.send("GET /ping HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-            #expect(!kept.readUntilClosed(timeout: .seconds(2)).closed)
+            let keptOpen = await kept.readUntilClosed(timeout: .seconds(2))
+            #expect(!keptOpen.closed)
         }
         await server.stop()
     }
@@ -27,14 +28,14 @@ import Glibc
         let server = try await ServalServer()
         let connection = try RawConnection(port: server.port)
         connection.send("GET /ping HTTP/1.1\r\n\r\n")
-        let (text, closed) = connection.readUntilClosed(timeout: .seconds(10))
+        let (text, closed) = await connection.readUntilClosed(timeout: .seconds(10))
         #expect(closed)
         #expect(text.hasPrefix("HTTP/1.1 400"), "\(text)")
         #expect(text.contains("\"code\":\"ValidationError\""), "\(text)")
         #expect(text.contains("Host header"), "\(text)")
         let s3 = try RawConnection(port: server.s3Port)
         s3.send("GET / HTTP/1.1\r\n\r\n")
-        let answer = s3.readUntilClosed(timeout: .seconds(10)).text
+        let answer = await s3.readUntilClosed(timeout: .seconds(10)).text
         #expect(answer.hasPrefix("HTTP/1.1 400") && answer.contains("<Code>ValidationError</Code>"), "\(answer)")
         await server.stop()
     }
@@ -48,14 +49,11 @@ import Glibc
             // One byte every 200 ms, as a slow-loris client sends; it never finishes its head.
             for byte in "GET /ping HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".utf8 {
                 connection.send(String(UnicodeScalar(byte)))
-                var chunk = [UInt8](repeating: 0, count: 512)
-                var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
-                setsockopt(connection.descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-                let count = recv(connection.descriptor, &chunk, chunk.count, 0)
-                if count > 0 {
-                    #expect(String(decoding: chunk[0..<count], as: UTF8.self).hasPrefix("HTTP/1.1 408"))
+                let (bytes, closed) = await connection.receive(timeout: .milliseconds(200))
+                if !bytes.isEmpty {
+                    #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 408"))
                 }
-                if count >= 0 {
+                if !bytes.isEmpty || closed {
                     closedAfter = ContinuousClock.now - start
                     break
                 }
@@ -66,21 +64,20 @@ import Glibc
         // A client that sends its head at once is not affected.
         let prompt = try RawConnection(port: server.port)
         prompt.send("GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        #expect(prompt.readUntilClosed(timeout: .seconds(5)).text.hasPrefix("HTTP/1.1 200"))
+        #expect(await prompt.readUntilClosed(timeout: .seconds(5)).text.hasPrefix("HTTP/1.1 200"))
         await server.stop()
     }
 
     @Test func aKeptAliveConnectionIdleAfterARequestWithABodyIsNotCutAtTheHeaderDeadline() async throws {
         let server = try await ServalServer(arguments: ["--header-timeout", "1"])
         let connection = try RawConnection(port: server.s3Port)
-        func answer() -> String {
+        func answer() async -> String {
             var received = ""
             let deadline = ContinuousClock.now + .seconds(10)
-            var chunk = [UInt8](repeating: 0, count: 4096)
             while ContinuousClock.now < deadline {
-                let count = recv(connection.descriptor, &chunk, chunk.count, 0)
-                if count > 0 { received += String(decoding: chunk[0..<count], as: UTF8.self) }
-                if count == 0 { break }
+                let (bytes, closed) = await connection.receive(timeout: .seconds(1))
+                received += String(decoding: bytes, as: UTF8.self)
+                if closed { break }
                 if let end = received.range(of: "\r\n\r\n"), received.lowercased().contains("content-length: 0")
                     || received[end.upperBound...].count > 0
                 {
@@ -90,38 +87,40 @@ import Glibc
             return received
         }
         connection.send("PUT /guarded HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
-        #expect(answer().hasPrefix("HTTP/1.1 200"))
+        #expect(await answer().hasPrefix("HTTP/1.1 200"))
         // The body comes in its own segment, after its head.
         connection.send("PUT /guarded/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
         try await Task.sleep(for: .milliseconds(100))
         connection.send("hello")
-        #expect(answer().hasPrefix("HTTP/1.1 200"))
+        #expect(await answer().hasPrefix("HTTP/1.1 200"))
         // Idle longer than the header deadline: that is the idle timeout's business, not the deadline's.
         try await Task.sleep(for: .milliseconds(1500))
         connection.send("GET /guarded/k HTTP/1.1\r\nHost: x\r\n\r\n")
-        let got = answer()
+        let got = await answer()
         #expect(got.hasPrefix("HTTP/1.1 200") && got.hasSuffix("hello"), "\(got)")
         await server.stop()
     }
 
     @Test func connectionsOverTheLimitAreRefusedWith503() async throws {
         let server = try await ServalServer(arguments: ["--max-connections", "2"])
+        // Two connections served (so that the server has counted both), kept open.
         var first: RawConnection? = try RawConnection(port: server.port)
         let second = try RawConnection(port: server.port)
-        first?.send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
-        second.send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        for connection in [first!, second] {
+            connection.send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(await connection.readUntilClosed(timeout: .seconds(2)).text.hasPrefix("HTTP/1.1 200"))
+        }
         let third = try RawConnection(port: server.port)
-        let (text, closed) = third.readUntilClosed(timeout: .seconds(10))
+        let (text, closed) = await third.readUntilClosed(timeout: .seconds(10))
         #expect(closed)
         #expect(text.hasPrefix("HTTP/1.1 503"), "\(text)")
         #expect(text.contains("TooManyConnections") && text.contains("Retry-After: 1"), "\(text)")
         // Once one closes, a new connection is served.
-        #expect(first?.readUntilClosed(timeout: .milliseconds(200)).text.hasPrefix("HTTP/1.1 200") == true)
         first = nil
         try await eventually(timeout: .seconds(10), "a freed slot is served") {
             let again = try RawConnection(port: server.port)
             again.send("GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            return again.readUntilClosed(timeout: .seconds(5)).text.hasPrefix("HTTP/1.1 200")
+            return await again.readUntilClosed(timeout: .seconds(5)).text.hasPrefix("HTTP/1.1 200")
         }
         await server.stop()
     }

