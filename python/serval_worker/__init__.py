@@ -14,6 +14,9 @@ Model package rules (what users rely on):
   SageMaker hooks ``model_fn(model_dir)``, ``input_fn(input_data, content_type)``,
   ``predict_fn(data, model)``, ``output_fn(prediction, accept)`` or ``transform_fn(model, input_data,
   content_type, accept)``. Each is optional; missing ones fall back to the defaults above.
+* With ``$SAGEMAKER_PROGRAM`` set (the SageMaker Python SDK's ``entry_point``), the hooks come from
+  ``code/$SAGEMAKER_PROGRAM`` instead (imported as a module named after the file, ``code/`` on ``sys.path``);
+  a missing script fails the load with a message naming the variable and listing ``code/``.
 * ``input_data`` is a ``str`` (UTF-8 decoded) when the content type is ``application/json``,
   ``text/*`` or ``application/x-www-form-urlencoded``, and ``bytes`` otherwise. An empty content type
   is passed as ``"application/json"``; an empty or ``*/*`` accept as ``"application/json"`` (or

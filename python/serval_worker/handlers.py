@@ -93,8 +93,8 @@ def load_artifact(model_dir):
         path = os.path.join(model_dir, name)
         if os.path.isfile(path):
             return _load_file(name, path)
-    raise FileNotFoundError("no model file in %s: Serval looks for %s, or code/inference.py defining model_fn"
-                            % (model_dir, ", ".join(ARTIFACTS)))
+    raise FileNotFoundError("no model file in %s: Serval looks for %s, or code/inference.py (or "
+                            "code/$SAGEMAKER_PROGRAM) defining model_fn" % (model_dir, ", ".join(ARTIFACTS)))
 
 
 def model_kind(model):
@@ -1007,22 +1007,50 @@ def _infer_error(exc):
 
 
 def _import_inference(path):
+    """Import the script at ``path`` as a module named after its file, with its folder first on ``sys.path``."""
     code_dir = os.path.dirname(path)
     if code_dir not in sys.path:
         sys.path.insert(0, code_dir)
-    spec = importlib.util.spec_from_file_location("inference", path)
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["inference"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def entry_script(model_dir, program=None):
+    """Return the path of the package's handler script, or None when it has none.
+
+    ``program`` (``$SAGEMAKER_PROGRAM``, set by the SageMaker Python SDK's framework models) names the script,
+    relative to ``code/``; it must exist there. Without it, ``code/inference.py`` is used when present.
+    """
+    code_dir = os.path.join(model_dir, "code")
+    if not program:
+        path = os.path.join(code_dir, "inference.py")
+        return path if os.path.isfile(path) else None
+    path = os.path.join(code_dir, program)
+    real_code = os.path.realpath(code_dir)
+    inside = os.path.realpath(path).startswith(real_code + os.sep)
+    if not inside or not os.path.isfile(path):
+        try:
+            files = sorted(os.listdir(code_dir))
+        except OSError:
+            files = []
+        raise FileNotFoundError(
+            "SAGEMAKER_PROGRAM is %r, but code/ in the model package %s; set SAGEMAKER_PROGRAM to the entry "
+            "script's file name (your entry_point), and put the script in source_dir or in model.tar.gz's code/"
+            % (program, "holds " + ", ".join(files) if files else "is empty or missing"))
+    return path
 
 
 def load_handler(model_dir):
     """Load the model in ``model_dir`` (custom code first, then known files) and return its Handler.
 
-    A broken ``model-settings.json`` raises ValueError before the model is loaded."""
-    path = os.path.join(model_dir, "code", "inference.py")
-    module = _import_inference(path) if os.path.isfile(path) else None
+    The custom code is ``code/$SAGEMAKER_PROGRAM`` when that variable is set, else ``code/inference.py``. A broken
+    ``model-settings.json`` raises ValueError before the model is loaded."""
+    path = entry_script(model_dir, os.environ.get("SAGEMAKER_PROGRAM"))
+    module = _import_inference(path) if path is not None else None
     hooks = {}
     for name in HOOKS + TENSOR_HOOKS:
         fn = getattr(module, name, None)

@@ -1,5 +1,8 @@
 """SageMaker-style code/inference.py packages."""
 import json
+import os
+
+import pytest
 
 from conftest import item, write_code
 from serval_worker.handlers import load_handler
@@ -154,3 +157,58 @@ def model_fn(model_dir):
     assert (handler.name, handler.batching, handler.n_features) == ("custom", "stacked", 4)
     X = data[0][:3]
     assert json.loads(handler.handle([item(X.tolist())])[0][2])["predictions"] == classifier.predict(X).tolist()
+
+
+SERVE = '''
+import serve_helpers_a
+
+def predict_fn(data, model):
+    return {"proba": model.predict_proba(data).tolist(), "by": serve_helpers_a.MARK}
+'''
+
+
+def test_sagemaker_program_selects_the_entry_script(clf_dir, classifier, data, monkeypatch):
+    """SAGEMAKER_PROGRAM names the script in code/; it wins over inference.py and imports its sibling modules."""
+    X = data[0]
+    write_code(clf_dir, "def predict_fn(data, model):\n    raise RuntimeError('inference.py must not run')\n")
+    code = os.path.join(clf_dir, "code")
+    with open(os.path.join(code, "serve.py"), "w") as f:
+        f.write(SERVE)
+    with open(os.path.join(code, "serve_helpers_a.py"), "w") as f:
+        f.write("MARK = 'serve.py'\n")
+    monkeypatch.setenv("SAGEMAKER_PROGRAM", "serve.py")
+    handler = load_handler(clf_dir)
+    assert handler.name == "custom"
+    status, content_type, body = handler.handle([item({"instances": X[:3].tolist()})])[0]
+    assert (status, content_type) == (OK, "application/json")
+    assert json.loads(body)["predictions"] == {"proba": classifier.predict_proba(X[:3]).tolist(), "by": "serve.py"}
+
+
+def test_without_sagemaker_program_inference_py_is_used(clf_dir, classifier, data, monkeypatch):
+    monkeypatch.delenv("SAGEMAKER_PROGRAM", raising=False)
+    write_code(clf_dir, "def predict_fn(data, model):\n    return model.predict(data) + 100\n")
+    with open(os.path.join(clf_dir, "code", "serve.py"), "w") as f:
+        f.write("raise RuntimeError('serve.py must not run')\n")
+    status, _, body = load_handler(clf_dir).handle([item({"instances": data[0][:2].tolist()})])[0]
+    assert status == OK
+    assert json.loads(body)["predictions"] == (classifier.predict(data[0][:2]) + 100).tolist()
+
+
+@pytest.mark.parametrize("program", ["serve.py", "../model.joblib", "/etc/hostname"])
+def test_a_missing_program_fails_the_load_naming_the_variable_and_listing_code(clf_dir, monkeypatch, program):
+    write_code(clf_dir, "")
+    with open(os.path.join(clf_dir, "code", "helpers.py"), "w") as f:
+        f.write("")
+    monkeypatch.setenv("SAGEMAKER_PROGRAM", program)
+    with pytest.raises(FileNotFoundError) as info:
+        load_handler(clf_dir)
+    message = str(info.value)
+    assert "SAGEMAKER_PROGRAM is %r" % program in message
+    assert "holds helpers.py, inference.py" in message
+
+
+def test_a_missing_program_without_code_folder_says_so(clf_dir, monkeypatch):
+    monkeypatch.setenv("SAGEMAKER_PROGRAM", "serve.py")
+    with pytest.raises(FileNotFoundError, match="SAGEMAKER_PROGRAM is 'serve.py', but code/ in the model package is "
+                                                "empty or missing"):
+        load_handler(clf_dir)
