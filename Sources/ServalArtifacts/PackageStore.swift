@@ -62,29 +62,41 @@ public struct PackageStore: Sendable {
 
     /// Stores the tar or gzip-compressed tar archive at `archivePath`, a file Serval wrote itself (a staged upload
     /// or an object of its object store), as a package of model `modelName`.
+    ///
+    /// - Parameter code: the SageMaker SDK's `sourcedir.tar.gz` to add to the package's `code/` folder, if any.
     public func storeArchive(
-        at archivePath: String, modelName: String, cancellation: PackageCancellation = PackageCancellation()
+        at archivePath: String, code: SubmittedCode? = nil, modelName: String,
+        cancellation: PackageCancellation = PackageCancellation()
     ) throws(PackageError) -> StoredPackage {
-        let fd = open(archivePath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { throw .io("cannot open \(archivePath): \(String(cString: strerror(errno)))") }
+        let (fd, size) = try Self.openArchive(archivePath)
         defer { close(fd) }
+        return try storeArchive(descriptor: fd, size: size, code: code, modelName: modelName, cancellation: cancellation)
+    }
+
+    /// Opens a file Serval wrote itself (never following a link) and returns its descriptor and size.
+    private static func openArchive(_ path: String) throws(PackageError) -> (descriptor: Int32, size: Int64) {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw .io("cannot open \(path): \(String(cString: strerror(errno)))") }
         var info = stat()
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            throw .io("\(archivePath) is not a regular file")
+            close(fd)
+            throw .io("\(path) is not a regular file")
         }
-        return try storeArchive(descriptor: fd, size: Int64(info.st_size), modelName: modelName, cancellation: cancellation)
+        return (fd, Int64(info.st_size))
     }
 
     /// Stores the package a user named by path (`modelDataUrl`): a tar or tar.gz file, or a folder (copied), that
     /// must lie under one of ``sourceRoots``.
     public func storeSource(
-        at path: String, modelName: String, cancellation: PackageCancellation = PackageCancellation()
+        at path: String, code: SubmittedCode? = nil, modelName: String,
+        cancellation: PackageCancellation = PackageCancellation()
     ) throws(PackageError) -> StoredPackage {
         let source = try sourceRoots.openSource(path)
         defer { close(source.descriptor) }
         guard source.isDirectory else {
             return try storeArchive(
-                descriptor: source.descriptor, size: source.size, modelName: modelName, cancellation: cancellation)
+                descriptor: source.descriptor, size: source.size, code: code, modelName: modelName,
+                cancellation: cancellation)
         }
         let stop = PackageCancellation(parents: [shutdown, cancellation])
         try makeFolder(stagingDirectory)
@@ -93,39 +105,107 @@ public struct PackageStore: Sendable {
         var budget = WriteBudget(
             maxBytes: maxUnpackedBytes, diskReserveBytes: diskReserveBytes, folder: stagingDirectory, cancellation: stop)
         try TarWriter.archive(directory: source.descriptor, to: archive, maxEntries: maxEntries, budget: &budget)
-        return try storeArchive(at: archive, modelName: modelName, cancellation: cancellation)
+        return try storeArchive(at: archive, code: code, modelName: modelName, cancellation: cancellation)
     }
 
     private func storeArchive(
-        descriptor fd: Int32, size: Int64, modelName: String, cancellation: PackageCancellation
+        descriptor fd: Int32, size: Int64, code: SubmittedCode?, modelName: String, cancellation: PackageCancellation
     ) throws(PackageError) -> StoredPackage {
-        guard size <= maxPackageBytes else {
-            throw .tooLarge("the archive is \(size) bytes, more than \(maxPackageBytes), the package limit (serve --max-package-bytes)")
-        }
         let stop = PackageCancellation(parents: [shutdown, cancellation])
-        var magic = [UInt8](repeating: 0, count: 2)
-        let magicCount = pread(fd, &magic, 2, 0)
         let staging = try makeStagingFolder()
         do {
-            var hashing = HashingStream(base: FileDescriptorStream(descriptor: fd, limit: size, cancellation: stop))
-            var extractor = TarExtractor(
-                destination: staging, maxEntries: maxEntries,
-                budget: WriteBudget(
-                    maxBytes: maxUnpackedBytes, diskReserveBytes: diskReserveBytes, folder: staging, cancellation: stop))
-            if magicCount == 2 && magic == [0x1F, 0x8B] {
-                var gzip = try GzipStream(base: hashing)
-                try extractor.extract(from: &gzip)
-                hashing = gzip.base
-            } else {
-                try extractor.extract(from: &hashing)
+            let (digest, unpacked) = try extract(descriptor: fd, size: size, into: staging, maxBytes: maxUnpackedBytes, stop: stop)
+            var total = unpacked
+            if let code, let archive = code.archivePath {
+                total += try addCode(archive, uri: code.uri, to: staging, maxBytes: maxUnpackedBytes - unpacked, stop: stop)
             }
-            let digest = hashing.finish()
             try stop.check()
-            let info = try Self.inspect(folder: staging, digest: digest, sizeBytes: extractor.totalBytes)
+            let info = try Self.inspect(folder: staging, digest: digest, sizeBytes: total, program: code?.program)
             return StoredPackage(relativePath: try commit(staging: staging, modelName: modelName), info: info)
         } catch {
             removeTree(staging)
             throw error
+        }
+    }
+
+    /// Extracts the tar or tar.gz archive open at `fd` into the folder `destination`, unpacking at most `maxBytes`;
+    /// returns the archive's SHA-256 and the bytes unpacked.
+    private func extract(
+        descriptor fd: Int32, size: Int64, into destination: String, maxBytes: Int64, stop: PackageCancellation
+    ) throws(PackageError) -> (digest: String, unpacked: Int64) {
+        guard size <= maxPackageBytes else {
+            throw .tooLarge("the archive is \(size) bytes, more than \(maxPackageBytes), the package limit (serve --max-package-bytes)")
+        }
+        var magic = [UInt8](repeating: 0, count: 2)
+        let magicCount = pread(fd, &magic, 2, 0)
+        var hashing = HashingStream(base: FileDescriptorStream(descriptor: fd, limit: size, cancellation: stop))
+        var extractor = TarExtractor(
+            destination: destination, maxEntries: maxEntries,
+            budget: WriteBudget(
+                maxBytes: maxBytes, diskReserveBytes: diskReserveBytes, folder: destination, cancellation: stop))
+        if magicCount == 2 && magic == [0x1F, 0x8B] {
+            var gzip = try GzipStream(base: hashing)
+            try extractor.extract(from: &gzip)
+            hashing = gzip.base
+        } else {
+            try extractor.extract(from: &hashing)
+        }
+        return (hashing.finish(), extractor.totalBytes)
+    }
+
+    /// Extracts the submitted code archive through its own staging folder and moves its entries into the package's
+    /// `code/` folder, replacing same-named files there (SageMaker puts the submit directory first on `sys.path`).
+    /// Returns the bytes unpacked. Errors name `SAGEMAKER_SUBMIT_DIRECTORY`.
+    private func addCode(
+        _ archive: String, uri: String, to package: String, maxBytes: Int64, stop: PackageCancellation
+    ) throws(PackageError) -> Int64 {
+        let folder = try makeStagingFolder()
+        defer { removeTree(folder) }
+        let unpacked: Int64
+        do {
+            let (fd, size) = try Self.openArchive(archive)
+            defer { close(fd) }
+            unpacked = try extract(descriptor: fd, size: size, into: folder, maxBytes: maxBytes, stop: stop).unpacked
+        } catch {
+            let origin = "\(SubmittedCode.directoryVariable) \(uri)"
+            switch error {
+            case .invalid(let message): throw .invalid("\(origin): \(message)")
+            case .tooLarge(let message): throw .tooLarge("\(origin): \(message)")
+            default: throw error
+            }
+        }
+        try Self.merge(folder, into: package + "/code")
+        return unpacked
+    }
+
+    /// Moves every entry of `source` into `destination` (created when missing), merging folders that exist in both;
+    /// anything else in `destination` with an entry's name is replaced. Neither tree's links are followed.
+    private static func merge(_ source: String, into destination: String) throws(PackageError) {
+        var info = stat()
+        if lstat(destination, &info) == 0, info.st_mode & S_IFMT != S_IFDIR {
+            try? FileManager.default.removeItem(atPath: destination)
+        }
+        if lstat(destination, &info) != 0 {
+            guard rename(source, destination) == 0 else {
+                throw .io("cannot move the submitted code into place: \(String(cString: strerror(errno)))")
+            }
+            return
+        }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: source)) ?? []
+        for name in names {
+            var entry = stat()
+            guard lstat(source + "/" + name, &entry) == 0 else { continue }
+            if entry.st_mode & S_IFMT == S_IFDIR {
+                try merge(source + "/" + name, into: destination + "/" + name)
+            } else {
+                var existing = stat()
+                if lstat(destination + "/" + name, &existing) == 0, existing.st_mode & S_IFMT == S_IFDIR {
+                    try? FileManager.default.removeItem(atPath: destination + "/" + name)
+                }
+                guard rename(source + "/" + name, destination + "/" + name) == 0 else {
+                    throw .io("cannot move the submitted code into place: \(String(cString: strerror(errno)))")
+                }
+            }
         }
     }
 
@@ -162,8 +242,13 @@ public struct PackageStore: Sendable {
     // MARK: Inspection
 
     /// Finds the artifact, serving code and requirements of an extracted package.
-    static func inspect(folder: String, digest: String, sizeBytes: Int64) throws(PackageError) -> ModelPackageInfo {
-        let hasCode = isRegularFile(folder + "/code/inference.py")
+    ///
+    /// - Parameter program: the entry script in `code/` (`SAGEMAKER_PROGRAM`); `inference.py` when nil.
+    static func inspect(
+        folder: String, digest: String, sizeBytes: Int64, program: String? = nil
+    ) throws(PackageError) -> ModelPackageInfo {
+        let script = program ?? "inference.py"
+        let hasCode = isRegularFile(folder + "/code/" + script)
         var requirements: String?
         let requirementsPath = folder + "/code/requirements.txt"
         if isRegularFile(requirementsPath) {
@@ -180,7 +265,7 @@ public struct PackageStore: Sendable {
         }
         guard artifact != nil || hasCode else {
             throw .invalid(
-                "it has no model file (\(artifactFiles.map(\.name).joined(separator: ", "))) and no code/inference.py; put one of them at the top of the package"
+                "it has no model file (\(artifactFiles.map(\.name).joined(separator: ", "))) and no code/\(script); put one of them at the top of the package"
             )
         }
         return ModelPackageInfo(

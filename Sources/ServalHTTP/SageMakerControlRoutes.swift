@@ -191,9 +191,11 @@ private struct Call: Sendable {
                 .validation,
                 "\(field).ModelDataUrl: \(location.uri) does not exist in Serval's object store; upload the package (tar.gz) there first, e.g. with boto3's s3 client pointed at Serval's S3 port.")
         }
+        let environment = container.Environment ?? [:]
+        let code = try await services.submittedCode(environment, field: "\(field).Environment")
         _ = try await creating("model", arn: arn) {
             try await services.models.create(
-                name: input.ModelName, source: .archive(path: path), environment: container.Environment ?? [:],
+                name: input.ModelName, source: .archive(path: path), environment: environment, code: code,
                 sageMakerRequest: try Self.record(input))
         }
         return ModelArnOutput(ModelArn: arn)

@@ -127,8 +127,10 @@ struct RESTRoutes: Sendable {
         let model: Model
         if request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true {
             let body = try await request.decode(as: CreateModelRequest.self, context: context)
+            let environment = body.environment ?? [:]
             model = try await services.models.create(
-                name: body.name, source: try await packageSource(body.modelDataUrl), environment: body.environment ?? [:])
+                name: body.name, source: try await packageSource(body.modelDataUrl), environment: environment,
+                code: try await services.submittedCode(environment, field: "environment"))
         } else {
             guard let name = request.uri.queryParameters.get("name") else {
                 throw ServalError.invalid(

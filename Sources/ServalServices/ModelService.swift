@@ -27,10 +27,13 @@ public struct ModelService: Sendable {
 
     /// Stores the package and records the model.
     ///
-    /// - Parameter sageMakerRequest: the SageMaker `CreateModel` request as JSON, recorded with the model when
-    ///   it came through the SageMaker control plane.
+    /// - Parameters:
+    ///   - code: the entry script and code archive the environment names (``SubmittedCode``), added to the package.
+    ///   - sageMakerRequest: the SageMaker `CreateModel` request as JSON, recorded with the model when it came
+    ///     through the SageMaker control plane.
     public func create(
-        name: String, source: PackageSource, environment: [String: String], sageMakerRequest: String? = nil
+        name: String, source: PackageSource, environment: [String: String], code: SubmittedCode? = nil,
+        sageMakerRequest: String? = nil
     ) async throws -> Model {
         try ResourceName.validate(name, field: "name")
         try Model.validateEnvironment(environment)
@@ -46,9 +49,9 @@ public struct ModelService: Sendable {
                 do throws(PackageError) {
                     switch source {
                     case .archive(let path):
-                        return .success(try packages.storeArchive(at: path, modelName: name, cancellation: cancellation))
+                        return .success(try packages.storeArchive(at: path, code: code, modelName: name, cancellation: cancellation))
                     case .userPath(let path):
-                        return .success(try packages.storeSource(at: path, modelName: name, cancellation: cancellation))
+                        return .success(try packages.storeSource(at: path, code: code, modelName: name, cancellation: cancellation))
                     }
                 } catch {
                     return .failure(error)
