@@ -14,7 +14,8 @@ public struct ServalError: Error, Sendable, Equatable, CustomStringConvertible {
         case conflict = "Conflict"
         /// The request body is larger than allowed (HTTP 413).
         case payloadTooLarge = "PayloadTooLarge"
-        /// The model or its handler code raised an error for this input (HTTP 424).
+        /// The model or its handler code rejected this input or raised an error for it (HTTP 424 on SageMaker's
+        /// routes; ``ServalError/modelStatusCode`` on the Open Inference Protocol's).
         case modelError = "ModelError"
         /// The endpoint exists but its model is not loaded yet (HTTP 429).
         case modelNotReady = "ModelNotReadyException"
@@ -34,12 +35,25 @@ public struct ServalError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
     /// Seconds after which a retry may succeed, for overload and not-ready errors.
     public var retryAfterSeconds: Int?
+    /// For ``Code/modelError``, the status the model's own server answered: 400 when its handler rejected the input
+    /// (it could not decode it, or it has the wrong number of features), 500 when it raised. SageMaker reports it as
+    /// `OriginalStatusCode`; the Open Inference Protocol answers with it, as Triton answers a backend's error.
+    public var modelStatusCode: Int
 
     /// Creates an error.
     public init(_ code: Code, _ message: String, retryAfterSeconds: Int? = nil) {
         self.code = code
         self.message = message
         self.retryAfterSeconds = retryAfterSeconds
+        modelStatusCode = 500
+    }
+
+    /// The model's handler rejected the input (it raised while decoding or checking it): a ``Code/modelError`` whose
+    /// ``modelStatusCode`` is 400.
+    public static func modelRejectedInput(_ message: String) -> ServalError {
+        var error = ServalError(.modelError, "The model rejected the input: \(message)")
+        error.modelStatusCode = 400
+        return error
     }
 
     public var description: String { "\(code.rawValue): \(message)" }

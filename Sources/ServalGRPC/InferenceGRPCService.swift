@@ -220,7 +220,8 @@ extension RPCError {
             case .modelNotReady, .serviceUnavailable: .unavailable
             case .overloaded: .resourceExhausted
             case .invocationTimeout: .deadlineExceeded
-            case .modelError, .internalFailure: .internalError
+            case .modelError: error.modelStatusCode == 400 ? .invalidArgument : .internalError
+            case .internalFailure: .internalError
             }
         self.init(code: code, message: error.message)
     }

@@ -6,7 +6,8 @@ import NIOCore
 import ServalAPI
 public import ServalCore
 
-/// Maps every error to one JSON shape, once: `{"code", "message"}` with the status for its code, SageMaker's
+/// Maps every error to one JSON shape per protocol, once: under `/v2` the Open Inference Protocol's `{"error"}`
+/// (``OIPRoutes/errorResponse(for:)``); elsewhere `{"code", "message"}` with the status for its code, SageMaker's
 /// `x-amzn-ErrorType` header, and `Retry-After` when a retry may succeed. Unknown errors become a generic 500;
 /// their details go to the log only.
 public struct ErrorMiddleware: RouterMiddleware {
@@ -22,7 +23,8 @@ public struct ErrorMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            response = Self.response(for: Self.servalError(from: error, request: request, context: context))
+            let serval = Self.servalError(from: error, request: request, context: context)
+            response = OIPRoutes.owns(request.uri.path) ? OIPRoutes.errorResponse(for: serval) : Self.response(for: serval)
         }
         response.headers[.requestID] = context.requestID
         return response
@@ -77,10 +79,10 @@ public struct ErrorMiddleware: RouterMiddleware {
         var headers: HTTPFields = [.contentType: "application/json"]
         headers[.amznErrorType] = sageMakerErrorType(error.code)
         if let seconds = error.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
-        // SageMaker's ModelError also carries the container's status and text; a handler that raised is a 500 there.
+        // SageMaker's ModelError also carries the container's status and text.
         let isModelError = error.code == .modelError
         let body = ErrorBody(
-            code: error.code.rawValue, message: error.message, originalStatusCode: isModelError ? 500 : nil,
+            code: error.code.rawValue, message: error.message, originalStatusCode: isModelError ? error.modelStatusCode : nil,
             originalMessage: isModelError ? error.message : nil)
         return Response(
             status: status(for: error.code), headers: headers,

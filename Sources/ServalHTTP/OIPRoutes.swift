@@ -8,7 +8,8 @@ import ServalServices
 
 /// The Open Inference Protocol v2 over REST, on Serval's main port: health, server and model metadata,
 /// readiness, inference (JSON tensors and Triton's binary tensor extension), statistics and the model
-/// repository extension. Errors are `{"error": "..."}` (``OIPErrorMiddleware``).
+/// repository extension. Every error under `/v2`, unknown routes included, is `{"error": "..."}`
+/// (``errorResponse(for:)``, applied by ``ErrorMiddleware``).
 struct OIPRoutes: Sendable {
     let inference: InferenceService
     let repository: ModelRepositoryService
@@ -18,10 +19,10 @@ struct OIPRoutes: Sendable {
 
     /// Registers every route under `/v2`.
     func register(on router: Router<ServalRequestContext>) {
-        let v2 = router.group("/v2").add(middleware: OIPErrorMiddleware())
+        let v2 = router.group("/v2")
         v2.get("/", use: serverMetadata)
-        v2.get("/health/live") { _, _ in Response(status: .ok) }
-        v2.get("/health/ready") { _, _ in Response(status: .ok) }
+        v2.get("/health/live") { _, _ in try Self.json(OIPHealth(live: true)) }
+        v2.get("/health/ready") { _, _ in try Self.json(OIPHealth(ready: true)) }
         v2.get("/models/stats", use: allStatistics)
         for prefix in ["/models/{model}", "/models/{model}/versions/{version}"] {
             v2.get(RouterPath(prefix), use: modelMetadata)
@@ -46,11 +47,16 @@ struct OIPRoutes: Sendable {
         return try Self.json(OIPModelMetadata(name: model, versions: versions, signature: signature))
     }
 
-    /// 200 when the model can serve; 400 (as Triton answers) while it loads or after it failed; 404 when unknown.
+    /// 200 `{"name", "ready": true}` when the model can serve; 400 (as Triton answers) `{"error"}` while it loads or
+    /// after it failed; 404 when unknown.
     @Sendable func modelReady(_ request: Request, context: ServalRequestContext) async throws -> Response {
         let model = try context.parameters.require("model")
-        let ready = try await repository.isReady(model, version: context.parameters.get("version"))
-        return Response(status: ready ? .ok : .badRequest)
+        guard try await repository.isReady(model, version: context.parameters.get("version")) else {
+            return Self.errorResponse(
+                status: .badRequest,
+                message: "Model \"\(model)\" is not ready: it is loading, or it failed; POST /v2/repository/index shows its state and why.")
+        }
+        return try Self.json(OIPModelReady(name: model, ready: true))
     }
 
     // MARK: Inference
@@ -129,35 +135,38 @@ struct OIPRoutes: Sendable {
     }
 }
 
-/// Maps errors on `/v2` routes to the Open Inference Protocol's shape, once: `{"error": "..."}` with the status
-/// for the error's code. A model that is loading answers 503, like one that failed.
-struct OIPErrorMiddleware: RouterMiddleware {
-    typealias Context = ServalRequestContext
-
-    func handle(
-        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
-    ) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch {
-            let serval = ErrorMiddleware.servalError(from: error, request: request, context: context)
-            var headers: HTTPFields = [.contentType: "application/json"]
-            if let seconds = serval.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
-            let body = (try? JSONEncoder().encode(OIPErrorBody(error: serval.message))) ?? Data()
-            return Response(status: Self.status(for: serval.code), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
-        }
+extension OIPRoutes {
+    /// Whether `path` is under `/v2`, where errors take the Open Inference Protocol's shape.
+    static func owns(_ path: String) -> Bool {
+        path == "/v2" || path.hasPrefix("/v2/")
     }
 
-    /// The HTTP status for each error code in the Open Inference Protocol.
-    static func status(for code: ServalError.Code) -> HTTPResponse.Status {
-        switch code {
+    /// An error in the Open Inference Protocol's shape: `{"error": "..."}` with the status for its code, and
+    /// `Retry-After` when a retry may succeed.
+    static func errorResponse(for error: ServalError) -> Response {
+        var response = errorResponse(status: status(for: error), message: error.message)
+        if let seconds = error.retryAfterSeconds { response.headers[.retryAfter] = String(seconds) }
+        return response
+    }
+
+    private static func errorResponse(status: HTTPResponse.Status, message: String) -> Response {
+        let body = (try? JSONEncoder().encode(OIPErrorBody(error: message))) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// The HTTP status for each error in the Open Inference Protocol. A model that is loading answers 503, like one
+    /// that failed. A model's own error answers what Triton answers for a backend's: 400 when it rejected the input
+    /// (`INVALID_ARG`), 500 when it raised (`INTERNAL`).
+    static func status(for error: ServalError) -> HTTPResponse.Status {
+        switch error.code {
         case .validationError: .badRequest
         case .notFound: .notFound
         case .conflict: .conflict
         case .payloadTooLarge: .contentTooLarge
         case .modelNotReady, .serviceUnavailable, .overloaded: .serviceUnavailable
         case .invocationTimeout: .gatewayTimeout
-        case .modelError, .internalFailure: .internalServerError
+        case .modelError: error.modelStatusCode == 400 ? .badRequest : .internalServerError
+        case .internalFailure: .internalServerError
         }
     }
 }

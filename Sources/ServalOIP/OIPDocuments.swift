@@ -40,6 +40,39 @@ public struct OIPModelMetadata: Codable, Sendable, Equatable {
     }
 }
 
+/// `GET /v2/health/live` and `/v2/health/ready`: `{"live": true}` or `{"ready": true}`, as KServe answers (Triton's
+/// clients read only the status).
+public struct OIPHealth: Codable, Sendable, Equatable {
+    /// Whether the server is live; set on the liveness probe only.
+    public var live: Bool?
+    /// Whether the server is ready; set on the readiness probe only.
+    public var ready: Bool?
+
+    /// Creates the liveness answer.
+    public init(live: Bool) {
+        self.live = live
+    }
+
+    /// Creates the readiness answer.
+    public init(ready: Bool) {
+        self.ready = ready
+    }
+}
+
+/// `GET /v2/models/{m}[/versions/{v}]/ready` when the model is ready: `{"name", "ready": true}`.
+public struct OIPModelReady: Codable, Sendable, Equatable {
+    /// The model (endpoint) name.
+    public var name: String
+    /// Whether it can serve.
+    public var ready: Bool
+
+    /// Creates the answer.
+    public init(name: String, ready: Bool) {
+        self.name = name
+        self.ready = ready
+    }
+}
+
 /// An error in the protocol's shape: `{"error": "..."}`.
 public struct OIPErrorBody: Codable, Sendable, Equatable {
     /// The message for the user.

@@ -550,7 +550,7 @@ public actor VariantRuntime {
         case .success(let output):
             return .success(transform(output))
         case .badInput(let message):
-            return .failure(ServalError(.validationError, message))
+            return .failure(.modelRejectedInput(message))
         case .modelError(let message):
             return .failure(ServalError(.modelError, "The model raised an error: \(message)"))
         }

@@ -39,6 +39,9 @@ public struct InferenceService: Sendable {
     }
 
     private static func validate(_ request: InvocationRequest) throws(ServalError) {
+        guard request.body.readableBytes > 0 else {
+            throw ServalError(.validationError, "The request body is empty; send the model's input (for example CSV rows or JSON) as the body.")
+        }
         guard request.body.readableBytes <= InvocationLimits.maxPayloadBytes else {
             throw ServalError(
                 .payloadTooLarge,

@@ -329,6 +329,49 @@ struct OpenInferenceProtocolTests {
         await server.stop()
     }
 
+    @Test("health and readiness answer JSON; every error under /v2, unknown routes and methods too, is {\"error\"}")
+    func healthBodiesAndRouterErrors() async throws {
+        let folder = try TemporaryFolder()
+        let package = try Packages.logisticRegression(in: folder.path, features: 4)
+        let server = try await ServalServer()
+        #expect(try await server.deploy(package.path, name: "lr").status == "InService")
+        try oipClient(
+            server,
+            """
+            import urllib.request, urllib.error
+            import tritonclient.http as httpclient
+
+            def call(method, path, body=None):
+                request = urllib.request.Request("http://" + HTTP + path, data=body, method=method)
+                try:
+                    response = urllib.request.urlopen(request)
+                except urllib.error.HTTPError as error:
+                    response = error
+                assert response.headers["Content-Type"] == "application/json", (path, dict(response.headers))
+                return response.status, json.load(response)
+
+            client = httpclient.InferenceServerClient(HTTP)
+            assert client.is_server_live() and client.is_server_ready()
+            assert client.is_model_ready("lr") and client.is_model_ready("lr", "AllTraffic")
+            assert not client.is_model_ready("nope")
+            assert call("GET", "/v2/health/live") == (200, {"live": True})
+            assert call("GET", "/v2/health/ready") == (200, {"ready": True})
+            assert call("GET", "/v2/models/lr/ready") == (200, {"name": "lr", "ready": True})
+            assert call("GET", "/v2/models/lr/versions/AllTraffic/ready") == (200, {"name": "lr", "ready": True})
+
+            for method, path, status, words in (
+                ("GET", "/v2/models/nope/ready", 404, "nope"),
+                ("GET", "/v2/no/such/route", 404, "/v2/no/such/route"),
+                ("DELETE", "/v2/health/live", 404, "DELETE"),
+                ("GET", "/v2/models/lr/infer", 404, "GET"),
+            ):
+                code, answer = call(method, path)
+                assert code == status and set(answer) == {"error"} and words in answer["error"], (method, path, code, answer)
+            print("ok")
+            """)
+        await server.stop()
+    }
+
     @Test("gRPC: a message just over the limit is RESOURCE_EXHAUSTED naming the limit, one just under is served")
     func grpcMessageLimit() async throws {
         let folder = try TemporaryFolder()

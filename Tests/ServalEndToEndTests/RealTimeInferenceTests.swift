@@ -58,17 +58,23 @@ struct RealTimeInferenceTests {
         #expect(unknown.header("x-amzn-ErrorType") == "ValidationError")
         #expect(ServalClient.error(from: unknown).message.contains("nope"))
 
+        // What the model's handler cannot decode is the model's error (SageMaker's 424), not Serval's 400.
         let malformed = try await server.invoke("m", json: "{\"instances\": [[1,2,")
-        #expect(malformed.status == 400)
-        #expect(ServalClient.error(from: malformed).code == .validationError)
+        #expect(malformed.status == 424)
+        #expect(ServalClient.error(from: malformed).code == .modelError)
 
         let width = try await server.invoke("m", json: "[[1,2]]")
-        #expect(width.status == 400)
+        #expect(width.status == 424)
         #expect(ServalClient.error(from: width).message.contains("expected 4 features"))
 
         let contentType = try await server.client.invoke("m", body: ByteBuffer(string: "x"), contentType: "image/png")
-        #expect(contentType.status == 400)
+        #expect(contentType.status == 424)
         #expect(ServalClient.error(from: contentType).message.contains("unsupported content type"))
+
+        let empty = try await server.client.invoke("m", body: ByteBuffer())
+        #expect(empty.status == 400)
+        #expect(ServalClient.error(from: empty).code == .validationError)
+        #expect(ServalClient.error(from: empty).message.contains("empty"))
 
         let big = ByteBuffer(repeating: UInt8(ascii: " "), count: InvocationLimits.maxPayloadBytes + 1)
         let tooLarge = try await server.client.invoke("m", body: big)
@@ -97,6 +103,47 @@ struct RealTimeInferenceTests {
         // Every error above left the service up.
         let fine = try await server.invoke("m", json: "[[1,2,3,4]]")
         #expect(fine.status == 200)
+        await server.stop()
+    }
+
+    @Test("boto3: input the model cannot use is client.exceptions.ModelError (424) with the model's message; an empty body is ValidationError")
+    func boto3ModelErrors() async throws {
+        let folder = try TemporaryFolder()
+        let model = try Packages.logisticRegression(in: folder.path)
+        let server = try await ServalServer()
+        try await server.deploy(model.path, name: "m")
+        let output = try python(
+            """
+            import sys, boto3
+            runtime = boto3.client("sagemaker-runtime", endpoint_url="http://127.0.0.1:" + sys.argv[1],
+                                   region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+            def model_error(body):
+                try:
+                    runtime.invoke_endpoint(EndpointName="m", Body=body, ContentType="text/csv")
+                except runtime.exceptions.ModelError as error:
+                    meta = error.response["ResponseMetadata"]
+                    assert meta["HTTPStatusCode"] == 424, meta
+                    assert error.response["OriginalStatusCode"] == 400, error.response
+                    assert error.response["OriginalMessage"] == error.response["Error"]["Message"], error.response
+                    return error.response["OriginalMessage"]
+                raise AssertionError("no ModelError for %r" % body)
+            width = model_error(b"1,2")
+            assert "expected 4 features per row, got 2" in width, width
+            text = model_error(b"1,2,abc,4")
+            assert "'abc' is not a number" in text, text
+            try:
+                runtime.invoke_endpoint(EndpointName="m", Body=b"", ContentType="text/csv")
+                raise AssertionError("an empty body was accepted")
+            except runtime.exceptions.ModelError:
+                raise AssertionError("an empty body reached the model")
+            except runtime.exceptions.ClientError as error:
+                assert error.response["Error"]["Code"] == "ValidationError", error.response
+                assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 400, error.response
+                assert "empty" in error.response["Error"]["Message"], error.response
+            print(runtime.invoke_endpoint(EndpointName="m", Body=b"1,2,3,4", ContentType="text/csv")["Body"].read())
+            print("ok")
+            """, "\(server.port)")
+        #expect(output.contains("ok"), "\(output)")
         await server.stop()
     }
 
@@ -137,7 +184,7 @@ struct RealTimeInferenceTests {
         var batchSizes: [Int] = []
         for (index, response) in results {
             if index == 5 {
-                #expect(response.status == 400)
+                #expect(response.status == 424)
                 #expect(ServalClient.error(from: response).message.contains("ValueError: this item is bad"))
             } else {
                 #expect(response.status == 200)

@@ -27,8 +27,9 @@ Model package rules (what users rely on):
   worker calls ``input_fn`` per item, ``predict_batch_fn`` once per batch, then ``output_fn`` per item.
   If it raises or returns the wrong length, items are predicted one by one with ``predict_fn``.
   Without it every item is handled on its own ("per_item").
-* Errors: an exception in ``input_fn`` (or default decoding) answers that item BAD_INPUT (HTTP 400); in
-  ``predict_fn``/``output_fn``/``transform_fn`` MODEL_ERROR (HTTP 424), with ``"ExceptionType: message"``.
+* Errors: an exception in ``input_fn`` (or default decoding) answers that item BAD_INPUT; in
+  ``predict_fn``/``output_fn``/``transform_fn`` MODEL_ERROR, with ``"ExceptionType: message"``. Both are
+  SageMaker's 424 ModelError (OriginalStatusCode 400 and 500); on the Open Inference Protocol 400 and 500.
 * Open Inference Protocol requests (INFER frames) carry tensors, mapped into numpy arrays without a copy
   (read-only). The default handlers take numeric columns (``input-0``, or one input per feature) and
   produce ``predict``/``predict_proba`` (scikit-learn, XGBoost); ONNX goes by the session's names;
