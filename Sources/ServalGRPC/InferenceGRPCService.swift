@@ -58,7 +58,7 @@ public struct InferenceGRPCService: Inference_GRPCInferenceService.SimpleService
     public func modelMetadata(
         request: Inference_ModelMetadataRequest, context: ServerContext
     ) async throws -> Inference_ModelMetadataResponse {
-        let (versions, signature) = try await mapped { () async throws(ServalError) in
+        let (versions, signature, _) = try await mapped { () async throws(ServalError) in
             try await inference.metadata(model: request.name, version: request.version)
         }
         func describe(_ tensor: TensorMetadata) -> Inference_ModelMetadataResponse.TensorMetadata {

@@ -27,6 +27,7 @@ struct OIPRoutes: Sendable {
         for prefix in ["/models/{model}", "/models/{model}/versions/{version}"] {
             v2.get(RouterPath(prefix), use: modelMetadata)
             v2.get(RouterPath(prefix + "/ready"), use: modelReady)
+            v2.get(RouterPath(prefix + "/config"), use: modelConfig)
             v2.post(RouterPath(prefix + "/infer"), use: infer)
             v2.get(RouterPath(prefix + "/stats"), use: statistics)
         }
@@ -43,8 +44,15 @@ struct OIPRoutes: Sendable {
 
     @Sendable func modelMetadata(_ request: Request, context: ServalRequestContext) async throws -> Response {
         let model = try context.parameters.require("model")
-        let (versions, signature) = try await inference.metadata(model: model, version: context.parameters.get("version"))
+        let (versions, signature, _) = try await inference.metadata(model: model, version: context.parameters.get("version"))
         return try Self.json(OIPModelMetadata(name: model, versions: versions, signature: signature))
+    }
+
+    /// Triton's model configuration (``OIPModelConfig``); 503 while the model loads.
+    @Sendable func modelConfig(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        let model = try context.parameters.require("model")
+        let (_, signature, maxBatchSize) = try await inference.metadata(model: model, version: context.parameters.get("version"))
+        return try Self.json(OIPModelConfig(name: model, signature: signature, maxBatchSize: maxBatchSize))
     }
 
     /// 200 `{"name", "ready": true}` when the model can serve; 400 (as Triton answers) `{"error"}` while it loads or

@@ -84,10 +84,11 @@ public struct InferenceService: Sendable {
         return true
     }
 
-    /// The model's versions (its variants) and its signature, from the given version or the first variant.
+    /// The model's versions (its variants), and the signature and largest batch (in rows) of the given version or
+    /// the first variant.
     public func metadata(
         model: String, version: String?
-    ) async throws(ServalError) -> (versions: [String], signature: ModelSignature) {
+    ) async throws(ServalError) -> (versions: [String], signature: ModelSignature, maxBatchSize: Int) {
         let runtime = try await endpoints.runtime(for: model)
         let variant = try Self.select(runtime, version: version)[0]
         guard let signature = await variant.modelSignature() else {
@@ -95,7 +96,7 @@ public struct InferenceService: Sendable {
                 .modelNotReady, "Model \"\(model)\" is still loading; its metadata is known once it has loaded.",
                 retryAfterSeconds: 1)
         }
-        return (runtime.variants.map(\.spec.variant.name), signature)
+        return (runtime.variants.map(\.spec.variant.name), signature, variant.spec.variant.batching.maxBatchSize)
     }
 
     /// The statistics of each version of the model (or of the given one), by version.

@@ -329,12 +329,12 @@ struct OpenInferenceProtocolTests {
         await server.stop()
     }
 
-    @Test("health and readiness answer JSON; every error under /v2, unknown routes and methods too, is {\"error\"}")
-    func healthBodiesAndRouterErrors() async throws {
+    @Test("health and readiness answer JSON, get_model_config reads Triton's config; every /v2 error, unknown routes too, is {\"error\"}")
+    func healthConfigAndRouterErrors() async throws {
         let folder = try TemporaryFolder()
         let package = try Packages.logisticRegression(in: folder.path, features: 4)
         let server = try await ServalServer()
-        #expect(try await server.deploy(package.path, name: "lr").status == "InService")
+        #expect(try await server.deploy(package.path, name: "lr", maxBatchSize: 8, maxDelayMs: 2).status == "InService")
         try oipClient(
             server,
             """
@@ -367,6 +367,16 @@ struct OpenInferenceProtocolTests {
             ):
                 code, answer = call(method, path)
                 assert code == status and set(answer) == {"error"} and words in answer["error"], (method, path, code, answer)
+
+            for version in ("", "AllTraffic"):
+                config = client.get_model_config("lr", version)
+                assert config["name"] == "lr" and config["platform"] == "sklearn" and config["max_batch_size"] == 8, config
+                assert config["input"] == [{"name": "input-0", "data_type": "TYPE_FP32", "dims": [4]}], config
+                outputs = {o["name"]: o for o in config["output"]}
+                assert outputs["predict"]["data_type"] == "TYPE_INT64" and outputs["predict"]["dims"] == [1], config
+                assert outputs["predict_proba"] == {"name": "predict_proba", "data_type": "TYPE_FP64", "dims": [2]}, config
+            code, answer = call("GET", "/v2/models/nope/config")
+            assert code == 404 and "nope" in answer["error"], answer
             print("ok")
             """)
         await server.stop()
