@@ -81,42 +81,75 @@ struct GzipStream<Base: ByteStream>: ByteStream {
     }
 }
 
-/// Decompresses gzip data pushed to it in chunks, for callers that read their input as a stream (transform jobs'
-/// gzip inputs). Concatenated gzip members are read as one stream.
+/// The two framings of deflate data Serval reads and writes: gzip (RFC 1952) and zlib (RFC 1950, what HTTP calls
+/// `Content-Encoding: deflate`).
+public enum DeflateFormat: Sendable, Equatable {
+    case gzip
+    case zlib
+
+    /// zlib's `windowBits` for the format: 15 for the largest window, plus 16 for a gzip wrapper.
+    var windowBits: Int32 { self == .gzip ? 15 + 16 : 15 }
+
+    /// The format's name in messages.
+    var name: String { self == .gzip ? "gzip" : "deflate (zlib)" }
+}
+
+/// Decompresses gzip (or zlib) data pushed to it in chunks, for callers that read their input as a stream
+/// (transform jobs' gzip inputs, compressed request bodies). Concatenated members are read as one stream. The
+/// output is bounded: a decoder made with `maxOutputBytes` throws as soon as the data decompresses to more, having
+/// allocated at most 64 KiB beyond it, so a small bomb cannot exhaust memory.
 public final class GzipDecoder {
     private let inflater: Inflater
+    private let format: DeflateFormat
+    private let maxOutputBytes: Int
+    /// Bytes decompressed so far.
+    private var produced = 0
 
-    /// Creates a decoder.
-    public init() throws(PackageError) {
-        inflater = try Inflater()
+    /// Creates a decoder for `format` that refuses to decompress to more than `maxOutputBytes` in all.
+    public init(format: DeflateFormat = .gzip, maxOutputBytes: Int = .max) throws(PackageError) {
+        inflater = try Inflater(format: format)
+        self.format = format
+        self.maxOutputBytes = maxOutputBytes
     }
 
     /// Decompresses all of `chunk`, appending what it yields to `output`.
     ///
-    /// - Throws: ``PackageError/invalid(_:)`` when the data is not gzip.
+    /// - Throws: ``PackageError/invalid(_:)`` when the data is not in the decoder's format;
+    ///   ``PackageError/tooLarge(_:)`` when it decompresses to more than `maxOutputBytes`.
     public func decode(_ chunk: ByteBuffer, into output: inout ByteBuffer) throws(PackageError) {
         var input = chunk
-        while input.readableBytes > 0 {
-            try inflater.inflate(from: &input, to: &output, capacity: max(64 * 1024, input.readableBytes * 4))
+        var outputFilled = false
+        // Until the input is consumed and zlib has had room to write everything it holds.
+        while input.readableBytes > 0 || outputFilled {
+            let remaining = maxOutputBytes - produced
+            let capacity = min(max(64 * 1024, input.readableBytes * 4), remaining == .max ? .max : remaining + 1)
+            let before = output.readableBytes
+            outputFilled = try inflater.inflate(from: &input, to: &output, capacity: capacity)
+            produced += output.readableBytes - before
+            guard produced <= maxOutputBytes else {
+                throw .tooLarge("the \(format.name) data decompresses to more than \(maxOutputBytes) bytes")
+            }
         }
     }
 
-    /// Checks that the data ended at the end of a gzip member.
+    /// Checks that the data ended at the end of a member.
     ///
     /// - Throws: ``PackageError/invalid(_:)`` when it was truncated.
     public func finish() throws(PackageError) {
-        guard inflater.isIdle else { throw .invalid("the gzip data ends early; it is truncated") }
+        guard inflater.isIdle else { throw .invalid("the \(format.name) data ends early; it is truncated") }
     }
 }
 
-/// A zlib inflate stream for gzip data; a class so that the `z_stream` never moves.
+/// A zlib inflate stream; a class so that the `z_stream` never moves.
 private final class Inflater {
     private var stream = z_stream()
-    /// True between gzip members: nothing is pending, a new member may start.
+    private let format: DeflateFormat
+    /// True between members: nothing is pending, a new member may start.
     private(set) var isIdle = true
 
-    init() throws(PackageError) {
-        let status = inflateInit2_(&stream, 15 + 16, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+    init(format: DeflateFormat = .gzip) throws(PackageError) {
+        self.format = format
+        let status = inflateInit2_(&stream, format.windowBits, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
         guard status == Z_OK else { throw .io("zlib could not start (status \(status))") }
     }
 
@@ -124,30 +157,66 @@ private final class Inflater {
         inflateEnd(&stream)
     }
 
-    func inflate(from input: inout ByteBuffer, to output: inout ByteBuffer, capacity: Int) throws(PackageError) {
+    /// Inflates what it can of `input` into at most `capacity` new bytes of `output`; returns whether that room
+    /// was filled, in which case zlib may hold more output for the next call.
+    @discardableResult
+    func inflate(from input: inout ByteBuffer, to output: inout ByteBuffer, capacity: Int) throws(PackageError) -> Bool {
         var status: Int32 = Z_OK
         var consumed = 0
+        var filled = false
         _ = input.withUnsafeReadableBytes { inBytes in
             output.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { outBytes in
+                let room = min(outBytes.count, capacity)
                 stream.next_in = UnsafeMutablePointer(mutating: inBytes.bindMemory(to: Bytef.self).baseAddress)
                 stream.avail_in = uInt(inBytes.count)
                 stream.next_out = outBytes.bindMemory(to: Bytef.self).baseAddress
-                stream.avail_out = uInt(outBytes.count)
+                stream.avail_out = uInt(room)
                 status = CZlib.inflate(&stream, Z_NO_FLUSH)
                 consumed = inBytes.count - Int(stream.avail_in)
-                return outBytes.count - Int(stream.avail_out)
+                filled = stream.avail_out == 0
+                return room - Int(stream.avail_out)
             }
         }
         input.moveReaderIndex(forwardBy: consumed)
         switch status {
         case Z_OK, Z_BUF_ERROR:
             isIdle = false
+            return filled && status == Z_OK
         case Z_STREAM_END:
             isIdle = true
             inflateReset(&stream)
+            return false
         default:
-            throw .invalid("the data is not valid gzip (zlib status \(status))")
+            throw .invalid("the data is not valid \(format.name) (zlib status \(status))")
         }
+    }
+}
+
+/// Compresses a whole buffer in one call, for HTTP responses sent with `Content-Encoding: gzip` or `deflate`.
+public enum DeflateEncoder {
+    /// `bytes` compressed in `format` at zlib's fastest level: responses are compressed on the request's path,
+    /// where time matters more than the last percent of size.
+    public static func encode(_ bytes: ByteBuffer, format: DeflateFormat) -> ByteBuffer {
+        var stream = z_stream()
+        let status = deflateInit2_(
+            &stream, Z_BEST_SPEED, Z_DEFLATED, format.windowBits, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
+            Int32(MemoryLayout<z_stream>.size))
+        precondition(status == Z_OK, "zlib could not start deflate (status \(status))")
+        defer { deflateEnd(&stream) }
+        let bound = Int(deflateBound(&stream, uLong(bytes.readableBytes)))
+        var output = ByteBuffer()
+        bytes.withUnsafeReadableBytes { inBytes in
+            _ = output.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { outBytes in
+                stream.next_in = UnsafeMutablePointer(mutating: inBytes.bindMemory(to: Bytef.self).baseAddress)
+                stream.avail_in = uInt(inBytes.count)
+                stream.next_out = outBytes.bindMemory(to: Bytef.self).baseAddress
+                stream.avail_out = uInt(outBytes.count)
+                let finished = deflate(&stream, Z_FINISH)
+                precondition(finished == Z_STREAM_END, "deflate did not finish within deflateBound (status \(finished))")
+                return outBytes.count - Int(stream.avail_out)
+            }
+        }
+        return output
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServalArtifacts
 import ServalCore
 import ServalOIP
 import ServalServices
@@ -73,11 +74,17 @@ struct OIPRoutes: Sendable {
         let model = try context.parameters.require("model")
         let version = context.parameters.get("version")
         let headerLength = try OIPCodec.parseHeaderLength(request.headers[.inferenceHeaderContentLength])
-        let contentLength = request.headers[.contentLength].flatMap { Int($0) }
+        let coding = try ContentCoding(contentEncoding: request.headers[.contentEncoding])
+        // Content-Length counts the compressed bytes, so it says nothing about the decoded body's size.
+        let contentLength = coding == nil ? request.headers[.contentLength].flatMap { Int($0) } : nil
         var decoder = try OIPInferBodyDecoder(
             headerLength: headerLength, contentLength: contentLength, maxBodyBytes: InvocationLimits.maxTensorRequestBytes)
-        for try await chunk in request.body {
-            try decoder.feed(chunk)
+        if let coding {
+            try await Self.decompress(request.body, coding: coding, into: &decoder)
+        } else {
+            for try await chunk in request.body {
+                try decoder.feed(chunk)
+            }
         }
         let decoded = try decoder.finish()
         let (response, servedVersion) = try await inference.infer(model: model, version: version, request: decoded.request)
@@ -92,7 +99,40 @@ struct OIPRoutes: Sendable {
         } else {
             headers[.contentType] = "application/json"
         }
+        if body.readableBytes >= ContentCoding.minimumCompressedBytes,
+            let coding = ContentCoding.preferred(acceptEncoding: request.headers[.acceptEncoding])
+        {
+            body = coding.encode(body)
+            headers[.contentEncoding] = coding.name
+        }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    /// Feeds a compressed request body to `decoder` as it decompresses. Both sides are bounded by the request limit:
+    /// the decompressed bytes (a bomb is 413 once it passes the limit) and the compressed ones (a stream of empty
+    /// blocks cannot go on for ever).
+    private static func decompress(
+        _ body: RequestBody, coding: ContentCoding, into decoder: inout OIPInferBodyDecoder
+    ) async throws {
+        let limit = InvocationLimits.maxTensorRequestBytes
+        let inflater = try coding.decoder(maxBytes: limit)
+        var received = 0
+        for try await chunk in body {
+            received += chunk.readableBytes
+            guard received <= limit else { throw coding.requestError(.tooLarge(""), limit: limit) }
+            var plain = ByteBuffer()
+            do {
+                try inflater.decode(chunk, into: &plain)
+            } catch {
+                throw coding.requestError(error, limit: limit)
+            }
+            if plain.readableBytes > 0 { try decoder.feed(plain) }
+        }
+        do {
+            try inflater.finish()
+        } catch {
+            throw coding.requestError(error, limit: limit)
+        }
     }
 
     // MARK: Statistics

@@ -382,6 +382,64 @@ struct OpenInferenceProtocolTests {
         await server.stop()
     }
 
+    @Test("tritonclient's request and response compression (gzip, deflate) give the model's own predictions; a gzip bomb is 413")
+    func compression() async throws {
+        let folder = try TemporaryFolder()
+        let package = try Packages.logisticRegression(in: folder.path, features: 4)
+        let server = try await ServalServer()
+        #expect(try await server.deploy(package.path, name: "lr", maxBatchSize: 8, maxDelayMs: 2).status == "InService")
+        try oipClient(
+            server, modelDirectory: package.path,
+            """
+            import gzip, zlib, joblib, urllib.request, urllib.error
+            import tritonclient.http as httpclient
+            model = joblib.load(MODEL_DIR + "/model.joblib")
+            client = httpclient.InferenceServerClient(HTTP)
+            X = np.random.default_rng(11).normal(size=(300, 4)).astype(np.float32)
+            inp = httpclient.InferInput("input-0", list(X.shape), "FP32")
+            inp.set_data_from_numpy(X, binary_data=False)
+            outputs = [httpclient.InferRequestedOutput(name, binary_data=False) for name in ("predict", "predict_proba")]
+            for request, response in ((None, None), ("gzip", None), ("deflate", None), (None, "gzip"), (None, "deflate"), ("gzip", "gzip")):
+                result = client.infer("lr", [inp], outputs=outputs, request_compression_algorithm=request,
+                                      response_compression_algorithm=response)
+                assert (result.as_numpy("predict") == model.predict(X)).all(), (request, response)
+                assert np.allclose(result.as_numpy("predict_proba"), model.predict_proba(X)), (request, response)
+
+            # The response really is compressed above 1 KiB, and is not below it.
+            body = json.dumps({"inputs": [{"name": "input-0", "shape": list(X.shape), "datatype": "FP32", "data": X.ravel().tolist()}]}).encode()
+            def post(body, headers):
+                request = urllib.request.Request("http://" + HTTP + "/v2/models/lr/infer", data=body, headers=headers)
+                try:
+                    return urllib.request.urlopen(request)
+                except urllib.error.HTTPError as error:
+                    return error
+            for coding, decompress in (("gzip", gzip.decompress), ("deflate", zlib.decompress)):
+                answer = post(gzip.compress(body), {"Content-Encoding": "gzip", "Accept-Encoding": coding})
+                assert answer.status == 200 and answer.headers["Content-Encoding"] == coding, (answer.status, dict(answer.headers))
+                document = json.loads(decompress(answer.read()))
+                predict = {o["name"]: o["data"] for o in document["outputs"]}["predict"]
+                assert predict == model.predict(X).tolist(), coding
+            small = json.dumps({"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}], "outputs": [{"name": "predict"}]}).encode()
+            answer = post(small, {"Accept-Encoding": "gzip"})
+            assert answer.status == 200 and answer.headers["Content-Encoding"] is None, dict(answer.headers)
+            assert json.load(answer)["outputs"][0]["data"] == model.predict(np.array([[1, 2, 3, 4]], dtype=np.float32)).tolist()
+
+            # A bomb: 80 MiB of spaces in about 80 KB, over the 64 MiB limit once decompressed.
+            bomb = gzip.compress(b" " * (80 << 20))
+            answer = post(bomb, {"Content-Encoding": "gzip"})
+            assert answer.status == 413, answer.status
+            message = json.load(answer)["error"]
+            assert "decompresses to more than" in message, message
+            # Not gzip, and an unknown coding.
+            answer = post(b"not gzip at all", {"Content-Encoding": "gzip"})
+            assert answer.status == 400 and "not valid gzip" in json.load(answer)["error"]
+            answer = post(body, {"Content-Encoding": "br"})
+            assert answer.status == 400 and "Content-Encoding" in json.load(answer)["error"]
+            print("ok")
+            """)
+        await server.stop()
+    }
+
     @Test("gRPC: a message just over the limit is RESOURCE_EXHAUSTED naming the limit, one just under is served")
     func grpcMessageLimit() async throws {
         let folder = try TemporaryFolder()
