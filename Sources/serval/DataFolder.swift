@@ -18,10 +18,15 @@ enum DataFolder {
     /// Creates the data folder and its private folders, and makes them 0700 and its private files 0600,
     /// tightening an existing folder with a notice.
     static func secure(_ path: String, logger: Logger) throws {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let parent = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: parent.isEmpty ? "." : parent, withIntermediateDirectories: true)
         var tightened: [String] = []
         for folder in [path] + privateFolders.map({ path + "/" + $0 }) {
-            if mkdir(folder, 0o700) != 0 && errno != EEXIST {
+            if mkdir(folder, 0o700) == 0 {
+                _ = chmod(folder, 0o700)  // Whatever the umask: a new folder is made private, not tightened.
+                continue
+            }
+            guard errno == EEXIST else {
                 throw StartupFailure("Cannot create \(folder): \(String(cString: strerror(errno))).")
             }
             if try restrict(folder, to: 0o700) { tightened.append(folder) }
