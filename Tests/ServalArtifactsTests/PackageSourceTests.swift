@@ -124,7 +124,9 @@ struct PackageSourceTests {
         cancellation.cancel()
         let failure = await task.value
         #expect(failure == PackageError.cancelled)
-        #expect(ContinuousClock.now - start < .seconds(2))
+        // The stream never ends, so only the cancellation ends the extraction; the bound is loose because a whole
+        // suite shares two cores (18 s was seen under load).
+        #expect(ContinuousClock.now - start < .seconds(60))
     }
 
     // MARK: Source roots

@@ -245,7 +245,7 @@ struct TransformJobTests {
                     return joblib.load(os.path.join(model_dir, "model.joblib"))
 
                 def transform_fn(model, body, content_type, accept):
-                    time.sleep(0.5)
+                    time.sleep(2.0)
                     X = np.loadtxt(io.StringIO(body.decode() if isinstance(body, bytes) else body), delimiter=",", ndmin=2)
                     return "".join("%d\\n" % p for p in model.predict(X)), "text/csv"
                 """)
@@ -254,8 +254,8 @@ struct TransformJobTests {
         _ = try await server.client.createTransformJob(
             transformRequest("resume", model: "slow", input: "s3://tin/r/", output: "s3://tout/r", maxPayloadMB: 1, concurrency: 2))
         // Mid-job: some units committed, not all. (Polls may be seconds apart when the whole suite runs on two
-        // cores, so the window is the whole run, not its first half.)
-        try await eventually(timeout: .seconds(120), "some records are done") {
+        // cores, so the window is the whole run, not its first half, and each payload takes the model 2 s.)
+        try await eventually(timeout: .seconds(300), "some records are done") {
             let progress = try await server.client.transformJob("resume").Progress
             return progress.RecordsDone > 0 && progress.RecordsDone < progress.RecordsTotal
         }
