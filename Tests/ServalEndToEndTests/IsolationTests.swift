@@ -79,10 +79,16 @@ import Glibc
 
         let workers = Self.children(of: server.pid)
         #expect(workers.count == 2, "workers: \(workers)")
-        let listening = [server.port, server.grpcPort, server.s3Port].reduce(into: Set<String>()) {
-            $0.formUnion(Self.listeningSockets(port: $1))
+        // /proc/net/tcp is read while other tests open and close sockets, and such a read may skip entries: read it
+        // until each of the three ports shows its listening socket.
+        var sockets: [Int: Set<String>] = [:]
+        try await eventually(timeout: .seconds(30), "the server's three listening sockets in /proc/net") {
+            for port in [server.port, server.grpcPort, server.s3Port] {
+                sockets[port, default: []].formUnion(Self.listeningSockets(port: port))
+            }
+            return sockets.count == 3 && sockets.values.allSatisfy { !$0.isEmpty }
         }
-        #expect(listening.count >= 3)
+        let listening = sockets.values.reduce(into: Set<String>()) { $0.formUnion($1) }
         let serverDescriptors = Set(Self.descriptors(of: server.pid).values)
         for worker in workers {
             let held = Self.descriptors(of: worker)
