@@ -27,16 +27,15 @@ import shutil
 import signal
 import socket
 import statistics
-import sys
 import tempfile
 import threading
 import time
 import types
 from pathlib import Path
 
-from bench import (BENCH_DIR, REPO_DIR, RSSSampler, Server, _on_signal, cpu_busy, epoch, http_json, log, lua_script,
-                   process_cpu_seconds, rss_kb, run_wrk, serval_info, serval_process, train_models, tree_cpu_seconds,
-                   versions)
+from bench import (cpu_busy, epoch, finish_run, http_json, log, lua_script, _on_signal, process_cpu_seconds, REPO_DIR,
+                   rss_kb, RSSSampler, run_wrk, save_results, serval_info, serval_process, Server, train_models,
+                   tree_cpu_seconds, versions)
 
 TERMINAL = ("Completed", "Failed", "Expired")
 
@@ -633,22 +632,11 @@ def main():
                 if Server.last_started is not None:
                     log(Server.last_started.log_tail())
     finally:
-        Server.stop_all()
-        if args.keep_temp:
-            log(f"kept {ctx.tmp}")
-        else:
-            shutil.rmtree(ctx.tmp, ignore_errors=True)
+        finish_run(ctx, args.keep_temp)
 
     print_report(results)
-    results_dir = BENCH_DIR / "results"
-    results_dir.mkdir(exist_ok=True)
-    out_path = results_dir / f"async-{started_at:%Y%m%d-%H%M%S}{'-quick' if ctx.quick else ''}.json"
-    out_path.write_text(json.dumps({
-        "started_at": started_at.isoformat(timespec="seconds"), "quick": ctx.quick, "cpus": os.cpu_count(),
-        "versions": versions(ctx), "serval_binary": serval_info(ctx.serval), **results}, indent=2, default=str))
-    print(f"\nraw results: {out_path.relative_to(REPO_DIR)}")
-    if results["failures"]:
-        sys.exit(1)
+    save_results("async-quick" if ctx.quick else "async", started_at, results, quick=ctx.quick, versions=versions(ctx),
+                 serval_binary=serval_info(ctx.serval))
 
 
 if __name__ == "__main__":

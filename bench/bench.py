@@ -422,6 +422,27 @@ def wait_for_log_line(server, pattern, timeout):
     raise RuntimeError(f"{server.name} did not log /{pattern}/ within {timeout:.0f} s")
 
 
+def finish_run(ctx, keep_temp):
+    """Stops every server the run started and removes its temporary folder (unless kept)."""
+    Server.stop_all()
+    if keep_temp:
+        log(f"kept {ctx.tmp}")
+    else:
+        shutil.rmtree(ctx.tmp, ignore_errors=True)
+
+
+def save_results(name, started_at, results, **extra):
+    """Writes the raw results to bench/results/NAME-TIME.json, says where, and exits 1 if anything failed."""
+    results_dir = BENCH_DIR / "results"
+    results_dir.mkdir(exist_ok=True)
+    out_path = results_dir / f"{name}-{started_at:%Y%m%d-%H%M%S}.json"
+    out_path.write_text(json.dumps({"started_at": started_at.isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+                                    **extra, **results}, indent=2, default=str))
+    print(f"\nraw results: {out_path.relative_to(REPO_DIR)}")
+    if results["failures"]:
+        sys.exit(1)
+
+
 @contextlib.contextmanager
 def serval_process(ctx, label, data_dir=None):
     """A fresh Serval process (ports 0; its own data dir, ``ctx.tmp/<label>-data`` unless named); yields (server,

@@ -16,18 +16,15 @@ results go to bench/results/objects-*.json. Run it through `bench/run.sh objects
 import argparse
 import datetime
 import hashlib
-import json
 import os
-import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench import BENCH_DIR, REPO_DIR, RSSSampler, Server, _on_signal, cpu_busy, log, serval_info, serval_process
+from bench import REPO_DIR, RSSSampler, Server, _on_signal, cpu_busy, finish_run, log, save_results, serval_info, serval_process
 
 BUCKET = "bench"
 MIB = 1 << 20
@@ -187,20 +184,9 @@ def main():
         if Server.last_started is not None:
             log(Server.last_started.log_tail())
     finally:
-        Server.stop_all()
-        if args.keep_temp:
-            log(f"kept {ctx.tmp}")
-        else:
-            shutil.rmtree(ctx.tmp, ignore_errors=True)
+        finish_run(ctx, args.keep_temp)
     print_report(ctx, results)
-    results_dir = BENCH_DIR / "results"
-    results_dir.mkdir(exist_ok=True)
-    out_path = results_dir / f"objects-{started_at:%Y%m%d-%H%M%S}.json"
-    out_path.write_text(json.dumps({"started_at": started_at.isoformat(timespec="seconds"), "cpus": os.cpu_count(),
-                                    "serval_binary": serval_info(ctx.serval), **results}, indent=2, default=str))
-    print(f"\nraw results: {out_path.relative_to(REPO_DIR)}")
-    if results["failures"]:
-        sys.exit(1)
+    save_results("objects", started_at, results, serval_binary=serval_info(ctx.serval))
 
 
 if __name__ == "__main__":

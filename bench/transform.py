@@ -27,9 +27,7 @@ import argparse
 import contextlib
 import datetime
 import io
-import json
 import os
-import shutil
 import signal
 import statistics
 import sys
@@ -37,8 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import (BENCH_DIR, REPO_DIR, RSSSampler, Server, _descendants, _on_signal, cpu_busy, epoch, http_json, log,
-                   process_cpu_seconds, rss_kb, serval_info, serval_process, train_models, versions)
+from bench import (cpu_busy, _descendants, epoch, finish_run, http_json, log, _on_signal, process_cpu_seconds,
+                   REPO_DIR, rss_kb, RSSSampler, save_results, serval_info, serval_process, Server, train_models,
+                   versions)
 
 N_FEATURES = 20
 BYTES_PER_MB = 1_048_576  # SageMaker's MB, as MaxPayloadInMB counts it
@@ -390,23 +389,11 @@ def main():
                 if Server.last_started is not None:
                     log(Server.last_started.log_tail())
     finally:
-        Server.stop_all()
-        if args.keep_temp:
-            log(f"kept {ctx.tmp}")
-        else:
-            shutil.rmtree(ctx.tmp, ignore_errors=True)
+        finish_run(ctx, args.keep_temp)
 
     print_report(ctx, results)
-    results_dir = BENCH_DIR / "results"
-    results_dir.mkdir(exist_ok=True)
-    out_path = results_dir / f"transform-{started_at:%Y%m%d-%H%M%S}{'-quick' if ctx.quick else ''}.json"
-    out_path.write_text(json.dumps({
-        "started_at": started_at.isoformat(timespec="seconds"), "quick": ctx.quick, "cpus": os.cpu_count(),
-        "versions": versions(ctx),
-        "serval_binary": None if args.skip_jobs else serval_info(ctx.serval), **results}, indent=2, default=str))
-    print(f"\nraw results: {out_path.relative_to(REPO_DIR)}")
-    if results["failures"]:
-        sys.exit(1)
+    save_results("transform-quick" if ctx.quick else "transform", started_at, results, quick=ctx.quick,
+                 versions=versions(ctx), serval_binary=None if args.skip_jobs else serval_info(ctx.serval))
 
 
 if __name__ == "__main__":
