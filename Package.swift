@@ -32,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Domain values, errors and configuration. Knows nothing of I/O.
@@ -110,6 +112,17 @@ let package = Package(
         .target(
             name: "ServalAuth",
             dependencies: ["ServalCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // Serval's metrics: the instruments the inference paths record into (swift-metrics, with swift-prometheus as
+        // the backend) and their Prometheus exposition.
+        .target(
+            name: "ServalMetrics",
+            dependencies: [
+                "ServalCore",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Protocol-agnostic use cases shared by every frontend.
@@ -212,7 +225,7 @@ let package = Package(
             name: "ServalHTTP",
             dependencies: [
                 "ServalCore", "ServalAPI", "ServalServices", "ServalRuntime", "ServalOIP", "ServalJobs", "ServalObjects",
-                "ServalArtifacts", "ServalAuth",
+                "ServalArtifacts", "ServalAuth", "ServalMetrics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -238,7 +251,7 @@ let package = Package(
             name: "serval",
             dependencies: [
                 "ServalCore", "ServalAPI", "ServalServices", "ServalHTTP", "ServalGRPC", "ServalClient", "ServalArtifacts",
-                "ServalStore", "ServalObjects", "ServalS3", "ServalJobs", "ServalAuth", "ServalHTTPGuards",
+                "ServalStore", "ServalObjects", "ServalS3", "ServalJobs", "ServalAuth", "ServalHTTPGuards", "ServalMetrics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -264,6 +277,7 @@ let package = Package(
         ),
         .testTarget(name: "ServalCoreTests", dependencies: ["ServalCore"], swiftSettings: swiftSettings),
         .testTarget(name: "ServalSchedulingTests", dependencies: ["ServalScheduling"], swiftSettings: swiftSettings),
+        .testTarget(name: "ServalMetricsTests", dependencies: ["ServalMetrics", "ServalCore"], swiftSettings: swiftSettings),
         .testTarget(name: "ServalHTTPGuardsTests", dependencies: ["ServalHTTPGuards"], swiftSettings: swiftSettings),
         .testTarget(name: "ServalRuntimeTests", dependencies: ["ServalRuntime", "ServalCore"], swiftSettings: swiftSettings),
         .testTarget(

@@ -107,7 +107,8 @@ public struct InferenceGRPCService: Inference_GRPCInferenceService.SimpleService
     private func infer(_ message: Inference_ModelInferRequest) async throws(ServalError) -> Inference_ModelInferResponse {
         let request = try TensorConversion.request(from: message)
         let (response, version) = try await inference.infer(
-            model: message.modelName, version: message.modelVersion, request: request)
+            model: message.modelName, version: message.modelVersion, request: request,
+            context: InferenceContext(path: .oipGRPC))
         return .with {
             $0.modelName = message.modelName
             $0.modelVersion = version

@@ -87,7 +87,8 @@ struct OIPRoutes: Sendable {
             }
         }
         let decoded = try decoder.finish()
-        let (response, servedVersion) = try await inference.infer(model: model, version: version, request: decoded.request)
+        let (response, servedVersion) = try await inference.infer(
+            model: model, version: version, request: decoded.request, context: InferenceContext(path: .oipREST))
         var body = ByteBuffer()
         let jsonLength = try OIPCodec.encodeInferResponse(
             modelName: model, modelVersion: servedVersion, id: decoded.request.id, outputs: response.outputs,

@@ -37,6 +37,8 @@ public struct HTTPServices: Sendable {
     public var maxPackageUploadBytes: Int
     /// The SageMaker control plane's object store, account id and default region.
     public var sageMaker = SageMakerControlSettings()
+    /// What `GET /metrics` reports; `nil` when metrics are off (`serve --no-metrics`).
+    public var metrics: MetricsSource?
 
     /// Creates the set.
     public init(
@@ -62,10 +64,15 @@ public struct HTTPServices: Sendable {
 /// when it is on, authentication of every request.
 public func makeRouter(services: HTTPServices, accessControl: HTTPAccessControl? = nil) -> Router<ServalRequestContext> {
     let router = Router(context: ServalRequestContext.self)
+    if let metrics = services.metrics {
+        // Outermost, so that it sees the status every request ends with, refusals included.
+        router.add(middleware: HTTPMetricsMiddleware(metrics: metrics.metrics))
+    }
     router.add(middleware: ErrorMiddleware())
     accessControl?.register(on: router)
 
     router.get("/ping") { _, _ in Response(status: .ok) }
+    services.metrics?.register(on: router)
     router.get("/openapi.json") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: OpenAPIDocument.bytes))
     }

@@ -41,7 +41,8 @@ public final class AsyncDispatcher: Service, Sendable {
 
     private let store: any MetadataStore
     private let objects: any ObjectStore
-    private let endpoints: EndpointManager
+    private let inference: InferenceService
+    private var endpoints: EndpointManager { inference.endpoints }
     private let clock: any WallClock
     private let settings: AsyncSettings
     private let logger: Logger
@@ -52,12 +53,12 @@ public final class AsyncDispatcher: Service, Sendable {
 
     /// Creates the dispatcher.
     public init(
-        store: any MetadataStore, objects: any ObjectStore, endpoints: EndpointManager, clock: any WallClock,
+        store: any MetadataStore, objects: any ObjectStore, inference: InferenceService, clock: any WallClock,
         settings: AsyncSettings, logger: Logger
     ) {
         self.store = store
         self.objects = objects
-        self.endpoints = endpoints
+        self.inference = inference
         self.clock = clock
         self.settings = settings
         self.logger = logger
@@ -241,21 +242,22 @@ public final class AsyncDispatcher: Service, Sendable {
             return .finish(
                 .failed(reason: "Serval or its model worker stopped while running it, \(invocation.maxAttempts) times (maxAttempts); it is not tried again."))
         }
-        var variant: VariantRuntime?
+        var variant: String?
         do {
             let output = try ObjectLocation(uri: invocation.outputLocation, field: "outputLocation")
             if invocation.attempts > 1, let existing = try await objects.head(output) {
                 // A previous attempt committed the output, then died before recording it.
                 return .finish(.completed(outputContentType: existing.contentType))
             }
-            variant = try runtime.variant(target: nil)
+            // The variant is chosen here, by weight, so that a failure is recorded against it too.
+            variant = try runtime.variant(target: nil).spec.variant.name
             let contentType = try await execute(invocation, on: variant!, output: output)
-            return .finish(.completed(outputContentType: contentType), variant: variant?.spec.variant.name)
+            return .finish(.completed(outputContentType: contentType), variant: variant)
         } catch {
             let error = (error as? ObjectStoreError)?.servalError ?? error
             guard let error = error as? ServalError else {
                 logger.error("Async invocation failed inside Serval", metadata: ["error": "\(error)"])
-                return .finish(.failed(reason: "Serval could not run it: \(error)"), variant: variant?.spec.variant.name)
+                return .finish(.failed(reason: "Serval could not run it: \(error)"), variant: variant)
             }
             switch error.code {
             case .overloaded, .modelNotReady:
@@ -264,14 +266,15 @@ public final class AsyncDispatcher: Service, Sendable {
                 logger.warning("Async invocation interrupted; it goes back to the queue", metadata: ["error": "\(error.message)"])
                 return .requeue(countAttempt: true)
             default:
-                return .finish(.failed(reason: error.message), variant: variant?.spec.variant.name)
+                return .finish(.failed(reason: error.message), variant: variant)
             }
         }
     }
 
     /// Reads the input, runs the model, commits the output; returns the output's content type.
-    private func execute(_ invocation: AsyncInvocation, on variant: VariantRuntime, output: ObjectLocation) async throws -> String {
-        let timeout = invocation.invocationTimeoutSeconds
+    private func execute(_ invocation: AsyncInvocation, on variant: String, output: ObjectLocation) async throws -> String {
+        let context = InferenceContext(
+            path: .async, timeoutSeconds: invocation.invocationTimeoutSeconds, inferenceID: invocation.id)
         try await ensureBuckets(of: [invocation.outputLocation])
         let body: ByteBuffer
         if let uri = invocation.inputLocation {
@@ -281,11 +284,12 @@ public final class AsyncDispatcher: Service, Sendable {
             }
             if info.size > settings.inMemoryInputLimit, let path = try await objects.localPath(of: input) {
                 let temporary = try await objects.makeTemporaryFile()
-                let response = try await variant.invoke(
+                let (response, _) = try await inference.invoke(
+                    endpoint: invocation.endpointName,
                     file: FileInvocationRequest(
                         inputPath: path, outputPath: temporary, contentType: invocation.contentType,
                         accept: invocation.accept, customAttributes: invocation.customAttributes),
-                    timeoutSeconds: timeout)
+                    targetVariant: variant, context: context)
                 _ = try await objects.commit(temporaryFile: temporary, to: output, contentType: response.contentType)
                 return response.contentType
             }
@@ -294,11 +298,12 @@ public final class AsyncDispatcher: Service, Sendable {
             let inline = try await store.asyncInvocationInlineBody(endpoint: invocation.endpointName, id: invocation.id) ?? []
             body = ByteBuffer(bytes: inline)
         }
-        let response = try await variant.invoke(
-            InvocationRequest(
+        let (response, _) = try await inference.invoke(
+            endpoint: invocation.endpointName,
+            request: InvocationRequest(
                 body: body, contentType: invocation.contentType, accept: invocation.accept,
                 customAttributes: invocation.customAttributes),
-            timeoutSeconds: timeout)
+            targetVariant: variant, context: context)
         _ = try await objects.put(output, bytes: response.body, contentType: response.contentType)
         return response.contentType
     }

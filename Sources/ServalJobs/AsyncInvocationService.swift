@@ -233,6 +233,11 @@ public struct AsyncInvocationService: Sendable {
         return (try? await store.queuedAsyncCounts())?[name] ?? AsyncQueueDepth(queued: 0, inProgress: 0)
     }
 
+    /// The async queue of every endpoint that has queued or running invocations.
+    public func queueDepths() async throws -> [String: AsyncQueueDepth] {
+        try await store.queuedAsyncCounts()
+    }
+
     /// Cancels a queued invocation: it ends `Failed` with the reason "cancelled", its failure object is
     /// written and the error webhook notified.
     public func cancel(endpoint: String, id: String) async throws -> AsyncInvocation {

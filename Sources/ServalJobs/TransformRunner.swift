@@ -1,7 +1,8 @@
 import Foundation
 public import Logging
-public import NIOCore
+import NIOCore
 import ServalArtifacts
+public import ServalServices
 public import ServalCore
 public import ServalObjects
 public import ServalRuntime
@@ -71,8 +72,8 @@ public final class TransformRunner: Service, Sendable {
     private let store: any MetadataStore
     private let objects: any ObjectStore
     private let packages: PackageStore
-    private let environments: PythonEnvironments
-    private let eventLoopGroup: any EventLoopGroup
+    private let variants: VariantFactory
+    private let inference: InferenceService
     private let clock: any WallClock
     private let settings: TransformSettings
     private let logger: Logger
@@ -82,17 +83,22 @@ public final class TransformRunner: Service, Sendable {
 
     /// Creates the runner.
     public init(
-        store: any MetadataStore, objects: any ObjectStore, packages: PackageStore, environments: PythonEnvironments,
-        eventLoopGroup: any EventLoopGroup, clock: any WallClock, settings: TransformSettings, logger: Logger
+        store: any MetadataStore, objects: any ObjectStore, packages: PackageStore, variants: VariantFactory,
+        inference: InferenceService, clock: any WallClock, settings: TransformSettings, logger: Logger
     ) {
         self.store = store
         self.objects = objects
         self.packages = packages
-        self.environments = environments
-        self.eventLoopGroup = eventLoopGroup
+        self.variants = variants
+        self.inference = inference
         self.clock = clock
         self.settings = settings
         self.logger = logger
+    }
+
+    /// The workers of the jobs running now, one variant per job.
+    public func runningVariants() -> [VariantRuntime] {
+        state.withLock { $0.jobs.values.compactMap(\.runtime) }
     }
 
     /// Tells the runner that a job was created or asked to stop.
@@ -233,11 +239,10 @@ public final class TransformRunner: Service, Sendable {
                 maxBatchSize: 1, maxQueueDelayMicroseconds: 0,
                 maxQueueSize: spec.instanceCount * spec.maxConcurrentTransforms * 2),
             invocationTimeoutSeconds: spec.invocationTimeoutSeconds)
-        let runtime = VariantRuntime(
-            spec: VariantSpec(
+        let runtime = variants.make(
+            VariantSpec(
                 endpointName: "transform-job/\(job.name)", variant: variant, model: model,
-                modelDirectory: packages.absolutePath(of: model.packagePath)),
-            environments: environments, eventLoopGroup: eventLoopGroup, logger: logger
+                modelDirectory: packages.absolutePath(of: model.packagePath))
         ) { [weak self] _ in self?.work.signal() }
         state.withLock { $0.jobs[job.name]?.runtime = runtime }
         group.addTask { await runtime.run() }
@@ -350,7 +355,7 @@ public final class TransformRunner: Service, Sendable {
                     bucket: try ObjectLocation.split(uri: spec.inputUri, field: "S3Uri").bucket,
                     key: try await plannedObject(unit.objectIndex, job: spec.name).key)
                 let part = try await TransformPart.Writer(path: path)
-                try await TransformUnitReader(spec: spec, objects: objects, retryDelay: settings.retryDelay)
+                try await TransformUnitReader(spec: spec, objects: objects, inference: inference, retryDelay: settings.retryDelay)
                     .run(unit, of: object, on: runtime, into: part) { [self] in isStopping }
                 try await part.commit()
             }
@@ -362,6 +367,7 @@ public final class TransformRunner: Service, Sendable {
                 logger.warning("Lost the lease of a transform unit before recording it; another attempt owns it")
                 return
             }
+            runtime.observer.recordsTransformed(unit.records)
             // The last unit of its object assembles it. (A job that ended meanwhile has no unit rows left: the
             // count then differs, and nothing is assembled from parts that may be gone.)
             let units = try await store.transformUnits(job: spec.name, objectIndex: unit.objectIndex)

@@ -3,6 +3,7 @@ import ServalArtifacts
 import ServalCore
 import ServalObjects
 import ServalRuntime
+import ServalServices
 import ServalTransform
 
 /// Plans input objects into units, and runs one unit: reads its bytes (decompressing gzip as it reads), splits
@@ -10,6 +11,8 @@ import ServalTransform
 struct TransformUnitReader {
     let spec: TransformJobSpec
     let objects: any ObjectStore
+    /// The way into the model: each payload is one invocation on the job's workers.
+    let inference: InferenceService
     /// The first delay before a failed invocation is retried; it doubles with each retry.
     let retryDelay: Duration
 
@@ -212,11 +215,11 @@ struct TransformUnitReader {
     }
 
     private func send(_ payload: TransformPayload, context: Context) async throws -> InvocationResponse {
-        try await context.runtime.invoke(
+        try await inference.invoke(
             InvocationRequest(
                 body: ByteBuffer(bytes: payload.bytes), contentType: spec.contentType, accept: spec.accept,
                 customAttributes: ""),
-            timeoutSeconds: spec.invocationTimeoutSeconds)
+            on: context.runtime, context: InferenceContext(path: .transform, timeoutSeconds: spec.invocationTimeoutSeconds))
     }
 
     /// "record 12" or "records 12 to 40" (1-based, within the object).

@@ -107,6 +107,8 @@ public actor VariantRuntime {
 
     /// The variant's spec.
     public nonisolated let spec: VariantSpec
+    /// Receives the variant's events: the batches it runs here, the invocations it answers at the inference entry.
+    public nonisolated let observer: any VariantObserver
     private let environments: PythonEnvironments
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
@@ -142,10 +144,12 @@ public actor VariantRuntime {
         spec: VariantSpec,
         environments: PythonEnvironments,
         eventLoopGroup: any EventLoopGroup,
+        observer: any VariantObserver = NoInferenceObserver(),
         logger: Logger,
         onStateChange: @escaping @Sendable (State) async -> Void = { _ in }
     ) {
         self.spec = spec
+        self.observer = observer
         self.environments = environments
         self.eventLoopGroup = eventLoopGroup
         var logger = logger
@@ -333,6 +337,11 @@ public actor VariantRuntime {
             queueDepth: scheduler.queueDepth, inFlight: scheduler.inFlightItemCount)
     }
 
+    /// The resident memory of the variant's worker processes, in bytes (their children not included).
+    public func workerMemoryBytes() -> Int {
+        workers.values.reduce(0) { $0 + residentBytes(pid: $1.process.pid) }
+    }
+
     // MARK: Lifecycle
 
     /// Starts the instances and supervises them until the variant is stopped or fails.
@@ -411,6 +420,7 @@ public actor VariantRuntime {
         }
         let id = nextInstanceID
         nextInstanceID += 1
+        let launchedAt = ContinuousClock.now
         let worker: WorkerProcess
         do {
             worker = try await WorkerProcess.launch(
@@ -442,6 +452,7 @@ public actor VariantRuntime {
         var outcome = InstanceOutcome.exited
         switch first?.type {
         case .ready:
+            observer.modelLoaded(in: .now - launchedAt)
             recordReady(first!.payload)
             slotsEverReady.insert(slot)
             perform(scheduler.instanceReady(id, now: .now))
@@ -499,7 +510,10 @@ public actor VariantRuntime {
             if let items {
                 do {
                     let answers = try Self.answers(to: items, from: frame)
-                    if let startedAt { statistics.computeInfer.add(count: items.count, duration: now - startedAt) }
+                    if let startedAt {
+                        statistics.computeInfer.add(count: items.count, duration: now - startedAt)
+                        observer.batchComputed(in: now - startedAt)
+                    }
                     for (pending, answer) in zip(items, answers) { resolve(pending, answer) }
                 } catch {
                     logger.error("Model worker sent a malformed result; killing it", metadata: ["error": "\(error)"])
@@ -587,10 +601,14 @@ public actor VariantRuntime {
         let now = ContinuousClock.now
         batchStartedAt[dispatch.instance] = now
         statistics.executionCount += 1
+        var rows = 0
         for pending in dispatch.items {
             statistics.queue.add(count: 1, duration: now - pending.enqueuedAt)
-            statistics.inferenceCount += pending.rows
+            observer.queued(for: now - pending.enqueuedAt)
+            rows += pending.rows
         }
+        statistics.inferenceCount += rows
+        observer.batchSent(items: dispatch.items.count, rows: rows)
         var buffer = allocator.buffer(capacity: 0)
         do {
             switch dispatch.items[0].work {
@@ -750,4 +768,12 @@ private final class Flag: Sendable {
     private let value = Mutex(false)
     func set() { value.withLock { $0 = true } }
     var isSet: Bool { value.withLock { $0 } }
+}
+
+/// The resident set of process `pid` in bytes, from `/proc/<pid>/statm`; 0 when it cannot be read.
+private func residentBytes(pid: Int32) -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }

@@ -1,6 +1,6 @@
 import Foundation
 public import Logging
-public import NIOCore
+import NIOCore
 public import ServalArtifacts
 public import ServalCore
 public import ServalRuntime
@@ -23,8 +23,7 @@ import Synchronization
 public final class EndpointManager: Service, Sendable {
     private let store: any MetadataStore
     private let packages: PackageStore
-    private let environments: PythonEnvironments
-    private let eventLoopGroup: any EventLoopGroup
+    private let variants: VariantFactory
     private let clock: any WallClock
     private let logger: Logger
     private let registry = Mutex<Registry>(Registry())
@@ -73,13 +72,11 @@ public final class EndpointManager: Service, Sendable {
 
     /// Creates the manager.
     public init(
-        store: any MetadataStore, packages: PackageStore, environments: PythonEnvironments,
-        eventLoopGroup: any EventLoopGroup, clock: any WallClock, logger: Logger
+        store: any MetadataStore, packages: PackageStore, variants: VariantFactory, clock: any WallClock, logger: Logger
     ) {
         self.store = store
         self.packages = packages
-        self.environments = environments
-        self.eventLoopGroup = eventLoopGroup
+        self.variants = variants
         self.clock = clock
         self.logger = logger
         (workStream, work) = AsyncStream.makeStream()
@@ -318,6 +315,11 @@ public final class EndpointManager: Service, Sendable {
         return endpoint
     }
 
+    /// The endpoints running now (those that serve or load), in no particular order.
+    public func runningEndpoints() -> [EndpointRuntime] {
+        registry.withLock { Array($0.running.values) }
+    }
+
     /// The running endpoint named `name`, or the error that explains why it cannot serve.
     public func runtime(for name: String) async throws(ServalError) -> EndpointRuntime {
         if let runtime = registry.withLock({ $0.running[name] }) { return runtime }
@@ -359,8 +361,7 @@ public final class EndpointManager: Service, Sendable {
             endpointName: endpoint, variant: variant, model: model,
             modelDirectory: packages.absolutePath(of: model.packagePath))
         let token = tokens.add(1, ordering: .relaxed).newValue
-        let runtime = VariantRuntime(spec: spec, environments: environments, eventLoopGroup: eventLoopGroup, logger: logger) {
-            [weak self] state in
+        let runtime = variants.make(spec) { [weak self] state in
             await self?.variantChanged(endpoint: endpoint, token: token, variant: variant.name, state: state)
         }
         return (runtime, token)

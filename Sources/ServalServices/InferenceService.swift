@@ -2,43 +2,127 @@ import NIOCore
 public import ServalCore
 import ServalRuntime
 
-/// Runs inference requests against endpoints, for every frontend alike: the SageMaker runtime API, the Open
-/// Inference Protocol over REST, and over gRPC.
+/// How a request reached the inference entry: what the entry needs beyond the request itself.
+public struct InferenceContext: Sendable {
+    /// The way it came in, as metrics label it.
+    public var path: InferencePath
+    /// The request's own timeout in seconds (asynchronous invocations, transform jobs), which also lets its answer
+    /// exceed the real-time 6 MB; `nil` for a real-time request under the variant's `invocationTimeoutSeconds`.
+    public var timeoutSeconds: Int?
+    /// The caller's id of this inference (SageMaker's `X-Amzn-SageMaker-Inference-Id`, an async invocation's id).
+    public var inferenceID: String?
+
+    /// Creates a context.
+    public init(path: InferencePath, timeoutSeconds: Int? = nil, inferenceID: String? = nil) {
+        self.path = path
+        self.timeoutSeconds = timeoutSeconds
+        self.inferenceID = inferenceID
+    }
+}
+
+/// The one way into a model, for every path alike: the SageMaker runtime API, the Open Inference Protocol over
+/// REST and gRPC, asynchronous invocations and transform jobs' payloads.
+///
+/// What every invocation needs lives here once: checking the request, the retry when an endpoint update retired the
+/// variant a request was sent to, and telling the variant's observer how it ended (metrics count each invocation
+/// once, here).
 ///
 /// In the Open Inference Protocol a *model* is an endpoint and a *version* one of its variants. Without a
 /// version, requests are split across the variants by weight, as SageMaker invocations are.
 public struct InferenceService: Sendable {
-    let endpoints: EndpointManager
+    /// The endpoints it serves.
+    public let endpoints: EndpointManager
 
     /// Creates the service.
     public init(endpoints: EndpointManager) {
         self.endpoints = endpoints
     }
 
-    // MARK: SageMaker runtime
+    // MARK: SageMaker-style payloads
 
     /// The model's answer to one request, and the variant that served it.
     ///
     /// - Parameter targetVariant: the variant to use, or `nil` to split traffic by weight.
     public func invoke(
-        endpoint name: String, request: InvocationRequest, targetVariant: String?
+        endpoint name: String, request: InvocationRequest, targetVariant: String?,
+        context: InferenceContext = InferenceContext(path: .sageMaker)
     ) async throws(ServalError) -> (response: InvocationResponse, variant: String) {
-        try Self.validate(request)
-        let runtime = try await endpoints.runtime(for: name)
-        let variant = try runtime.variant(target: targetVariant)
-        do {
-            return (try await variant.invoke(request), variant.spec.variant.name)
-        } catch where error.code == .serviceUnavailable {
-            // An update may have switched traffic while this request was on its way to a variant it replaced, which
-            // refuses requests once it stops: the request goes to the variant that serves now.
-            let current = try await endpoints.runtime(for: name)
-            let replacement = try current.variant(target: targetVariant)
-            guard current !== runtime, replacement !== variant else { throw error }
-            return (try await replacement.invoke(request), replacement.spec.variant.name)
+        try await onEndpoint(name, targetVariant: targetVariant, context: context) { variant throws(ServalError) in
+            try Self.validate(request, timeoutSeconds: context.timeoutSeconds)
+            return try await variant.invoke(request, timeoutSeconds: context.timeoutSeconds)
         }
     }
 
-    private static func validate(_ request: InvocationRequest) throws(ServalError) {
+    /// Runs a request whose body is a file and whose answer goes to a file (a large asynchronous input), and
+    /// returns the answer's content type and the variant that served it. See ``VariantRuntime/invoke(file:timeoutSeconds:)``.
+    public func invoke(
+        endpoint name: String, file request: FileInvocationRequest, targetVariant: String?, context: InferenceContext
+    ) async throws(ServalError) -> (response: FileInvocationResponse, variant: String) {
+        try await onEndpoint(name, targetVariant: targetVariant, context: context) { variant throws(ServalError) in
+            try await variant.invoke(file: request, timeoutSeconds: context.timeoutSeconds)
+        }
+    }
+
+    /// The model's answer to one request on a variant its caller owns (a transform job's workers).
+    public func invoke(
+        _ request: InvocationRequest, on variant: VariantRuntime, context: InferenceContext
+    ) async throws(ServalError) -> InvocationResponse {
+        try await observed(variant, context) { () throws(ServalError) in
+            try Self.validate(request, timeoutSeconds: context.timeoutSeconds)
+            return try await variant.invoke(request, timeoutSeconds: context.timeoutSeconds)
+        }
+    }
+
+    /// Runs `call` on the endpoint's variant for `targetVariant`, observed; when an update retired that variant
+    /// while the request was on its way (it refuses requests once it stops), once more on the variant that serves now.
+    private func onEndpoint<Answer>(
+        _ name: String, targetVariant: String?, context: InferenceContext,
+        _ call: (VariantRuntime) async throws(ServalError) -> Answer
+    ) async throws(ServalError) -> (response: Answer, variant: String) {
+        let runtime = try await endpoints.runtime(for: name)
+        let variant = try runtime.variant(target: targetVariant)
+        let started = ContinuousClock.now
+        do {
+            let answer = try await call(variant)
+            variant.observer.invocationEnded(path: context.path, duration: .now - started, failure: nil)
+            return (answer, variant.spec.variant.name)
+        } catch where error.code == .serviceUnavailable {
+            let current = try? await endpoints.runtime(for: name)
+            guard let current, current !== runtime, let replacement = try? current.variant(target: targetVariant),
+                replacement !== variant
+            else {
+                variant.observer.invocationEnded(path: context.path, duration: .now - started, failure: .init(error.code))
+                throw error
+            }
+            let answer = try await observed(replacement, context, since: started) { () throws(ServalError) in
+                try await call(replacement)
+            }
+            return (answer, replacement.spec.variant.name)
+        } catch {
+            variant.observer.invocationEnded(path: context.path, duration: .now - started, failure: .init(error.code))
+            throw error
+        }
+    }
+
+    /// Runs `call` and tells `variant`'s observer how it ended.
+    private func observed<Answer>(
+        _ variant: VariantRuntime, _ context: InferenceContext, since started: ContinuousClock.Instant = .now,
+        _ call: () async throws(ServalError) -> Answer
+    ) async throws(ServalError) -> Answer {
+        do {
+            let answer = try await call()
+            variant.observer.invocationEnded(path: context.path, duration: .now - started, failure: nil)
+            return answer
+        } catch {
+            variant.observer.invocationEnded(path: context.path, duration: .now - started, failure: .init(error.code))
+            throw error
+        }
+    }
+
+    /// Checks a request against the real-time limits. Asynchronous invocations and transform payloads, which bring
+    /// their own timeout, were checked against their own limits when they were accepted.
+    private static func validate(_ request: InvocationRequest, timeoutSeconds: Int?) throws(ServalError) {
+        guard timeoutSeconds == nil else { return }
         guard request.body.readableBytes > 0 else {
             throw ServalError(.validationError, "The request body is empty; send the model's input (for example CSV rows or JSON) as the body.")
         }
@@ -61,10 +145,17 @@ public struct InferenceService: Sendable {
     /// The request is validated against the model's signature before it is queued; a model that is loading or
     /// failed answers ``ServalError/Code/modelNotReady`` or ``ServalError/Code/serviceUnavailable``.
     public func infer(
-        model: String, version: String?, request: InferenceRequest
+        model: String, version: String?, request: InferenceRequest, context: InferenceContext
     ) async throws(ServalError) -> (response: InferenceResponse, version: String) {
-        let variant = try await self.variant(model: model, version: version)
-        let response = try await variant.infer(request)
+        guard let version, !version.isEmpty else {
+            let (response, variant) = try await onEndpoint(model, targetVariant: nil, context: context) {
+                variant throws(ServalError) in try await variant.infer(request)
+            }
+            return (response, variant)
+        }
+        let runtime = try await endpoints.runtime(for: model)
+        let variant = try Self.select(runtime, version: version)[0]
+        let response = try await observed(variant, context) { () throws(ServalError) in try await variant.infer(request) }
         return (response, variant.spec.variant.name)
     }
 
@@ -109,13 +200,6 @@ public struct InferenceService: Sendable {
             result.append((variant.spec.variant.name, await variant.inferenceStatistics()))
         }
         return result
-    }
-
-    /// The variant that serves a request for `model` at `version`: the named one, or one by weight.
-    private func variant(model: String, version: String?) async throws(ServalError) -> VariantRuntime {
-        let runtime = try await endpoints.runtime(for: model)
-        guard let version, !version.isEmpty else { return try runtime.variant(target: nil) }
-        return try Self.select(runtime, version: version)[0]
     }
 
     /// The named version, or every version when `version` is empty or `nil`.

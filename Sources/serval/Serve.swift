@@ -12,6 +12,7 @@ import ServalGRPC
 import ServalHTTPGuards
 import ServalHTTP
 import ServalJobs
+import ServalMetrics
 import ServalObjects
 import ServalRuntime
 import ServalS3
@@ -93,6 +94,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Require an access key on every request but /ping and the health routes (or SERVAL_AUTH=1); see docs/access-keys.md.")
     var auth = false
 
+    @Flag(help: "Turn off Prometheus metrics: no GET /metrics and no recording on the request paths.")
+    var noMetrics = false
+
     @Flag(help: "Serve without authentication on an address other than loopback.")
     var allowUnauthenticated = false
 
@@ -145,25 +149,26 @@ struct Serve: AsyncParsableCommand {
         }
         let objects = try LocalObjectStore(root: dataDirectory + "/objects")
         let environments = PythonEnvironments(settings: settings, logger: logger)
-        let manager = EndpointManager(
-            store: store, packages: packages, environments: environments,
-            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, clock: clock, logger: logger)
+        let metrics = noMetrics ? nil : ServalMetrics()
+        let variants = VariantFactory(
+            environments: environments, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            observer: metrics ?? NoInferenceObserver(), logger: logger)
+        let manager = EndpointManager(store: store, packages: packages, variants: variants, clock: clock, logger: logger)
+        let inference = InferenceService(endpoints: manager)
         let webhookPolicy = try WebhookPolicy(allow: webhookAllow.isEmpty ? ["*"] : webhookAllow)
         let configs = EndpointConfigService(store: store, clock: clock, webhookPolicy: webhookPolicy)
         let owner = UUID().uuidString.lowercased()
         let dispatcher = AsyncDispatcher(
-            store: store, objects: objects, endpoints: manager, clock: clock,
+            store: store, objects: objects, inference: inference, clock: clock,
             settings: AsyncSettings(
                 owner: owner, leaseDuration: .seconds(leaseSeconds), webhookPolicy: webhookPolicy,
                 webhookInitialBackoff: .milliseconds(webhookRetryBaseMs)),
             logger: logger)
         let transforms = TransformRunner(
-            store: store, objects: objects, packages: packages, environments: environments,
-            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, clock: clock,
+            store: store, objects: objects, packages: packages, variants: variants, inference: inference, clock: clock,
             settings: TransformSettings(
                 owner: owner, partsDirectory: dataDirectory + "/transform-parts", leaseDuration: .seconds(leaseSeconds)),
             logger: logger)
-        let inference = InferenceService(endpoints: manager)
         let repository = ModelRepositoryService(endpoints: manager, configs: configs, inference: inference, store: store)
         let models = ModelService(store: store, packages: packages, clock: clock)
         for leftover in try await models.removeLeftovers() {
@@ -171,13 +176,14 @@ struct Serve: AsyncParsableCommand {
                 "Removed what an interrupted upload or extraction left in the data folder",
                 metadata: ["path": "\(leftover.path)", "bytes": "\(leftover.bytes)"])
         }
+        let asyncInvocations = AsyncInvocationService(store: store, objects: objects, dispatcher: dispatcher, clock: clock)
         var services = HTTPServices(
             models: models,
             configs: configs,
             endpoints: manager,
             inference: inference,
             repository: repository,
-            asyncInvocations: AsyncInvocationService(store: store, objects: objects, dispatcher: dispatcher, clock: clock),
+            asyncInvocations: asyncInvocations,
             transformJobs: TransformJobService(store: store, objects: objects, runner: transforms, clock: clock),
             clock: clock,
             stagingDirectory: packages.stagingDirectory,
@@ -186,6 +192,11 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--account-id must be 12 digits and --region lowercase letters, digits and hyphens.")
         }
         services.sageMaker = SageMakerControlSettings(objects: objects, accountID: accountId, defaultRegion: region)
+        services.metrics = metrics.map {
+            MetricsSource(
+                metrics: $0, endpoints: manager, asyncInvocations: asyncInvocations,
+                transformVariants: { transforms.runningVariants() })
+        }
 
         let host = self.host
         let app = Application(

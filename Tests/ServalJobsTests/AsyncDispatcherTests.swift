@@ -47,14 +47,15 @@ struct DispatcherFixture {
         objects = try LocalObjectStore(root: folder + "/objects")
         clock = ManualClock(1_800_000_000_000)
         let logger = Logger(label: "test")
-        let endpoints = EndpointManager(
-            store: store, packages: PackageStore(dataDirectory: folder),
+        let variants = VariantFactory(
             environments: PythonEnvironments(
                 settings: PythonSettings(executable: "python3", workerPath: folder, cacheDirectory: folder, basePackages: []),
                 logger: logger),
-            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, clock: clock, logger: logger)
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        let endpoints = EndpointManager(
+            store: store, packages: PackageStore(dataDirectory: folder), variants: variants, clock: clock, logger: logger)
         dispatcher = AsyncDispatcher(
-            store: store, objects: objects, endpoints: endpoints, clock: clock,
+            store: store, objects: objects, inference: InferenceService(endpoints: endpoints), clock: clock,
             settings: AsyncSettings(
                 owner: "test", leaseDuration: .seconds(30), pollInterval: .milliseconds(20), webhookTimeout: .seconds(1)),
             logger: logger)

@@ -1,0 +1,93 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import ServalCore
+public import ServalJobs
+public import ServalMetrics
+import ServalRuntime
+import ServalStore
+public import ServalServices
+
+/// What `GET /metrics` reports: the instruments every path records into, and the gauges read when it is scraped.
+public struct MetricsSource: Sendable {
+    /// The instruments.
+    public var metrics: ServalMetrics
+    /// The running endpoints.
+    public var endpoints: EndpointManager
+    /// The async queues.
+    public var asyncInvocations: AsyncInvocationService
+    /// The variants of the transform jobs running now.
+    public var transformVariants: @Sendable () -> [VariantRuntime]
+
+    /// Creates the source.
+    public init(
+        metrics: ServalMetrics, endpoints: EndpointManager, asyncInvocations: AsyncInvocationService,
+        transformVariants: @escaping @Sendable () -> [VariantRuntime]
+    ) {
+        self.metrics = metrics
+        self.endpoints = endpoints
+        self.asyncInvocations = asyncInvocations
+        self.transformVariants = transformVariants
+    }
+
+    /// The gauges as they are now: each variant's pending requests, instances by state and worker memory, and each
+    /// endpoint's async queue by status.
+    func readings() async -> [ServalMetrics.Reading] {
+        var readings: [ServalMetrics.Reading] = []
+        var variants: [VariantRuntime] = endpoints.runningEndpoints().flatMap(\.variants)
+        variants += transformVariants()
+        for variant in variants {
+            let spec = variant.spec
+            let labels = [("endpoint", spec.endpointName), ("variant", spec.variant.name), ("model", spec.model.name)]
+            let status = await variant.status()
+            readings.append(.init("serval_pending_requests", labels, Double(status.queueDepth + status.inFlight)))
+            let failed = if case .failed = status.state { true } else { false }
+            let ready = failed ? 0 : status.readyInstances
+            readings.append(.init("serval_instances", labels + [("state", "ready")], Double(ready)))
+            readings.append(
+                .init("serval_instances", labels + [("state", "loading")], Double(failed ? 0 : max(status.desiredInstances - ready, 0))))
+            readings.append(.init("serval_instances", labels + [("state", "failed")], Double(failed ? status.desiredInstances : 0)))
+            readings.append(.init("serval_worker_memory_bytes", labels, Double(await variant.workerMemoryBytes())))
+        }
+        if let depths = try? await asyncInvocations.queueDepths() {
+            for (endpoint, depth) in depths {
+                readings.append(.init("serval_async_queue_depth", [("endpoint", endpoint), ("status", "Queued")], Double(depth.queued)))
+                readings.append(
+                    .init("serval_async_queue_depth", [("endpoint", endpoint), ("status", "InProgress")], Double(depth.inProgress)))
+            }
+        }
+        return readings
+    }
+
+    /// Registers `GET /metrics`.
+    func register(on router: Router<ServalRequestContext>) {
+        router.get("/metrics") { _, _ in
+            let text = metrics.exposition(readings: await readings())
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: text)))
+        }
+    }
+}
+
+/// Counts every request of the HTTP port in `serval_http_requests_total{route,method,status}`, by the route
+/// template it matched (`/endpoints/{name}/invocations`; `unmatched` when none did), never by its raw path.
+struct HTTPMetricsMiddleware: RouterMiddleware {
+    typealias Context = ServalRequestContext
+    let metrics: ServalMetrics
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        do {
+            let response = try await next(request, context)
+            metrics.httpRequest(
+                route: context.endpointPath ?? "unmatched", method: request.method.rawValue, status: response.status.code)
+            return response
+        } catch {
+            let status = (error as? any HTTPResponseError)?.status.code ?? 500
+            metrics.httpRequest(route: context.endpointPath ?? "unmatched", method: request.method.rawValue, status: status)
+            throw error
+        }
+    }
+}
