@@ -100,7 +100,7 @@ def write_inputs(folder, rows, files):
 def worker_decoder():
     """serval_worker's decode_input and encode_output, from this checkout's python/ folder."""
     sys.path.insert(0, str(REPO_DIR / "python"))
-    from serval_worker.handlers import decode_input, encode_output
+    from serval_worker.codecs import decode_input, encode_output
 
     return (lambda body: decode_input(body, "text/csv", N_FEATURES)), encode_output
 

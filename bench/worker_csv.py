@@ -36,7 +36,8 @@ def main():
     sys.path.insert(0, os.path.abspath(args.worker_path))
     sys.path.insert(0, BENCH_DIR)
     from bench import train_models
-    from serval_worker.handlers import decode_input, load_handler
+    from serval_worker.codecs import decode_input
+    from serval_worker.handlers import load_handler
     from serval_worker.protocol import OK, Item
     from transform import BYTES_PER_MB, csv_bytes, feature_rows, line_chunks
 

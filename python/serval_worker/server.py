@@ -10,7 +10,8 @@ import sys
 import traceback
 
 from . import protocol as P
-from .handlers import error_message, load_handler, spec_json
+from .errors import error_message
+from .handlers import load_handler, spec_json
 
 _RESULT_OVERHEAD = 64  # frame and batch headers, with room to spare
 

@@ -1,88 +1,12 @@
-"""Default decoding, encoding and stacked batching with real scikit-learn models."""
-import io
+"""The default handler's stacked batching with real scikit-learn models."""
 import json
 
-import numpy as np
 import pytest
 
 from conftest import N_FEATURES, Picky, item
 from serval_worker import handlers as H
-from serval_worker.handlers import BadInput, decode_input, encode_output, load_handler
+from serval_worker.handlers import load_handler
 from serval_worker.protocol import BAD_INPUT, MODEL_ERROR, OK
-
-
-def npy(array):
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(array))
-    return buf.getvalue()
-
-
-@pytest.mark.parametrize("body, rows", [
-    (b'{"instances": [[1, 2], [3, 4]]}', [[1, 2], [3, 4]]),
-    (b'{"inputs": [[1, 2]]}', [[1, 2]]),
-    (b'[[1, 2], [3, 4.5]]', [[1, 2], [3, 4.5]]),
-    (b'[1, 2, 3]', [[1, 2, 3]]),
-    (b'{"instances": [5, 6], "parameters": {}}', [[5, 6]]),
-])
-def test_json_decoding(body, rows):
-    X = decode_input(body, "application/json")
-    assert X.dtype == np.float64 and X.tolist() == rows
-    assert decode_input(body, "").tolist() == rows
-    assert decode_input(body, "Application/JSON; charset=utf-8").tolist() == rows
-
-
-@pytest.mark.parametrize("body, match", [
-    (b'{"instances": [[1, 2], [3]]}', "equal length"),
-    (b'{"rows": [[1]]}', "instances"),
-    (b'"text"', "instances"),
-    (b'[[1, "a"]]', "numbers"),
-    (b'[[[1]]]', "2 dimensions"),
-    (b'[]', "no values"),
-    (b'{"instances": [1, 2', "malformed JSON"),
-])
-def test_json_errors(body, match):
-    with pytest.raises(BadInput, match=match):
-        decode_input(body, "application/json")
-
-
-def test_csv_decoding_and_errors():
-    body = b"1,2,3\n\n 4.5, 5,6\r\n\n"
-    assert decode_input(body, "text/csv").tolist() == [[1, 2, 3], [4.5, 5, 6]]
-    assert decode_input(body, "TEXT/CSV; header=absent").shape == (2, 3)
-    with pytest.raises(BadInput, match="line 3, column 2: 'x' is not a number"):
-        decode_input(b"1,2\n\n3,x\n", "text/csv")
-    with pytest.raises(BadInput, match="line 2 has 3 columns"):
-        decode_input(b"1,2\n3,4,5\n", "text/csv")
-    with pytest.raises(BadInput, match="no values"):
-        decode_input(b"\n\n", "text/csv")
-
-
-def test_npy_decoding_and_errors():
-    assert decode_input(npy([[1, 2], [3, 4]]), "application/x-npy").tolist() == [[1, 2], [3, 4]]
-    assert decode_input(npy(np.arange(3, dtype=np.float32)), "application/x-npy").tolist() == [[0, 1, 2]]
-    with pytest.raises(BadInput, match="application/x-npy"):
-        decode_input(b"not npy", "application/x-npy")
-    with pytest.raises(BadInput, match="application/x-npy"):
-        decode_input(npy(np.array([{"a": 1}], dtype=object)), "application/x-npy")
-
-
-def test_unsupported_content_type_and_width():
-    with pytest.raises(BadInput, match="unsupported content type 'image/png'; send application/json"):
-        decode_input(b"", "image/png")
-    with pytest.raises(BadInput, match="expected 4 features per row, got 3"):
-        decode_input(b"[1, 2, 3]", "application/json", n_features=4)
-
-
-def test_output_encoding():
-    pred = np.array([0, 1, 1])
-    assert encode_output(pred, "") == ("application/json", b'{"predictions": [0, 1, 1]}')
-    assert encode_output(pred, "*/*")[0] == "application/json"
-    assert encode_output([np.float32(0.5)], "application/json; q=1")[1] == b'{"predictions": [0.5]}'
-    assert encode_output(pred, "text/csv") == ("text/csv", b"0\n1\n1\n")
-    assert encode_output(np.array([[1.5, 2.0], [3.0, 4.0]]), "Text/CSV") == ("text/csv", b"1.5,2.0\n3.0,4.0\n")
-    assert encode_output(pred, "image/png, text/csv")[0] == "text/csv"
-    with pytest.raises(BadInput, match="unsupported accept 'image/png'"):
-        encode_output(pred, "image/png")
 
 
 def test_ready_fields(clf_dir):
@@ -136,3 +60,20 @@ def test_pickle_file_and_missing_model(tmp_path, classifier):
     assert load_handler(str(tmp_path)).n_features == N_FEATURES
     with pytest.raises(FileNotFoundError, match="model.joblib, model.pkl, model.json"):
         load_handler(str(tmp_path / "empty"))
+
+
+def test_handler_line_formats_end_to_end(clf_dir, classifier, data):
+    X = data[0][:40]
+    expected = classifier.predict(X).tolist()
+    jsonl = "".join(json.dumps({"features": row}) + "\n" for row in X[:20].tolist()).encode()
+    csv = "".join(",".join(map(repr, r)) + "\n" for r in X[20:].tolist()).encode()
+    results = load_handler(clf_dir).handle([
+        item(jsonl, "application/jsonlines", accept="application/jsonlines"),
+        item(csv, "text/csv", accept="text/csv"),
+        item(csv, "text/csv", accept="application/x-jsonlines"),
+        item(b"[1, 2]\n", "application/jsonlines"),
+    ])
+    assert results[0] == (OK, "application/jsonlines", "".join("%d\n" % p for p in expected[:20]).encode())
+    assert results[1] == (OK, "text/csv", "".join("%d\n" % p for p in expected[20:]).encode())
+    assert results[2] == (OK, "application/x-jsonlines", results[1][2])
+    assert results[3] == (BAD_INPUT, "", b"expected %d features per row, got 2" % N_FEATURES)
