@@ -1,4 +1,4 @@
-"""The worker's default text/csv path on one 6 MB payload (not a test): ``Handler.handle`` on one item of about
+"""The worker's default text/csv path on one 6 MB payload (not a test): ``Runtime.handle`` on one item of about
 16,000 rows × 20 features through a LogisticRegression, CSV in and CSV out, in rows/s; and apart, decoding alone
 and the model's predict alone.
 
@@ -37,23 +37,23 @@ def main():
     sys.path.insert(0, BENCH_DIR)
     from bench import train_models
     from serval_worker.codecs import decode_input
-    from serval_worker.handlers import load_handler
+    from serval_worker.runtimes import load
     from serval_worker.protocol import OK, Item
     from transform import BYTES_PER_MB, csv_bytes, feature_rows, line_chunks
 
     with tempfile.TemporaryDirectory() as folder:
         lr = train_models(Path(folder), ["lr"])["lr"]
-        model, handler = lr["model"], load_handler(str(lr["package"]))
+        model, runtime = lr["model"], load(str(lr["package"]))
     X = feature_rows(40_000, seed=100)
     print(f"serval_worker from {os.path.dirname(sys.modules['serval_worker'].__file__)}")
     for fmt in ("repr", "%.6g"):
         body = next(line_chunks(csv_bytes(X, fmt), 6 * BYTES_PER_MB))
         rows = body.count(b"\n")
         item = Item("text/csv", "text/csv", "", body)
-        status, _, out = handler.handle([item])[0]
+        status, _, out = runtime.handle([item])[0]
         assert status == OK and out.count(b"\n") == rows, (status, out[:200])
         decoded = decode_input(body, "text/csv", 20)
-        full = best_seconds(lambda: handler.handle([item]), args.repeat)
+        full = best_seconds(lambda: runtime.handle([item]), args.repeat)
         decode = best_seconds(lambda: decode_input(body, "text/csv", 20), args.repeat)
         predict = best_seconds(lambda: model.predict(decoded), args.repeat)
         print(f"{fmt:>5}: {rows:,} rows, {len(body) / 1e6:.1f} MB: handle (decode+predict+encode) {full * 1e3:.1f} ms = "

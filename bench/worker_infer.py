@@ -1,4 +1,4 @@
-"""Per-batch overhead of the INFER path (not a test): decode INFER → handler → encode INFER_RESULT for a batch
+"""Per-batch overhead of the INFER path (not a test): decode INFER → runtime → encode INFER_RESULT for a batch
 of 32 rows × 20 FP32 features through a LogisticRegression, against bare predict + predict_proba.
 
 Run: ``bench/.venv/bin/python bench/worker_infer.py [iterations]`` (any Python with numpy, scikit-learn and
@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(_PYTHON, "tests"))  # wire: the Serval side of t
 
 from serval_worker import protocol as P  # noqa: E402
 from serval_worker import server  # noqa: E402
-from serval_worker.handlers import load_handler  # noqa: E402
+from serval_worker.runtimes import load  # noqa: E402
 from wire import array_tensor, encode_infer  # noqa: E402
 
 
@@ -43,22 +43,22 @@ def main(n=10000):
     model = LogisticRegression(max_iter=500).fit(X, y)
     folder = tempfile.mkdtemp()
     joblib.dump(model, os.path.join(folder, "model.joblib"))
-    handler = load_handler(folder)
+    runtime = load(folder)
     batch_X = X[:32].astype(np.float32)
     for rows, label in (([32], "1 request of 32 rows"), ([1] * 32, "32 requests of 1 row")):
         frame = bytearray(encode_infer(1, rows, [array_tensor("input-0", batch_X)]))
 
         def full():
             _, payload, _ = P.parse_frame(frame)
-            return server.answer_infer(handler, P.decode_infer(payload))
+            return server.answer_infer(runtime, P.decode_infer(payload))
 
         def bare():
             return model.predict(batch_X), model.predict_proba(batch_X)
 
         t = compare({"full": full, "bare": bare}, n)
-        print("%-21s decode→handler→encode %.1f µs, bare predict+predict_proba %.1f µs: overhead %.1f µs"
+        print("%-21s decode→runtime→encode %.1f µs, bare predict+predict_proba %.1f µs: overhead %.1f µs"
               % (label, t["full"], t["bare"], t["full"] - t["bare"]))
-        methods = handler._path.methods
+        methods = runtime.methods
         saved = dict(methods)
         answers = {name: fn(batch_X) for name, fn in saved.items()}
         for name in methods:

@@ -10,8 +10,9 @@ import sys
 import traceback
 
 from . import protocol as P
+from . import runtimes
 from .errors import error_message
-from .handlers import load_handler, spec_json
+from .signature import spec_json
 
 _RESULT_OVERHEAD = 64  # frame and batch headers, with room to spare
 
@@ -206,7 +207,7 @@ def serve(sock, handler):
 def run(sock, model_dir):
     """Load the model and serve it on ``sock``; returns the process exit status."""
     try:
-        handler = load_handler(model_dir)
+        handler = runtimes.load(model_dir)
     except BaseException as exc:  # user code may even call sys.exit
         if isinstance(exc, KeyboardInterrupt):
             raise

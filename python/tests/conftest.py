@@ -56,6 +56,12 @@ def reg_dir(tmp_path, regressor):
     return str(tmp_path)
 
 
+def configured(runtime, settings=None):
+    """A runtime made from a model object, configured (with ``settings``, read_model_settings' dict) as load does."""
+    runtime.configure(settings)
+    return runtime
+
+
 def write_code(model_dir, source):
     """Write code/inference.py into a model directory."""
     code = os.path.join(str(model_dir), "code")

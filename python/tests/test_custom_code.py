@@ -5,7 +5,7 @@ import os
 import pytest
 
 from conftest import item, write_code
-from serval_worker.handlers import load_handler
+from serval_worker.runtimes import load
 from serval_worker.protocol import BAD_INPUT, MODEL_ERROR, OK
 
 FULL = '''
@@ -42,7 +42,7 @@ def output_fn(prediction, accept):
 def test_full_custom_package(clf_dir, classifier, data):
     X = data[0]
     write_code(clf_dir, FULL)
-    handler = load_handler(clf_dir)
+    handler = load(clf_dir)
     assert (handler.name, handler.batching, handler.n_features) == ("custom", "per_item", None)
     results = handler.handle([
         item({"features": X[:2].tolist()}),
@@ -70,7 +70,7 @@ def transform_fn(model, input_data, content_type, accept):
     rows = [[float(v) for v in line.split(",")] for line in input_data.split()]
     return ",".join(str(p) for p in model.predict(rows)), "text/csv"
 ''')
-    handler = load_handler(clf_dir)
+    handler = load(clf_dir)
     assert (handler.name, handler.batching, handler.n_features) == ("custom", "per_item", 4)
     X = data[0][:3]
     csv = "\n".join(",".join(map(str, r)) for r in X).encode()
@@ -94,7 +94,7 @@ def predict_batch_fn(inputs, model):
     preds = model.predict(np.vstack(inputs))
     return np.split(preds, np.cumsum(sizes)[:-1])
 ''')
-    handler = load_handler(clf_dir)
+    handler = load(clf_dir)
     assert handler.batching == "predict_batch_fn"
     X = data[0]
     results = handler.handle([item(X[:2].tolist()), item(X[2:5].tolist(), accept="text/csv"), item({"bad": 1})])
@@ -120,7 +120,7 @@ def predict_fn(data, model):
         raise ValueError("negative")
     return [data * 2]
 ''')
-    results = load_handler(clf_dir).handle([item(b"1", "text/plain"), item(b"-1", "text/plain"), item(b"x", "text/plain")])
+    results = load(clf_dir).handle([item(b"1", "text/plain"), item(b"-1", "text/plain"), item(b"x", "text/plain")])
     assert results == [(OK, "application/json", b'{"predictions": [2]}'), (MODEL_ERROR, "", b"ValueError: negative"),
                        (BAD_INPUT, "", b"ValueError: invalid literal for int() with base 10: 'x'")]
 
@@ -131,7 +131,7 @@ def predict_batch_fn(inputs, model):
     return []
 ''')
     X = data[0][:2]
-    results = load_handler(clf_dir).handle([item(X[:1].tolist()), item(X[1:].tolist())])
+    results = load(clf_dir).handle([item(X[:1].tolist()), item(X[1:].tolist())])
     assert [json.loads(r[2])["predictions"][0] for r in results] == classifier.predict(X).tolist()
 
 
@@ -140,7 +140,7 @@ def test_custom_input_fn_raising_is_bad_input(clf_dir):
 def input_fn(input_data, content_type):
     raise ValueError("cannot parse " + content_type)
 ''')
-    handler = load_handler(clf_dir)
+    handler = load(clf_dir)
     assert handler.batching == "per_item" and handler.n_features == 4
     assert handler.handle([item(b"{}", "")]) == [(BAD_INPUT, "", b"ValueError: cannot parse application/json")]
 
@@ -153,7 +153,7 @@ import os, joblib
 def model_fn(model_dir):
     return joblib.load(os.path.join(model_dir, "weights.bin"))
 ''')
-    handler = load_handler(str(tmp_path))
+    handler = load(str(tmp_path))
     assert (handler.name, handler.batching, handler.n_features) == ("custom", "stacked", 4)
     X = data[0][:3]
     assert json.loads(handler.handle([item(X.tolist())])[0][2])["predictions"] == classifier.predict(X).tolist()
@@ -177,7 +177,7 @@ def test_sagemaker_program_selects_the_entry_script(clf_dir, classifier, data, m
     with open(os.path.join(code, "serve_helpers_a.py"), "w") as f:
         f.write("MARK = 'serve.py'\n")
     monkeypatch.setenv("SAGEMAKER_PROGRAM", "serve.py")
-    handler = load_handler(clf_dir)
+    handler = load(clf_dir)
     assert handler.name == "custom"
     status, content_type, body = handler.handle([item({"instances": X[:3].tolist()})])[0]
     assert (status, content_type) == (OK, "application/json")
@@ -189,7 +189,7 @@ def test_without_sagemaker_program_inference_py_is_used(clf_dir, classifier, dat
     write_code(clf_dir, "def predict_fn(data, model):\n    return model.predict(data) + 100\n")
     with open(os.path.join(clf_dir, "code", "serve.py"), "w") as f:
         f.write("raise RuntimeError('serve.py must not run')\n")
-    status, _, body = load_handler(clf_dir).handle([item({"instances": data[0][:2].tolist()})])[0]
+    status, _, body = load(clf_dir).handle([item({"instances": data[0][:2].tolist()})])[0]
     assert status == OK
     assert json.loads(body)["predictions"] == (classifier.predict(data[0][:2]) + 100).tolist()
 
@@ -201,7 +201,7 @@ def test_a_missing_program_fails_the_load_naming_the_variable_and_listing_code(c
         f.write("")
     monkeypatch.setenv("SAGEMAKER_PROGRAM", program)
     with pytest.raises(FileNotFoundError) as info:
-        load_handler(clf_dir)
+        load(clf_dir)
     message = str(info.value)
     assert "SAGEMAKER_PROGRAM is %r" % program in message
     assert "holds helpers.py, inference.py" in message
@@ -211,4 +211,4 @@ def test_a_missing_program_without_code_folder_says_so(clf_dir, monkeypatch):
     monkeypatch.setenv("SAGEMAKER_PROGRAM", "serve.py")
     with pytest.raises(FileNotFoundError, match="SAGEMAKER_PROGRAM is 'serve.py', but code/ in the model package is "
                                                 "empty or missing"):
-        load_handler(clf_dir)
+        load(clf_dir)

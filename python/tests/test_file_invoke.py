@@ -5,9 +5,10 @@ import os
 import pytest
 
 from conftest import Picky, write_code
-from serval_worker import handlers as H
 from serval_worker import protocol as P
 from serval_worker import server
+from serval_worker.runtimes import load
+from serval_worker.runtimes.sklearn import SKLearnRuntime
 from test_server import InProcessWorker, read_frame, start_worker, stop
 from wire import decode_file_result, encode_invoke, encode_invoke_file, invoke_file_payload
 
@@ -64,7 +65,7 @@ def test_file_result_encodes():
 # ---------------------------------------------------------------- handling
 
 def test_default_handler_file_in_file_out(clf_dir, classifier, data, tmp_path):
-    handler = H.load_handler(clf_dir)
+    handler = load(clf_dir)
     X = data[0][:5]
     (batch_id, status, ct, n, msg), out = run_file(handler, tmp_path, {"instances": X.tolist()})
     assert (batch_id, status, ct, msg) == (9, P.OK, "application/json", "")
@@ -77,7 +78,7 @@ def test_default_handler_file_in_file_out(clf_dir, classifier, data, tmp_path):
 
 
 def test_output_is_truncated(clf_dir, data, tmp_path):
-    handler = H.load_handler(clf_dir)
+    handler = load(clf_dir)
     out = tmp_path / "output.bin"
     out.write_bytes(b"x" * 100000)
     (_, status, _, n, _), _ = run_file(handler, tmp_path, data[0][:1].tolist())
@@ -104,7 +105,7 @@ def output_fn(prediction, accept):
 
 def test_custom_handlers_see_the_same_body(clf_dir, tmp_path):
     write_code(clf_dir, CUSTOM)
-    handler = H.load_handler(clf_dir)
+    handler = load(clf_dir)
     body = b"\x00\xff" * 300000
     (_, status, ct, n, _), out = run_file(handler, tmp_path, body, "application/octet-stream", "*/*")
     assert (status, ct) == (P.OK, "application/x-custom")
@@ -117,14 +118,14 @@ def test_custom_handlers_see_the_same_body(clf_dir, tmp_path):
 def test_transform_fn(clf_dir, tmp_path):
     write_code(clf_dir, "def transform_fn(model, data, content_type, accept):\n"
                         "    return data[::-1], 'text/plain'\n")
-    handler = H.load_handler(clf_dir)
+    handler = load(clf_dir)
     (_, status, ct, n, _), out = run_file(handler, tmp_path, b"abc", "text/plain")
     assert (status, ct, n, read(out)) == (P.OK, "text/plain", 3, b"cba")
 
 
 def test_custom_errors_leave_no_output(clf_dir, tmp_path):
     write_code(clf_dir, CUSTOM)
-    handler = H.load_handler(clf_dir)
+    handler = load(clf_dir)
     out = tmp_path / "output.bin"
     out.write_bytes(b"stale")  # e.g. a previous attempt's
     (_, status, ct, n, msg), _ = run_file(handler, tmp_path, b"")
@@ -136,7 +137,7 @@ def test_custom_errors_leave_no_output(clf_dir, tmp_path):
 
 
 def test_default_errors_leave_no_output(tmp_path):
-    handler = H.Handler(Picky(), "sklearn", "sklearn")
+    handler = SKLearnRuntime(Picky())
     out = tmp_path / "output.bin"
     out.write_bytes(b"stale")
     (_, status, _, _, msg), _ = run_file(handler, tmp_path, b"{", "application/json")
@@ -151,7 +152,7 @@ def test_default_errors_leave_no_output(tmp_path):
 
 
 def test_missing_input_is_bad_input(clf_dir, tmp_path):
-    handler = H.load_handler(clf_dir)
+    handler = load(clf_dir)
     out = tmp_path / "output.bin"
     out.write_bytes(b"stale")
     (_, status, ct, n, msg), _ = run_file(handler, tmp_path, None)
@@ -162,7 +163,7 @@ def test_missing_input_is_bad_input(clf_dir, tmp_path):
 
 
 def test_unwritable_output_is_a_model_error(clf_dir, data, tmp_path):
-    handler = H.load_handler(clf_dir)
+    handler = load(clf_dir)
     out = str(tmp_path / "missing" / "output.bin")
     (_, status, _, _, msg), _ = run_file(handler, tmp_path, data[0][:1].tolist(), output=out)
     assert (status, msg) == (P.MODEL_ERROR, "the worker could not write the response: No such file or directory")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import item
-from serval_worker.handlers import load_handler
+from serval_worker.runtimes import load
 from serval_worker.protocol import BAD_INPUT, OK
 
 
@@ -22,7 +22,7 @@ def test_xgboost(tmp_path, data, name):
         import pickle
         (tmp_path / "model.json").unlink()
         (tmp_path / "xgboost-model").write_bytes(pickle.dumps(booster))
-    handler = load_handler(str(tmp_path))
+    handler = load(str(tmp_path))
     assert (handler.name, handler.batching, handler.n_features) == ("xgboost", "stacked", 4)
     results = handler.handle([item(X[:3].tolist()), item([1.0, 2.0]), item(X[3].tolist(), accept="text/csv")])
     expected = booster.predict(xgboost.DMatrix(X[:4]))
@@ -46,7 +46,7 @@ def test_onnx_linear_model(tmp_path):
     model.ir_version = 8  # readable by older onnxruntime releases too
     onnx.checker.check_model(model)
     onnx.save(model, str(tmp_path / "model.onnx"))
-    handler = load_handler(str(tmp_path))
+    handler = load(str(tmp_path))
     assert (handler.name, handler.batching, handler.n_features) == ("onnx", "stacked", 3)
     rows = [[1, 2, 3], [0, 0, 1]]
     results = handler.handle([item(rows), item([1, 1, 1], accept="text/csv"), item([[1, 2]])])
@@ -63,7 +63,7 @@ def test_torchscript(tmp_path):
         linear.weight.copy_(torch.tensor([[1.0, 2.0, 3.0]]))
         linear.bias.fill_(0.5)
     torch.jit.script(linear).save(str(tmp_path / "model.pt"))
-    handler = load_handler(str(tmp_path))
+    handler = load(str(tmp_path))
     assert (handler.name, handler.batching) == ("torchscript", "stacked")
     results = handler.handle([item([[1, 1, 1]]), item([0, 0, 1])])
     assert [json.loads(r[2])["predictions"] for r in results] == [[[6.5]], [[3.5]]]

@@ -8,11 +8,13 @@ import types
 import numpy as np
 import pytest
 
-from conftest import N_FEATURES, Picky, write_code
-from serval_worker import handlers as H
+from conftest import N_FEATURES, Picky, configured, write_code
 from serval_worker import protocol as P
 from serval_worker import server
-from serval_worker.handlers import TensorSpec, load_handler
+from serval_worker.runtimes import load
+from serval_worker.runtimes.sklearn import SKLearnRuntime
+from serval_worker.runtimes.torchscript import TorchScriptRuntime
+from serval_worker.signature import TensorSpec
 from wire import array_tensor, decode_infer_result, encode_tensor, infer_payload
 
 
@@ -40,7 +42,7 @@ def save(tmp_path, model, settings=None):
 # ---------------------------------------------------------------- scikit-learn
 
 def test_classifier_metadata_and_ready(clf_dir):
-    handler = load_handler(clf_dir)
+    handler = load(clf_dir)
     assert handler.platform == "sklearn"
     assert handler.inputs == specs(("input-0", "FP32", [-1, N_FEATURES]))
     assert handler.outputs == specs(("predict", "INT64", [-1]), ("predict_proba", "FP64", [-1, 2]))
@@ -55,18 +57,18 @@ def test_classifier_metadata_and_ready(clf_dir):
 
 def test_regressor_metadata(tmp_path, data, reg_dir):
     from sklearn.linear_model import Ridge
-    handler = load_handler(reg_dir)
+    handler = load(reg_dir)
     assert handler.outputs == specs(("predict", "FP64", [-1]))
     X = data[0]
-    two = load_handler(save(tmp_path, Ridge().fit(X, np.c_[X[:, 0], X[:, 1]])))
+    two = load(save(tmp_path, Ridge().fit(X, np.c_[X[:, 0], X[:, 1]])))
     assert two.outputs == specs(("predict", "FP64", [-1, 2]))
 
 
 def test_batch_is_one_call_and_matches_the_model(clf_dir, classifier, data):
-    handler = load_handler(clf_dir)
+    handler = load(clf_dir)
     calls = []
-    for name, fn in list(handler._path.methods.items()):
-        handler._path.methods[name] = lambda X, fn=fn, name=name: calls.append((name, X.shape)) or fn(X)
+    for name, fn in list(handler.methods.items()):
+        handler.methods[name] = lambda X, fn=fn, name=name: calls.append((name, X.shape)) or fn(X)
     X = data[0][:6].astype(np.float32)
     mode, out = answer(handler, [1, 2, 3], [array_tensor("input-0", X)])
     assert mode == P.BATCH_MODE
@@ -77,7 +79,7 @@ def test_batch_is_one_call_and_matches_the_model(clf_dir, classifier, data):
 
 
 def test_requested_outputs(clf_dir, classifier, data):
-    handler = load_handler(clf_dir)
+    handler = load(clf_dir)
     X = data[0][:3].astype(np.float32)
     mode, out = answer(handler, [3], [array_tensor("input-0", X)], ["predict_proba"])
     assert mode == P.BATCH_MODE and list(out) == ["predict_proba"]
@@ -94,7 +96,7 @@ def test_string_labels_are_bytes(tmp_path, data):
     X, y = data
     labels = np.array(["no", "s\u00ed"])[y]
     model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, labels)
-    handler = load_handler(save(tmp_path, model))
+    handler = load(save(tmp_path, model))
     assert handler.outputs == specs(("predict", "BYTES", [-1]), ("predict_proba", "FP64", [-1, 2]))
     mode, out = answer(handler, [2, 3], [array_tensor("input-0", X[:5])], ["predict"])
     assert mode == P.BATCH_MODE and out["predict"][0] == "BYTES"
@@ -103,7 +105,7 @@ def test_string_labels_are_bytes(tmp_path, data):
 
 def test_inputs_as_columns(tmp_path, classifier, data):
     X = data[0][:5]
-    handler = load_handler(save(tmp_path, classifier))
+    handler = load(save(tmp_path, classifier))
     expected = classifier.predict(X).tolist()
     columns = [array_tensor("f%d" % i, X[:, i].astype(np.float32)) for i in range(4)]
     mode, out = answer(handler, [2, 3], columns, ["predict"])
@@ -116,7 +118,7 @@ def test_inputs_as_columns(tmp_path, classifier, data):
     # with inputs declared in model-settings.json, columns follow the declared order whatever the request's
     (tmp_path / "model-settings.json").write_text(json.dumps(
         {"inputs": [{"name": "f%d" % i, "datatype": "FP32", "shape": [-1]} for i in range(4)]}))
-    handler = load_handler(str(tmp_path))
+    handler = load(str(tmp_path))
     assert [spec.name for spec in handler.inputs] == ["f0", "f1", "f2", "f3"]
     assert answer(handler, [5], columns[::-1], ["predict"])[1]["predict"][1].tolist() == expected
 
@@ -126,13 +128,13 @@ def test_numeric_inputs_are_cast(clf_dir, classifier, data, datatype):
     X = np.abs(data[0][:4]).round()
     wire = {"FP64": X, "FP16": X.astype(np.float16), "INT64": X.astype(np.int64), "UINT8": X.astype(np.uint8),
             "BOOL": X > 0, "INT8": X.astype(np.int8)}[datatype]
-    mode, out = answer(load_handler(clf_dir), [4], [array_tensor("input-0", wire, datatype)], ["predict"])
+    mode, out = answer(load(clf_dir), [4], [array_tensor("input-0", wire, datatype)], ["predict"])
     assert mode == P.BATCH_MODE
     assert out["predict"][1].tolist() == classifier.predict(wire.astype(np.float64)).tolist()
 
 
 def test_bad_inputs(clf_dir, tmp_path):
-    handler = load_handler(clf_dir)
+    handler = load(clf_dir)
     X = np.zeros((3, 19), np.float32)
     assert answer(handler, [3], [array_tensor("input-0", X)]) == (
         P.ITEMS_MODE, [(P.BAD_INPUT, "input-0 has 19 features per row; the model expects 4")])
@@ -151,7 +153,7 @@ def test_bad_inputs(clf_dir, tmp_path):
 def test_one_feature_model_takes_a_vector(tmp_path):
     from sklearn.linear_model import LinearRegression
     model = LinearRegression().fit(np.arange(10.0).reshape(-1, 1), 2 * np.arange(10.0) + 1)
-    handler = load_handler(save(tmp_path, model))
+    handler = load(save(tmp_path, model))
     assert handler.inputs == specs(("input-0", "FP32", [-1, 1]))
     mode, out = answer(handler, [2, 1], [array_tensor("input-0", np.array([1.0, 2.0, 3.0], np.float32))])
     assert mode == P.BATCH_MODE and out["predict"][1] == pytest.approx([3.0, 5.0, 7.0])
@@ -159,7 +161,7 @@ def test_one_feature_model_takes_a_vector(tmp_path):
 
 
 def test_failing_batch_falls_back_to_items():
-    handler = H.Handler(Picky(), "sklearn", "sklearn")
+    handler = configured(SKLearnRuntime(Picky()))
     X = np.array([[1, 2], [-1, 2], [3, 4], [5, 6]], np.float32)
     mode, out = answer(handler, [1, 1, 2], [array_tensor("input-0", X)])
     assert mode == P.ITEMS_MODE
@@ -176,7 +178,7 @@ def test_model_settings_declarations_win(tmp_path, classifier, data):
     settings = {"name": "clf", "implementation": "mlserver_sklearn.SKLearnModel", "platform": "sklearn-1.5",
                 "inputs": [{"name": "features", "datatype": "FP64", "shape": [-1, 4], "parameters": {}}],
                 "outputs": [{"name": "predict", "datatype": "FP32", "shape": [-1]}]}
-    handler = load_handler(save(tmp_path, classifier, settings))
+    handler = load(save(tmp_path, classifier, settings))
     assert handler.platform == "sklearn-1.5"
     assert handler.inputs == specs(("features", "FP64", [-1, 4]))
     assert handler.outputs == specs(("predict", "FP32", [-1]))
@@ -188,7 +190,7 @@ def test_model_settings_declarations_win(tmp_path, classifier, data):
     assert mode == P.BATCH_MODE and out["predict_proba"][0] == "FP64"
     (tmp_path / "model-settings.json").write_text(json.dumps({"outputs": [
         {"name": "predict_proba", "datatype": "FP32", "shape": [-1, 2]}]}))
-    handler = load_handler(str(tmp_path))
+    handler = load(str(tmp_path))
     assert handler.inputs == specs(("input-0", "FP32", [-1, 4]))  # not declared: inferred
     assert [spec.name for spec in handler.outputs] == ["predict_proba"]
 
@@ -215,7 +217,7 @@ def test_broken_model_settings_fail_the_load(tmp_path, classifier, text, match):
     save(tmp_path, classifier)
     (tmp_path / "model-settings.json").write_text(text)
     with pytest.raises(ValueError, match=match):
-        load_handler(str(tmp_path))
+        load(str(tmp_path))
 
 
 # ---------------------------------------------------------------- XGBoost
@@ -231,7 +233,7 @@ def test_xgboost(tmp_path, objective, classes):
         params["num_class"] = classes
     booster = xgboost.train(params, xgboost.DMatrix(X, label=y), num_boost_round=4)
     booster.save_model(str(tmp_path / "model.json"))
-    handler = load_handler(str(tmp_path))
+    handler = load(str(tmp_path))
     assert handler.platform == "xgboost"
     assert handler.inputs == specs(("input-0", "FP32", [-1, 5]))
     assert handler.outputs == specs(("predict", "FP32", [-1, classes] if classes else [-1]))
@@ -267,7 +269,7 @@ def onnx_linear(path):
 
 def test_onnx_tensor_path(tmp_path):
     W, b = onnx_linear(tmp_path)
-    handler = load_handler(str(tmp_path))
+    handler = load(str(tmp_path))
     assert handler.platform == "onnxruntime"
     assert handler.inputs == specs(("X", "FP32", [-1, 3]))
     assert handler.outputs == specs(("Y", "FP32", [-1, 2]), ("S", "FP32", [-1]))
@@ -287,7 +289,7 @@ def test_onnx_tensor_path(tmp_path):
     (tmp_path / "model-settings.json").write_text(json.dumps(
         {"outputs": [{"name": "T", "datatype": "FP32", "shape": []}]}))
     with pytest.raises(ValueError, match="declares output 'T', but the ONNX model's tensor outputs are Y, S"):
-        load_handler(str(tmp_path))
+        load(str(tmp_path))
 
 
 def test_onnx_classifier_with_zipmap(tmp_path):
@@ -309,7 +311,7 @@ def test_onnx_classifier_with_zipmap(tmp_path):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("ai.onnx.ml", 1)])
     model.ir_version = 8
     onnx.save(model, str(tmp_path / "model.onnx"))
-    handler = load_handler(str(tmp_path))
+    handler = load(str(tmp_path))
     assert handler.outputs == specs(("output_label", "BYTES", [-1]))
     mode, out = answer(handler, [1, 1], [array_tensor("float_input", np.array([[2.0, 0.0], [0.0, 2.0]], np.float32))])
     assert mode == P.BATCH_MODE and list(out) == ["output_label"]
@@ -352,7 +354,7 @@ def test_torchscript_tensor_path(fake_torch):
             seen.append([(t.array.dtype, t.array.flags.writeable) for t in tensors])
             return FakeTensor(tensors[0].array * 2), FakeTensor(tensors[0].array.argmax(axis=1))
 
-    handler = H.Handler(Module(), "torchscript", "torchscript")
+    handler = configured(TorchScriptRuntime(Module()))
     assert handler.platform == "pytorch_torchscript"
     assert handler.inputs == [] and handler.outputs == []
     X = np.arange(6).reshape(3, 2)
@@ -364,11 +366,11 @@ def test_torchscript_tensor_path(fake_torch):
     mode, out = answer(handler, [3], [array_tensor("input__0", X)], ["output__1"])
     assert mode == P.BATCH_MODE and list(out) == ["output__1"]
     # output__0's FP32 is a guess: what the module returns is sent as it is
-    handler = H.Handler(type("Int", (fake_torch.nn.Module,), {"__call__": lambda self, x: FakeTensor(
-        x.array.astype(np.int32))})(), "torchscript", "torchscript")
+    int_module = type("Int", (fake_torch.nn.Module,), {"__call__": lambda self, x: FakeTensor(x.array.astype(np.int32))})
+    handler = configured(TorchScriptRuntime(int_module()))
     assert answer(handler, [3], [array_tensor("input__0", X)])[1]["output__0"][0] == "INT32"
     # declared inputs and outputs: datatypes to cast the inputs to, and names for the outputs
-    handler = H.Handler(Module(), "torchscript", "torchscript", settings={
+    handler = configured(TorchScriptRuntime(Module()), {
         "inputs": specs(("ids", "INT64", [-1, 2])), "outputs": specs(("doubled", "FP64", [-1, 2]))})
     mode, out = answer(handler, [3], [array_tensor("ids", X.astype(np.float32))])
     assert seen[-1] == [(np.int64, True)]
@@ -392,7 +394,7 @@ def infer_fn(inputs, model):
 
 def test_custom_infer_fn(clf_dir):
     write_code(clf_dir, INFER_FN)
-    handler = load_handler(clf_dir)
+    handler = load(clf_dir)
     assert (handler.name, handler.platform, handler.inputs, handler.outputs) == ("custom", "python", [], [])
     assert handler.batching == "stacked"  # infer_fn does not change how INVOKE batches
     import inference
@@ -418,7 +420,7 @@ def test_custom_outputs_with_the_wrong_rows_fall_back(clf_dir):
 def infer_fn(inputs, model):
     return {"total": inputs["x"].sum()}
 ''')
-    handler = load_handler(clf_dir)
+    handler = load(clf_dir)
     mode, out = answer(handler, [1, 2], [array_tensor("x", np.array([1.0, 2.0, 3.0]))])
     assert mode == P.ITEMS_MODE  # a scalar cannot be split by rows: each item on its own
     assert [(s, o["total"][1].tolist()) for s, o in out] == [(P.OK, 1.0), (P.OK, 5.0)]
@@ -438,7 +440,7 @@ def predict_fn(data, model):
     assert data.dtype == np.float64, data.dtype
     return model.predict(data)
 ''')
-    handler = load_handler(clf_dir)
+    handler = load(clf_dir)
     X = data[0][:3]
     mode, out = answer(handler, [2, 1], [array_tensor("rows", X)])
     assert mode == P.BATCH_MODE and list(out) == ["output-0"]
@@ -454,7 +456,7 @@ def predict_fn(data, model):
     with open(os.path.join(clf_dir, "model-settings.json"), "w") as f:
         json.dump({"inputs": [{"name": "rows", "datatype": "FP64", "shape": [-1, 4]}],
                    "outputs": [{"name": "label", "datatype": "FP32", "shape": [-1]}]}, f)
-    handler = load_handler(clf_dir)
+    handler = load(clf_dir)
     assert (handler.platform, handler.inputs, handler.outputs) == (
         "python", specs(("rows", "FP64", [-1, 4])), specs(("label", "FP32", [-1])))
     mode, out = answer(handler, [3], [array_tensor("rows", X.astype(np.float32))])  # cast to the declared FP64
@@ -470,7 +472,7 @@ import os, joblib
 def model_fn(model_dir):
     return joblib.load(os.path.join(model_dir, "weights.bin"))
 ''')
-    handler = load_handler(str(tmp_path))
+    handler = load(str(tmp_path))
     assert handler.platform == "python"
     assert [spec.name for spec in handler.outputs] == ["predict", "predict_proba"]
     X = data[0][:2]
@@ -480,7 +482,7 @@ def model_fn(model_dir):
 
 def test_custom_model_without_predict_has_no_metadata(clf_dir):
     write_code(clf_dir, "def model_fn(model_dir):\n    return {'weights': 1}\n")
-    handler = load_handler(clf_dir)
+    handler = load(clf_dir)
     assert (handler.inputs, handler.outputs) == ([], [])
     assert answer(handler, [1], [array_tensor("x", np.zeros((1, 2)))])[1] == [
         (P.MODEL_ERROR, "AttributeError: the model (dict) has no predict method; give code/inference.py an infer_fn "
@@ -489,13 +491,13 @@ def test_custom_model_without_predict_has_no_metadata(clf_dir):
 
 def test_unencodable_output_is_a_model_error(clf_dir):
     write_code(clf_dir, "import numpy as np\ndef infer_fn(inputs, model):\n    return {'c': np.array([1j])}\n")
-    assert answer(load_handler(clf_dir), [1], [array_tensor("x", np.zeros(1))])[1] == [
+    assert answer(load(clf_dir), [1], [array_tensor("x", np.zeros(1))])[1] == [
         (P.MODEL_ERROR, "TypeError: output 'c': numpy dtype complex128 has no Open Inference Protocol datatype")]
 
 
 def test_oversized_infer_results_are_split_then_replaced(monkeypatch, clf_dir):
     write_code(clf_dir, "def infer_fn(inputs, model):\n    return {'y': inputs['x'] * 1.0}\n")
-    handler = load_handler(clf_dir)
+    handler = load(clf_dir)
     monkeypatch.setattr(P, "MAX_FRAME", 700)
     x = np.zeros((100, 1))
     x[:10] = 1
@@ -515,7 +517,7 @@ class Labeller:
 
 
 def test_guessed_output_datatype_is_not_forced():
-    handler = H.Handler(Labeller(), "sklearn", "sklearn")
+    handler = configured(SKLearnRuntime(Labeller()))
     assert handler.inputs == specs(("input-0", "FP32", [-1, -1]))
     assert handler.outputs == specs(("predict", "FP64", [-1]))
     mode, out = answer(handler, [1, 1], [array_tensor("input-0", np.zeros((2, 3)))])
