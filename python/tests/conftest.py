@@ -8,7 +8,11 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from serval_worker import protocol as P  # noqa: E402
+from serval_worker import server  # noqa: E402
 from serval_worker.protocol import Item  # noqa: E402
+from serval_worker.signature import TensorSpec  # noqa: E402
+from wire import decode_infer_result, infer_payload  # noqa: E402
 
 N_FEATURES = 4
 
@@ -78,3 +82,26 @@ class Picky:
         if (X[:, 0] < 0).any():
             raise ValueError("negative input")
         return X.sum(axis=1)
+
+
+def answer(runtime, rows, tensors, outputs=()):
+    """Run an INFER batch through the runtime and the worker's encoder; returns Serval's view of the answer:
+    ``(0, {name: (datatype, array)})`` or ``(1, [(status, outputs or message), ...])``."""
+    frame = server.answer_infer(runtime, P.decode_infer(infer_payload(7, rows, tensors, outputs)))
+    batch_id, mode, result = decode_infer_result(frame[6:])
+    assert batch_id == 7
+    return mode, result
+
+
+def specs(*triples):
+    """TensorSpecs from (name, datatype, shape) triples."""
+    return [TensorSpec(name, datatype, tuple(shape)) for name, datatype, shape in triples]
+
+
+def save(tmp_path, model, settings=None):
+    """Save ``model`` as the package in tmp_path (model.joblib), with a model-settings.json when given."""
+    import joblib
+    joblib.dump(model, tmp_path / "model.joblib")
+    if settings is not None:
+        (tmp_path / "model-settings.json").write_text(json.dumps(settings))
+    return str(tmp_path)

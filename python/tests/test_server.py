@@ -9,9 +9,10 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import item, write_code
+from conftest import answer, item, write_code
 from serval_worker import protocol as P
 from serval_worker import server
+from serval_worker.runtimes import load
 from wire import array_tensor, decode_infer_result, decode_result, encode_infer, encode_invoke, infer_payload
 
 PYTHON_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -246,3 +247,17 @@ def test_broken_model_settings_is_load_failed(clf_dir):
     assert json.loads(payload)["message"].startswith(
         'ValueError: model-settings.json: outputs[0].datatype "float" is not an Open Inference Protocol datatype')
     assert worker.finish() == 1
+
+
+def test_oversized_infer_results_are_split_then_replaced(monkeypatch, clf_dir):
+    write_code(clf_dir, "def infer_fn(inputs, model):\n    return {'y': inputs['x'] * 1.0}\n")
+    runtime = load(clf_dir)
+    monkeypatch.setattr(P, "MAX_FRAME", 700)
+    x = np.zeros((100, 1))
+    x[:10] = 1
+    mode, out = answer(runtime, [10, 30, 60], [array_tensor("x", x)])
+    assert mode == P.ITEMS_MODE
+    assert out[0][0] == P.OK and out[0][1]["y"][1].ravel().tolist() == [1.0] * 10
+    assert out[1][0] == P.OK and out[1][1]["y"][1].shape == (30, 1)
+    size = 2 + len("y") + 2 + len("FP64") + 1 + 2 * 8 + 8 + 60 * 8
+    assert out[2] == (P.MODEL_ERROR, "the response of %d bytes does not fit in a worker frame" % size)
