@@ -1,6 +1,6 @@
-"""The worker loop: load the model, send READY or LOAD_FAILED, then answer INVOKE frames with RESULT frames,
-INFER frames with INFER_RESULT frames and INVOKE_FILE frames with FILE_RESULT frames until SHUTDOWN or EOF on the
-socket."""
+"""The worker loop: load the model into the model table, send READY or LOAD_FAILED, then answer INVOKE frames with
+RESULT frames, INFER frames with INFER_RESULT frames and INVOKE_FILE frames with FILE_RESULT frames until SHUTDOWN or
+EOF on the socket."""
 import argparse
 import os
 import platform
@@ -16,16 +16,43 @@ from .signature import spec_json
 
 _RESULT_OVERHEAD = 64  # frame and batch headers, with room to spare
 
+DEFAULT_MODEL = "model"
+"""The id of the one model a worker serves: the frames of protocol version 2 name no model."""
 
-def ready_info(handler):
-    """Return the READY payload for a loaded handler."""
+
+class ModelTable:
+    """The worker's loaded models (runtimes) by model id.
+
+    Protocol version 2 addresses one model per worker, so the table holds DEFAULT_MODEL alone and every frame is
+    answered by it; frames that named a model would be answered by the runtime they name.
+    """
+
+    def __init__(self):
+        self._runtimes = {}
+
+    def load(self, model_id, model_dir):
+        """Load the package in ``model_dir`` as ``model_id`` and return its runtime; raises what loading raises, and
+        ValueError when the id is taken."""
+        if model_id in self._runtimes:
+            raise ValueError("model %r is loaded already" % model_id)
+        runtime = runtimes.load(model_dir)
+        self._runtimes[model_id] = runtime
+        return runtime
+
+    def __getitem__(self, model_id):
+        """The runtime loaded as ``model_id``; raises KeyError when there is none."""
+        return self._runtimes[model_id]
+
+
+def ready_info(runtime):
+    """Return the READY payload for a loaded runtime."""
     info = {"protocol": P.VERSION, "pid": os.getpid(), "python": platform.python_version(),
-            "handler": handler.name, "batching": handler.batching}
-    if handler.n_features is not None:
-        info["n_features"] = handler.n_features
-    info["platform"] = handler.platform
-    info["inputs"] = [spec_json(spec) for spec in handler.inputs]
-    info["outputs"] = [spec_json(spec) for spec in handler.outputs]
+            "handler": runtime.name, "batching": runtime.batching}
+    if runtime.n_features is not None:
+        info["n_features"] = runtime.n_features
+    info["platform"] = runtime.platform
+    info["inputs"] = [spec_json(spec) for spec in runtime.inputs]
+    info["outputs"] = [spec_json(spec) for spec in runtime.outputs]
     return info
 
 
@@ -44,10 +71,10 @@ def _fit_frame(results):
     return results
 
 
-def _answer_items(handler, items):
+def _answer_items(runtime, items):
     """Answer every item; an unexpected failure answers them all with MODEL_ERROR."""
     try:
-        results = handler.handle(items)
+        results = runtime.handle(items)
         if len(results) != len(items):
             raise RuntimeError("handler answered %d of %d items" % (len(results), len(items)))
     except (Exception, SystemExit) as exc:
@@ -57,9 +84,9 @@ def _answer_items(handler, items):
     return results
 
 
-def handle_batch(handler, items):
+def handle_batch(runtime, items):
     """Answer every item of an INVOKE batch, within the frame limit."""
-    return _fit_frame(_answer_items(handler, items))
+    return _fit_frame(_answer_items(runtime, items))
 
 
 def _remove(path):
@@ -76,7 +103,7 @@ def _os_reason(exc):
     return exc.strerror or type(exc).__name__
 
 
-def answer_file(handler, item):
+def answer_file(runtime, item):
     """Answer an INVOKE_FILE (a ``FileItem``) with a FILE_RESULT frame.
 
     The input file is read whole and handled exactly as an INVOKE item with that body; the response body goes
@@ -92,7 +119,7 @@ def answer_file(handler, item):
                                     "the input file cannot be read: %s" % _os_reason(exc))
     request = P.Item(item.content_type, item.accept, item.custom_attrs, body)
     body = None
-    status, content_type, out = _answer_items(handler, [request])[0]
+    status, content_type, out = _answer_items(runtime, [request])[0]
     request = None
     if status == P.OK:
         try:
@@ -134,10 +161,10 @@ def _encode_infer(batch_id, mode, answer):
     return P.encode_infer_items(batch_id, answer)
 
 
-def answer_infer(handler, batch):
+def answer_infer(runtime, batch):
     """Answer an INFER batch with an INFER_RESULT frame; an unexpected failure fails every item."""
     try:
-        mode, answer = handler.infer_batch(batch)
+        mode, answer = runtime.infer_batch(batch)
         if mode == P.ITEMS_MODE and len(answer) != len(batch.rows):
             raise RuntimeError("handler answered %d of %d items" % (len(answer), len(batch.rows)))
         frame = _encode_infer(batch.batch_id, mode, answer)
@@ -150,16 +177,16 @@ def answer_infer(handler, batch):
         return P.encode_infer_items(batch.batch_id, [(P.MODEL_ERROR, msg)] * len(batch.rows))
 
 
-def _serve_infer(sock, handler, payload):
+def _serve_infer(sock, runtime, payload):
     """Decode, answer and send one INFER; returns the weak reference to what still views the frame buffer."""
     batch = P.decode_infer(payload)
-    sock.sendall(answer_infer(handler, batch))
+    sock.sendall(answer_infer(runtime, batch))
     return batch.frame_ref
 
 
-def serve(sock, handler):
-    """Answer INVOKE, INFER and INVOKE_FILE frames on ``sock`` until SHUTDOWN or EOF (returns 0) or a bad frame
-    (returns 2).
+def serve(sock, models):
+    """Answer INVOKE, INFER and INVOKE_FILE frames on ``sock`` with the runtimes of ``models`` (a ModelTable) until
+    SHUTDOWN or EOF (returns 0) or a bad frame (returns 2).
 
     INFER inputs are views of the reader's buffer, which the next read overwrites: each batch is answered
     before the next frame is read, and if the model kept any of its arrays, the reader moves on to a new
@@ -174,8 +201,9 @@ def serve(sock, handler):
                 return 0
             ftype, payload = frame
             frame = None
+            runtime = models[DEFAULT_MODEL]
             if ftype == P.INFER:
-                frame_ref = _serve_infer(sock, handler, payload)
+                frame_ref = _serve_infer(sock, runtime, payload)
                 payload = None
                 if frame_ref() is not None:
                     reader.detach()
@@ -186,7 +214,7 @@ def serve(sock, handler):
                               file=sys.stderr)
                 continue
             if ftype == P.INVOKE_FILE:
-                sock.sendall(answer_file(handler, P.decode_invoke_file(payload)))
+                sock.sendall(answer_file(runtime, P.decode_invoke_file(payload)))
                 continue
             if ftype == P.SHUTDOWN:
                 return 0
@@ -199,15 +227,16 @@ def serve(sock, handler):
         except (ConnectionResetError, BrokenPipeError):
             return 0
         try:
-            sock.sendall(P.encode_result(batch_id, handle_batch(handler, items)))
+            sock.sendall(P.encode_result(batch_id, handle_batch(runtime, items)))
         except (ConnectionResetError, BrokenPipeError):
             return 0
 
 
 def run(sock, model_dir):
     """Load the model and serve it on ``sock``; returns the process exit status."""
+    models = ModelTable()
     try:
-        handler = runtimes.load(model_dir)
+        runtime = models.load(DEFAULT_MODEL, model_dir)
     except BaseException as exc:  # user code may even call sys.exit
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -219,13 +248,13 @@ def run(sock, model_dir):
         except OSError:
             pass
         return 1
-    print("serval_worker: loaded %s model from %s (batching: %s)" % (handler.name, model_dir, handler.batching),
+    print("serval_worker: loaded %s model from %s (batching: %s)" % (runtime.name, model_dir, runtime.batching),
           file=sys.stderr)
     try:
-        sock.sendall(P.encode_json_frame(P.READY, ready_info(handler)))
+        sock.sendall(P.encode_json_frame(P.READY, ready_info(runtime)))
     except (ConnectionResetError, BrokenPipeError):
         return 0
-    return serve(sock, handler)
+    return serve(sock, models)
 
 
 def main(argv=None):

@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import answer, item, write_code
+from conftest import answer, item, save, write_code
 from serval_worker import protocol as P
 from serval_worker import server
 from serval_worker.runtimes import load
@@ -109,6 +109,23 @@ class InProcessWorker:
         self.thread.join(30)
         self.sock.close()
         return self.status
+
+
+def test_model_table_holds_runtimes_by_id(clf_dir, regressor, tmp_path_factory):
+    models = server.ModelTable()
+    runtime = models.load(server.DEFAULT_MODEL, clf_dir)
+    assert models[server.DEFAULT_MODEL] is runtime and runtime.outputs[-1].name == "predict_proba"
+    other = save(tmp_path_factory.mktemp("regressor"), regressor)
+    assert models.load("regressor", other) is models["regressor"] is not runtime
+    with pytest.raises(ValueError, match="^model 'model' is loaded already$"):
+        models.load(server.DEFAULT_MODEL, other)
+    assert models[server.DEFAULT_MODEL] is runtime
+    with pytest.raises(KeyError):
+        models["nope"]
+    with pytest.raises(FileNotFoundError):
+        models.load("empty", str(tmp_path_factory.mktemp("empty")))
+    with pytest.raises(KeyError):
+        models["empty"]
 
 
 def test_in_process_batches_then_eof(reg_dir, regressor, data):
