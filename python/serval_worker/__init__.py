@@ -2,6 +2,13 @@
 
 Run as ``python -m serval_worker --model-dir DIR [--fd 3]``; the protocol is docs/worker-protocol.md.
 
+Modules: ``server`` runs the frame loop and keeps the loaded models in a table by model id (protocol version 2
+serves one, ``server.DEFAULT_MODEL``); ``protocol`` encodes and decodes frames; ``codecs`` decodes and encodes
+bodies by content type (``errors``: BadInput, error messages); ``signature`` has ``TensorSpec`` and reads
+``model-settings.json``; ``runtimes`` has one runtime class per framework (scikit-learn, XGBoost, ONNX,
+TorchScript) and one for custom code, all on ``runtimes.base.Runtime``, and ``runtimes.load`` picks the one for a
+package, importing only its framework.
+
 Model package rules (what users rely on):
 
 * Without ``code/inference.py`` the first of ``model.joblib``, ``model.pkl``, ``model.json``,
