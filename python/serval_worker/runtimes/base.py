@@ -1,6 +1,7 @@
 """What every runtime shares: answering an INVOKE batch (each item decoded, the batch predicted at once, each answer
 encoded, so that a bad item fails alone), answering an INFER batch (one call on the whole batch, else item by
 item), and the tensor signature READY reports, with ``model-settings.json``'s declarations applied."""
+import abc
 import sys
 import traceback
 
@@ -12,14 +13,16 @@ from ..protocol import BAD_INPUT, BATCH_MODE, ITEMS_MODE, MODEL_ERROR, OK, Tenso
 from ..signature import MODEL_SETTINGS
 
 
-class Runtime:
+class Runtime(abc.ABC):
     """One loaded model that answers INVOKE batches (``handle``) and INFER batches (``infer_batch``).
 
     A subclass serves one framework, or custom code. It sets ``name`` and ``platform``, and implements ``predict``
     (what INVOKE runs on the stacked rows), ``features`` and the tensor path INFER runs: ``signature`` (the tensors
     the model tells it takes and produces), ``declare`` (take model-settings.json's declarations), ``prepare`` (check
     and convert a request's inputs; whatever it raises is the request's fault) and ``run`` (call the model). A
-    runtime is made from a loaded model object, then ``configure``d once before it serves.
+    framework's runtime also sets ``files`` and has the static methods ``load_file(path)`` (the model object from
+    one of its files) and, but for scikit-learn's, which takes any object, ``claims(model)`` (whether a model object
+    is its framework's). A runtime is made from a loaded model object, then ``configure``d once before it serves.
     """
 
     name = ""
@@ -31,6 +34,8 @@ class Runtime:
     ``predict``), ``predict_batch_fn`` or ``per_item``."""
     guessed = frozenset()
     """Outputs whose datatype in the signature is a guess, so that their values are not cast to it."""
+    files = ()
+    """The package files a framework's runtime loads, in the order they are looked for."""
 
     def __init__(self, model):
         self.model = model
@@ -48,9 +53,9 @@ class Runtime:
         """The number of input features the model declares, or None."""
         return None
 
+    @abc.abstractmethod
     def predict(self, data):
         """Predict the rows of a 2-D array (or what custom code's input_fn returned): INVOKE's predict_fn."""
-        raise NotImplementedError
 
     def signature(self):
         """The ``(inputs, outputs)`` TensorSpec lists the model tells of itself."""
@@ -60,13 +65,13 @@ class Runtime:
         """Take the TensorSpecs model-settings.json declares (None when it declares none); raise ValueError when they
         do not fit the model."""
 
+    @abc.abstractmethod
     def prepare(self, inputs, requested):
         """Check and convert an INFER request's input Tensors; returns what ``run`` takes. Raises for a bad request."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def run(self, state):
         """Run the model on what ``prepare`` returned; returns ``[(output name, value), ...]``."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------ configuration
 

@@ -25,7 +25,6 @@ class OnnxRuntime(Runtime):
     name = "onnx"
     platform = "onnxruntime"
     files = ("model.onnx",)
-    """The package files this runtime loads, in order of preference."""
 
     @staticmethod
     def claims(model):

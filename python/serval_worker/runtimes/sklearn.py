@@ -12,7 +12,6 @@ class SKLearnRuntime(TabularRuntime):
     name = "sklearn"
     platform = "sklearn"
     files = ("model.joblib", "model.pkl")
-    """The package files this runtime loads, in order of preference."""
 
     @staticmethod
     def load_file(path):

@@ -1,5 +1,6 @@
 """Models over rows of numeric features (scikit-learn, XGBoost): on INFER, the numeric inputs are the columns of one
 matrix, and the outputs are the model's methods (``predict``, and ``predict_proba`` where there is one)."""
+import abc
 import warnings
 
 import numpy as np
@@ -22,9 +23,9 @@ class TabularRuntime(Runtime):
         self.order = None  # declared input name -> position, from model-settings.json
         self.guessed = set()
 
+    @abc.abstractmethod
     def output_methods(self):
         """``{output name: function of a 2-D array}`` for INFER, in the order the outputs are answered."""
-        raise NotImplementedError
 
     def signature(self):
         if not self.methods:

@@ -16,7 +16,6 @@ class TorchScriptRuntime(Runtime):
     name = "torchscript"
     platform = "pytorch_torchscript"
     files = ("model.pt",)
-    """The package files this runtime loads, in order of preference."""
     guessed = frozenset({"output__0"})  # the module's output type is unknown until it runs
 
     @staticmethod

@@ -13,7 +13,6 @@ class XGBoostRuntime(TabularRuntime):
     name = "xgboost"
     platform = "xgboost"
     files = ("model.json", "model.ubj", "xgboost-model")
-    """The package files this runtime loads, in order of preference."""
     cast = np.float32
 
     @staticmethod
