@@ -278,6 +278,15 @@ let package = Package(
         .testTarget(name: "ServalCoreTests", dependencies: ["ServalCore"], swiftSettings: swiftSettings),
         .testTarget(name: "ServalSchedulingTests", dependencies: ["ServalScheduling"], swiftSettings: swiftSettings),
         .testTarget(name: "ServalMetricsTests", dependencies: ["ServalMetrics", "ServalCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServalServicesTests",
+            dependencies: [
+                "ServalServices", "ServalCore", "ServalObjects",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "ServalHTTPGuardsTests", dependencies: ["ServalHTTPGuards"], swiftSettings: swiftSettings),
         .testTarget(name: "ServalRuntimeTests", dependencies: ["ServalRuntime", "ServalCore"], swiftSettings: swiftSettings),
         .testTarget(

@@ -122,14 +122,20 @@ public struct EndpointConfigDescription: Codable, Sendable, Equatable {
     public var variants: [VariantConfig]
     /// Asynchronous inference; absent when the endpoint takes only real-time requests.
     public var asyncInference: AsyncInferenceSettings?
+    /// Data capture; absent when nothing is captured.
+    public var dataCapture: DataCaptureSettings?
     /// Absent in requests.
     public var createdAt: String?
 
     /// Creates a request body.
-    public init(name: String, variants: [VariantConfig], asyncInference: AsyncInferenceSettings? = nil) {
+    public init(
+        name: String, variants: [VariantConfig], asyncInference: AsyncInferenceSettings? = nil,
+        dataCapture: DataCaptureSettings? = nil
+    ) {
         self.name = name
         self.variants = variants
         self.asyncInference = asyncInference
+        self.dataCapture = dataCapture
     }
 
     /// Describes a stored config.
@@ -137,7 +143,50 @@ public struct EndpointConfigDescription: Codable, Sendable, Equatable {
         name = config.name
         variants = config.variants.map(VariantConfig.init)
         asyncInference = config.asyncInference.map(AsyncInferenceSettings.init)
+        dataCapture = config.dataCapture.map(DataCaptureSettings.init)
         createdAt = config.createdAt.iso8601
+    }
+}
+
+/// An endpoint config's data capture (docs/data-capture.md).
+public struct DataCaptureSettings: Codable, Sendable, Equatable {
+    /// `s3://bucket/prefix` in Serval's object store.
+    public var destination: String
+    /// The share of invocations captured, 0–100; default 100.
+    public var samplingPercentage: Int?
+    /// `Input`, `Output` or both (the default).
+    public var captureModes: [String]?
+    /// Whether capture is on; default true.
+    public var enabled: Bool?
+
+    /// Creates settings.
+    public init(destination: String, samplingPercentage: Int? = nil, captureModes: [String]? = nil, enabled: Bool? = nil) {
+        self.destination = destination
+        self.samplingPercentage = samplingPercentage
+        self.captureModes = captureModes
+        self.enabled = enabled
+    }
+
+    /// Describes stored settings.
+    public init(_ config: DataCaptureConfig) {
+        destination = config.destination
+        samplingPercentage = config.samplingPercentage
+        captureModes = (config.captureInput ? ["Input"] : []) + (config.captureOutput ? ["Output"] : [])
+        enabled = config.enabled
+    }
+
+    /// The settings as Serval's config, checked; errors name `dataCapture.<field>`.
+    public func config() throws(ServalError) -> DataCaptureConfig {
+        let modes = captureModes ?? ["Input", "Output"]
+        for (index, mode) in modes.enumerated() where !["Input", "Output"].contains(mode) {
+            throw .invalid("dataCapture.captureModes[\(index)]", "\"\(mode)\" is not a capture mode; use Input, Output or both.")
+        }
+        guard !modes.isEmpty else { throw .invalid("dataCapture.captureModes", "must name Input, Output or both.") }
+        let config = DataCaptureConfig(
+            enabled: enabled ?? true, samplingPercentage: samplingPercentage ?? 100, destination: destination,
+            captureInput: modes.contains("Input"), captureOutput: modes.contains("Output"))
+        try config.validate(field: "dataCapture")
+        return config
     }
 }
 

@@ -423,11 +423,18 @@ public struct SageMakerProductionVariant: Codable, Sendable, Equatable {
     }
 }
 
-/// `DataCaptureConfig`: recorded and reported; Serval does not capture.
+/// `DataCaptureConfig`: a sampled share of invocations written as JSON Lines to Serval's object store
+/// (docs/data-capture.md).
 public struct SageMakerDataCaptureConfig: Codable, Sendable, Equatable {
     public struct CaptureOption: Codable, Sendable, Equatable {
         /// `Input`, `Output` or `InputAndOutput`.
         public var CaptureMode: String
+    }
+
+    /// `CaptureContentTypeHeader`: the content types captured as text.
+    public struct ContentTypeHeader: Codable, Sendable, Equatable {
+        public var CsvContentTypes: [String]?
+        public var JsonContentTypes: [String]?
     }
 
     public var EnableCapture: Bool?
@@ -437,17 +444,41 @@ public struct SageMakerDataCaptureConfig: Codable, Sendable, Equatable {
     public var KmsKeyId: String?
     /// 1–32 options.
     public var CaptureOptions: [CaptureOption]
-    public var CaptureContentTypeHeader: SageMakerJSON?
+    public var CaptureContentTypeHeader: ContentTypeHeader?
 
     func validate(field: String) throws(ServalError) {
         try SageMakerCheck.range(InitialSamplingPercentage, "\(field).InitialSamplingPercentage", 0...100)
         try SageMakerCheck.length(DestinationS3Uri, "\(field).DestinationS3Uri", 1...512)
-        _ = try ObjectLocation.split(uri: DestinationS3Uri, field: "\(field).DestinationS3Uri")
         try SageMakerCheck.range(CaptureOptions.count, "\(field).CaptureOptions (count)", 1...32)
         for (index, option) in CaptureOptions.enumerated() {
             try SageMakerCheck.choice(
                 option.CaptureMode, "\(field).CaptureOptions[\(index)].CaptureMode", ["Input", "Output", "InputAndOutput"])
         }
+        try config().validate(field: field)
+    }
+
+    /// Serval's capture settings.
+    func config() -> DataCaptureConfig {
+        let modes = Set(CaptureOptions.map(\.CaptureMode))
+        return DataCaptureConfig(
+            enabled: EnableCapture ?? true, samplingPercentage: InitialSamplingPercentage, destination: DestinationS3Uri,
+            captureInput: !modes.isDisjoint(with: ["Input", "InputAndOutput"]),
+            captureOutput: !modes.isDisjoint(with: ["Output", "InputAndOutput"]),
+            csvContentTypes: CaptureContentTypeHeader?.CsvContentTypes ?? DataCaptureConfig.defaultCSVContentTypes,
+            jsonContentTypes: CaptureContentTypeHeader?.JsonContentTypes ?? DataCaptureConfig.defaultJSONContentTypes,
+            kmsKeyID: KmsKeyId)
+    }
+
+    /// What a config made through Serval's own API looks like in SageMaker's shape.
+    public init(_ config: DataCaptureConfig) {
+        EnableCapture = config.enabled
+        InitialSamplingPercentage = config.samplingPercentage
+        DestinationS3Uri = config.destination
+        KmsKeyId = config.kmsKeyID
+        CaptureOptions = (config.captureInput ? [CaptureOption(CaptureMode: "Input")] : [])
+            + (config.captureOutput ? [CaptureOption(CaptureMode: "Output")] : [])
+        CaptureContentTypeHeader = ContentTypeHeader(
+            CsvContentTypes: config.csvContentTypes, JsonContentTypes: config.jsonContentTypes)
     }
 }
 
@@ -516,7 +547,10 @@ public struct CreateEndpointConfigInput: Codable, Sendable, Equatable {
     }
 
     /// Checks names, lengths and ranges, and maps the config to Serval's variants and async section.
-    public func validated() throws(ServalError) -> (variants: [ProductionVariant], asyncInference: ServalCore.AsyncInferenceConfig?) {
+    public func validated() throws(ServalError) -> (
+        variants: [ProductionVariant], asyncInference: ServalCore.AsyncInferenceConfig?,
+        dataCapture: ServalCore.DataCaptureConfig?
+    ) {
         try SageMakerCheck.name(EndpointConfigName, "EndpointConfigName")
         try SageMakerCheck.range(ProductionVariants.count, "ProductionVariants (count)", 1...10)
         var seen = Set<String>()
@@ -540,7 +574,9 @@ public struct CreateEndpointConfigInput: Codable, Sendable, Equatable {
         try SageMakerCheck.length(KmsKeyId, "KmsKeyId", 0...2048)
         try SageMakerCheck.length(ExecutionRoleArn, "ExecutionRoleArn", 20...2048)
         try SageMakerCheck.range(Tags?.count, "Tags (count)", 0...50)
-        return (ProductionVariants.map { $0.productionVariant() }, AsyncInferenceConfig?.config())
+        return (
+            ProductionVariants.map { $0.productionVariant() }, AsyncInferenceConfig?.config(), DataCaptureConfig?.config()
+        )
     }
 
     /// What a config made through Serval's own API looks like in SageMaker's shape.
@@ -556,6 +592,7 @@ public struct CreateEndpointConfigInput: Codable, Sendable, Equatable {
                 ClientConfig: SageMakerAsyncInferenceConfig.Client(MaxConcurrentInvocationsPerInstance: async.maxConcurrentInvocationsPerInstance),
                 OutputConfig: SageMakerAsyncInferenceConfig.Output(S3OutputPath: async.outputPath, S3FailurePath: async.failurePath))
         }
+        DataCaptureConfig = config.dataCapture.map(SageMakerDataCaptureConfig.init)
     }
 
     /// The recorded request of `config`, or its SageMaker shape when it was made through Serval's own API.
@@ -696,8 +733,7 @@ public struct SageMakerProductionVariantSummary: Codable, Sendable, Equatable {
     }
 }
 
-/// `DataCaptureConfigSummary` in `DescribeEndpoint`: what the config asked for; the status is always `Stopped`
-/// because Serval does not capture.
+/// `DataCaptureConfigSummary` in `DescribeEndpoint`: `Started` while capture is on.
 public struct SageMakerDataCaptureSummary: Codable, Sendable, Equatable {
     public var EnableCapture: Bool
     public var CaptureStatus: String
@@ -705,12 +741,12 @@ public struct SageMakerDataCaptureSummary: Codable, Sendable, Equatable {
     public var DestinationS3Uri: String
     public var KmsKeyId: String?
 
-    public init(_ config: SageMakerDataCaptureConfig) {
-        EnableCapture = config.EnableCapture ?? true
-        CaptureStatus = "Stopped"
-        CurrentSamplingPercentage = config.InitialSamplingPercentage
-        DestinationS3Uri = config.DestinationS3Uri
-        KmsKeyId = config.KmsKeyId
+    public init(_ config: DataCaptureConfig) {
+        EnableCapture = config.enabled
+        CaptureStatus = config.enabled ? "Started" : "Stopped"
+        CurrentSamplingPercentage = config.samplingPercentage
+        DestinationS3Uri = config.destination
+        KmsKeyId = config.kmsKeyID
     }
 }
 
@@ -735,7 +771,7 @@ public struct DescribeEndpointOutput: Codable, Sendable, Equatable {
         EndpointArn = arn
         EndpointConfigName = endpoint.configName
         ProductionVariants = variants.isEmpty ? nil : variants
-        DataCaptureConfig = config?.DataCaptureConfig.map(SageMakerDataCaptureSummary.init)
+        DataCaptureConfig = config?.DataCaptureConfig.map { SageMakerDataCaptureSummary($0.config()) }
         EndpointStatus = endpoint.status.rawValue
         FailureReason = endpoint.failureReason
         CreationTime = WireTime(endpoint.createdAt)

@@ -104,21 +104,24 @@ public struct EndpointConfig: Codable, Sendable, Equatable {
     public var variants: [ProductionVariant]
     /// Asynchronous inference, when the endpoint takes async invocations.
     public var asyncInference: AsyncInferenceConfig?
+    /// Data capture, when a share of invocations is recorded.
+    public var dataCapture: DataCaptureConfig?
     /// When the config was created.
     public var createdAt: Timestamp
     /// The SageMaker `CreateEndpointConfig` request the config was made with, as JSON, when it came through the
     /// SageMaker control plane: `DescribeEndpointConfig` reports it back, with the fields Serval records but does
-    /// not act on (`InstanceType`, `DataCaptureConfig`, `ServerlessConfig`, ...).
+    /// not act on (`InstanceType`, `ServerlessConfig`, ...).
     public var sageMakerRequest: String?
 
     /// Creates an endpoint config.
     public init(
-        name: String, variants: [ProductionVariant], asyncInference: AsyncInferenceConfig? = nil, createdAt: Timestamp,
-        sageMakerRequest: String? = nil
+        name: String, variants: [ProductionVariant], asyncInference: AsyncInferenceConfig? = nil,
+        dataCapture: DataCaptureConfig? = nil, createdAt: Timestamp, sageMakerRequest: String? = nil
     ) {
         self.name = name
         self.variants = variants
         self.asyncInference = asyncInference
+        self.dataCapture = dataCapture
         self.createdAt = createdAt
         self.sageMakerRequest = sageMakerRequest
     }
@@ -153,5 +156,6 @@ public struct EndpointConfig: Codable, Sendable, Equatable {
             throw .invalid("variants", "every weight is 0; at least one variant must have a positive weight.")
         }
         try asyncInference?.validate(field: "asyncInference")
+        try dataCapture?.validate(field: "DataCaptureConfig")
     }
 }

@@ -90,6 +90,9 @@ public protocol VariantObserver: Sendable {
 
     /// A transform job's workers finished `count` more records.
     func recordsTransformed(_ count: Int)
+
+    /// `count` captured invocations were dropped: the capture buffer was full, or writing them failed.
+    func captureDropped(_ count: Int)
 }
 
 /// The observer used when metrics are off: it ignores everything.
@@ -104,4 +107,5 @@ public struct NoInferenceObserver: InferenceObserver, VariantObserver {
     public func batchComputed(in duration: Duration) {}
     public func modelLoaded(in duration: Duration) {}
     public func recordsTransformed(_ count: Int) {}
+    public func captureDropped(_ count: Int) {}
 }

@@ -230,7 +230,7 @@ private struct Call: Sendable {
 
     func createEndpointConfig() async throws -> ConfigArnOutput {
         var input = try decode(CreateEndpointConfigInput.self)
-        let (variants, asyncInference) = try input.validated()
+        let (variants, asyncInference, dataCapture) = try input.validated()
         // Recorded with SageMaker's default weight, which DescribeEndpointConfig reports.
         for index in input.ProductionVariants.indices where input.ProductionVariants[index].ServerlessConfig == nil {
             input.ProductionVariants[index].InitialVariantWeight = input.ProductionVariants[index].InitialVariantWeight ?? 1
@@ -244,7 +244,7 @@ private struct Call: Sendable {
         _ = try await creating("endpoint configuration", arn: arn) {
             try await services.configs.create(
                 name: input.EndpointConfigName, variants: variants, asyncInference: asyncInference,
-                sageMakerRequest: try Self.record(input))
+                dataCapture: dataCapture, sageMakerRequest: try Self.record(input))
         }
         return ConfigArnOutput(EndpointConfigArn: arn)
     }

@@ -112,8 +112,12 @@ struct SageMakerRuntimeRoutes: Sendable {
         let invocation = InvocationRequest(
             body: body, contentType: headers[.contentType] ?? "", accept: headers[.accept] ?? "",
             customAttributes: headers[.customAttributes] ?? "")
+        if let id = headers[.inferenceID], id.utf8.count > 64 {
+            throw ServalError.invalid("X-Amzn-SageMaker-Inference-Id", "is longer than 64 characters.")
+        }
         let (response, variant) = try await inference.invoke(
-            endpoint: name, request: invocation, targetVariant: headers[.targetVariant])
+            endpoint: name, request: invocation, targetVariant: headers[.targetVariant],
+            context: InferenceContext(path: .sageMaker, inferenceID: headers[.inferenceID]))
         let responseHeaders: HTTPFields = [
             .contentType: response.contentType.isEmpty ? "application/octet-stream" : response.contentType,
             .invokedProductionVariant: variant,
@@ -173,7 +177,8 @@ struct RESTRoutes: Sendable {
             variants.append(try variant.productionVariant(field: "variants[\(index)]"))
         }
         let config = try await services.configs.create(
-            name: body.name, variants: variants, asyncInference: body.asyncInference?.config)
+            name: body.name, variants: variants, asyncInference: body.asyncInference?.config,
+            dataCapture: try body.dataCapture?.config())
         return try Self.json(EndpointConfigDescription(config), status: .created)
     }
 

@@ -146,6 +146,7 @@ final class VariantInstruments: VariantObserver, Sendable {
     private let computeDuration: CoreMetrics.Timer
     private let loadDuration: CoreMetrics.Timer
     private let transformRecords: CoreMetrics.Counter
+    private let captureDropped: CoreMetrics.Counter
 
     init(labels: VariantLabels, factory: PrometheusMetricsFactory) {
         let base = [("endpoint", labels.endpoint), ("variant", labels.variant), ("model", labels.model)]
@@ -158,6 +159,7 @@ final class VariantInstruments: VariantObserver, Sendable {
         computeDuration = CoreMetrics.Timer(label: "serval_compute_duration_seconds", dimensions: base, factory: factory)
         loadDuration = CoreMetrics.Timer(label: "serval_model_load_duration_seconds", dimensions: base, factory: factory)
         transformRecords = CoreMetrics.Counter(label: "serval_transform_records_total", dimensions: base, factory: factory)
+        captureDropped = CoreMetrics.Counter(label: "serval_capture_dropped_total", dimensions: base, factory: factory)
     }
 
     func invocationEnded(path: InferencePath, duration: Duration, failure reason: InferenceFailure?) {
@@ -203,6 +205,10 @@ final class VariantInstruments: VariantObserver, Sendable {
 
     func recordsTransformed(_ count: Int) {
         transformRecords.increment(by: count)
+    }
+
+    func captureDropped(_ count: Int) {
+        captureDropped.increment(by: count)
     }
 }
 

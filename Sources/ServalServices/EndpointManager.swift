@@ -240,7 +240,8 @@ public final class EndpointManager: Service, Sendable {
             retiring.append(running.variants[index])
         }
         let runtime = EndpointRuntime(
-            name: name, variants: members.map { $0.variant }, weights: weights, tokens: members.map { $0.token })
+            name: name, variants: members.map { $0.variant }, weights: weights, tokens: members.map { $0.token },
+            dataCapture: running.dataCapture)
         let previous = endpoint.variantOverrides
         endpoint.variantOverrides = overrides
         endpoint.updatedAt = clock.now()
@@ -375,7 +376,8 @@ public final class EndpointManager: Service, Sendable {
             members.append(try await makeVariant(endpoint: endpoint, variant: variant))
         }
         return EndpointRuntime(
-            name: endpoint, variants: members.map { $0.variant }, weights: variants.map(\.weight), tokens: members.map { $0.token })
+            name: endpoint, variants: members.map { $0.variant }, weights: variants.map(\.weight), tokens: members.map { $0.token },
+            dataCapture: config.dataCapture)
     }
 
     private func launch(_ endpoint: Endpoint) async throws {

@@ -14,14 +14,17 @@ public final class EndpointRuntime: Sendable {
     public let weights: [Double]
     /// The manager's token of each variant, in variant order, naming it in state changes.
     let tokens: [UInt64]
+    /// The config's data capture, when it is on.
+    public let dataCapture: DataCaptureConfig?
     private let cumulativeWeights: [Double]
 
-    init(name: String, variants: [VariantRuntime], weights: [Double], tokens: [UInt64]) {
+    init(name: String, variants: [VariantRuntime], weights: [Double], tokens: [UInt64], dataCapture: DataCaptureConfig?) {
         precondition(variants.count == weights.count && variants.count == tokens.count)
         self.name = name
         self.variants = variants
         self.weights = weights
         self.tokens = tokens
+        self.dataCapture = dataCapture?.isActive == true ? dataCapture : nil
         var total = 0.0
         cumulativeWeights = weights.map {
             total += $0

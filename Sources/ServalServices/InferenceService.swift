@@ -24,18 +24,25 @@ public struct InferenceContext: Sendable {
 /// REST and gRPC, asynchronous invocations and transform jobs' payloads.
 ///
 /// What every invocation needs lives here once: checking the request, the retry when an endpoint update retired the
-/// variant a request was sent to, and telling the variant's observer how it ended (metrics count each invocation
-/// once, here).
+/// variant a request was sent to, telling the variant's observer how it ended (metrics count each invocation once,
+/// here), and data capture.
 ///
 /// In the Open Inference Protocol a *model* is an endpoint and a *version* one of its variants. Without a
 /// version, requests are split across the variants by weight, as SageMaker invocations are.
 public struct InferenceService: Sendable {
     /// The endpoints it serves.
     public let endpoints: EndpointManager
+    /// Where captured invocations go; `nil` to capture nothing.
+    let capture: DataCaptureWriter?
+    private let clock: any WallClock
 
     /// Creates the service.
-    public init(endpoints: EndpointManager) {
+    ///
+    /// - Parameter capture: the writer of endpoints' data capture; without one, capture configs are not acted on.
+    public init(endpoints: EndpointManager, capture: DataCaptureWriter? = nil, clock: any WallClock = SystemClock()) {
         self.endpoints = endpoints
+        self.capture = capture
+        self.clock = clock
     }
 
     // MARK: SageMaker-style payloads
@@ -47,10 +54,21 @@ public struct InferenceService: Sendable {
         endpoint name: String, request: InvocationRequest, targetVariant: String?,
         context: InferenceContext = InferenceContext(path: .sageMaker)
     ) async throws(ServalError) -> (response: InvocationResponse, variant: String) {
-        try await onEndpoint(name, targetVariant: targetVariant, context: context) { variant throws(ServalError) in
+        let served = try await onEndpoint(name, targetVariant: targetVariant, context: context) {
+            variant throws(ServalError) in
             try Self.validate(request, timeoutSeconds: context.timeoutSeconds)
             return try await variant.invoke(request, timeoutSeconds: context.timeoutSeconds)
         }
+        if let config = served.capture, let capture, Double.random(in: 0..<100) < Double(config.samplingPercentage) {
+            capture.offer(
+                CaptureEvent(
+                    config: config, endpoint: name, variant: served.variant.spec.variant.name,
+                    observer: served.variant.observer,
+                    input: config.captureInput ? (request.body, request.contentType) : nil,
+                    output: config.captureOutput ? (served.response.body, served.response.contentType) : nil,
+                    inferenceID: context.inferenceID, time: clock.now()))
+        }
+        return (served.response, served.variant.spec.variant.name)
     }
 
     /// Runs a request whose body is a file and whose answer goes to a file (a large asynchronous input), and
@@ -58,9 +76,10 @@ public struct InferenceService: Sendable {
     public func invoke(
         endpoint name: String, file request: FileInvocationRequest, targetVariant: String?, context: InferenceContext
     ) async throws(ServalError) -> (response: FileInvocationResponse, variant: String) {
-        try await onEndpoint(name, targetVariant: targetVariant, context: context) { variant throws(ServalError) in
-            try await variant.invoke(file: request, timeoutSeconds: context.timeoutSeconds)
+        let served = try await onEndpoint(name, targetVariant: targetVariant, context: context) {
+            variant throws(ServalError) in try await variant.invoke(file: request, timeoutSeconds: context.timeoutSeconds)
         }
+        return (served.response, served.variant.spec.variant.name)
     }
 
     /// The model's answer to one request on a variant its caller owns (a transform job's workers).
@@ -75,17 +94,18 @@ public struct InferenceService: Sendable {
 
     /// Runs `call` on the endpoint's variant for `targetVariant`, observed; when an update retired that variant
     /// while the request was on its way (it refuses requests once it stops), once more on the variant that serves now.
+    /// Returns the answer, the variant that gave it, and the endpoint's data capture when it is on.
     private func onEndpoint<Answer>(
         _ name: String, targetVariant: String?, context: InferenceContext,
         _ call: (VariantRuntime) async throws(ServalError) -> Answer
-    ) async throws(ServalError) -> (response: Answer, variant: String) {
+    ) async throws(ServalError) -> (response: Answer, variant: VariantRuntime, capture: DataCaptureConfig?) {
         let runtime = try await endpoints.runtime(for: name)
         let variant = try runtime.variant(target: targetVariant)
         let started = ContinuousClock.now
         do {
             let answer = try await call(variant)
             variant.observer.invocationEnded(path: context.path, duration: .now - started, failure: nil)
-            return (answer, variant.spec.variant.name)
+            return (answer, variant, runtime.dataCapture)
         } catch where error.code == .serviceUnavailable {
             let current = try? await endpoints.runtime(for: name)
             guard let current, current !== runtime, let replacement = try? current.variant(target: targetVariant),
@@ -97,7 +117,7 @@ public struct InferenceService: Sendable {
             let answer = try await observed(replacement, context, since: started) { () throws(ServalError) in
                 try await call(replacement)
             }
-            return (answer, replacement.spec.variant.name)
+            return (answer, replacement, current.dataCapture)
         } catch {
             variant.observer.invocationEnded(path: context.path, duration: .now - started, failure: .init(error.code))
             throw error
@@ -148,10 +168,10 @@ public struct InferenceService: Sendable {
         model: String, version: String?, request: InferenceRequest, context: InferenceContext
     ) async throws(ServalError) -> (response: InferenceResponse, version: String) {
         guard let version, !version.isEmpty else {
-            let (response, variant) = try await onEndpoint(model, targetVariant: nil, context: context) {
+            let served = try await onEndpoint(model, targetVariant: nil, context: context) {
                 variant throws(ServalError) in try await variant.infer(request)
             }
-            return (response, variant)
+            return (served.response, served.variant.spec.variant.name)
         }
         let runtime = try await endpoints.runtime(for: model)
         let variant = try Self.select(runtime, version: version)[0]

@@ -129,11 +129,11 @@ public struct EndpointConfigService: Sendable {
     ///   config when it came through the SageMaker control plane.
     public func create(
         name: String, variants: [ProductionVariant], asyncInference: AsyncInferenceConfig? = nil,
-        sageMakerRequest: String? = nil
+        dataCapture: DataCaptureConfig? = nil, sageMakerRequest: String? = nil
     ) async throws -> EndpointConfig {
         let config = EndpointConfig(
-            name: name, variants: variants, asyncInference: asyncInference, createdAt: clock.now(),
-            sageMakerRequest: sageMakerRequest)
+            name: name, variants: variants, asyncInference: asyncInference, dataCapture: dataCapture,
+            createdAt: clock.now(), sageMakerRequest: sageMakerRequest)
         try config.validate()
         if let success = asyncInference?.successWebhook {
             try webhookPolicy.check(success, field: "asyncInference.successWebhook")

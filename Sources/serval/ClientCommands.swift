@@ -107,9 +107,21 @@ struct Deploy: AsyncParsableCommand {
     @Option(help: "A secret that signs notifications (X-Serval-Signature: sha256=HMAC of the body).")
     var notifySecret: String?
 
+    @Option(help: "Capture a share of requests and responses as JSON Lines under this s3://bucket/prefix.")
+    var capture: String?
+
+    @Option(help: "The share of invocations captured, 0-100 (default 100).")
+    var capturePercent: Int?
+
+    @Option(help: "What is captured: input, output or input,output (the default).")
+    var captureMode: String?
+
     @OptionGroup var options: ServerOptions
 
     func validate() throws {
+        if capture == nil && (capturePercent != nil || captureMode != nil) {
+            throw ValidationError("--capture-percent and --capture-mode need --capture s3://bucket/prefix.")
+        }
         if asyncOutput == nil && [asyncFailure, notifySuccess, notifyError, notifySecret].contains(where: { $0 != nil }) {
             throw ValidationError("--async-failure, --notify-success, --notify-error and --notify-secret need --async-output.")
         }
@@ -132,6 +144,13 @@ struct Deploy: AsyncParsableCommand {
                         AsyncInferenceSettings(
                             outputPath: $0, failurePath: asyncFailure, maxConcurrentInvocationsPerInstance: asyncMaxConcurrency,
                             successWebhook: notifySuccess, errorWebhook: notifyError, webhookSecret: notifySecret)
+                    },
+                    dataCapture: capture.map {
+                        DataCaptureSettings(
+                            destination: $0, samplingPercentage: capturePercent,
+                            captureModes: captureMode.map { modes in
+                                modes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).capitalized }
+                            })
                     }))
             _ = try await client.createEndpoint(name: name, config: name)
             print("Endpoint \(name) is Creating; waiting for the model to load…")
@@ -142,6 +161,9 @@ struct Deploy: AsyncParsableCommand {
                 throw ExitCode.failure
             }
             print("Endpoint \(name) is InService: POST \(client.baseURL)/endpoints/\(name)/invocations")
+            if let capture {
+                print("It captures \(capturePercent ?? 100)% of invocations under \(capture)/\(name)/.")
+            }
             if asyncOutput != nil {
                 print("It takes async invocations: POST \(client.baseURL)/endpoints/\(name)/async-invocations, or `serval async submit \(name)`")
             }

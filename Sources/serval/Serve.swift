@@ -154,7 +154,8 @@ struct Serve: AsyncParsableCommand {
             environments: environments, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
             observer: metrics ?? NoInferenceObserver(), logger: logger)
         let manager = EndpointManager(store: store, packages: packages, variants: variants, clock: clock, logger: logger)
-        let inference = InferenceService(endpoints: manager)
+        let capture = DataCaptureWriter(objects: objects, clock: clock, logger: logger)
+        let inference = InferenceService(endpoints: manager, capture: capture, clock: clock)
         let webhookPolicy = try WebhookPolicy(allow: webhookAllow.isEmpty ? ["*"] : webhookAllow)
         let configs = EndpointConfigService(store: store, clock: clock, webhookPolicy: webhookPolicy)
         let owner = UUID().uuidString.lowercased()
@@ -236,7 +237,9 @@ struct Serve: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: manager), .init(service: dispatcher), .init(service: transforms), .init(service: s3),
+                    // Shut down in reverse order: capture flushes once the frontends and the dispatcher are done.
+                    .init(service: manager), .init(service: capture), .init(service: dispatcher), .init(service: transforms),
+                    .init(service: s3),
                     .init(service: app),
                     .init(service: grpc),
                     .init(service: CancelOnShutdown(cancellation: packages.shutdown)),

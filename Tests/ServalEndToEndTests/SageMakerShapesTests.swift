@@ -59,7 +59,8 @@ struct SageMakerShapesTests {
                                       "OutputConfig": {"S3OutputPath": "s3://out/p", "NotificationConfig": {"SuccessTopic": "arn:aws:sns:x"}}},
              "DataCaptureConfig": {"InitialSamplingPercentage": 10, "DestinationS3Uri": "s3://cap/x", "CaptureOptions": [{"CaptureMode": "Input"}]}}
             """#)
-        let (variants, asyncInference) = try input.validated()
+        let (variants, asyncInference, dataCapture) = try input.validated()
+        #expect(dataCapture?.samplingPercentage == 10 && dataCapture?.captureInput == true && dataCapture?.captureOutput == false)
         #expect(variants.map(\.instanceCount) == [3, 1])
         #expect(variants.map(\.weight) == [0.25, 1])
         #expect(variants[0].modelLoadTimeoutSeconds == 600)
