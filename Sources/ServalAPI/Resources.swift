@@ -206,18 +206,65 @@ public struct CreateEndpointRequest: Codable, Sendable, Equatable {
 /// The live state of one variant of a running endpoint.
 public struct VariantState: Codable, Sendable, Equatable {
     public var name: String
+    /// The model the variant serves.
+    public var model: String
     public var desiredInstances: Int
+    /// Instances serving now, starting (loading the model), and failed (the variant cannot serve).
     public var readyInstances: Int
+    public var loadingInstances: Int
+    public var failedInstances: Int
     public var queueDepth: Int
     public var inFlight: Int
+    /// The last minute: invocations per second, latency percentiles in milliseconds, requests per batch,
+    /// invocations and failed invocations.
+    public var requestsPerSecond: Double
+    public var latencyP50Ms: Double?
+    public var latencyP99Ms: Double?
+    public var averageBatchSize: Double?
+    public var invocationsLastMinute: Int
+    public var errorsLastMinute: Int
+    /// Resident memory of the variant's worker processes.
+    public var workerMemoryBytes: Int
 
     /// Creates a variant state.
-    public init(name: String, desiredInstances: Int, readyInstances: Int, queueDepth: Int, inFlight: Int) {
+    public init(
+        name: String, model: String, desiredInstances: Int, readyInstances: Int, loadingInstances: Int,
+        failedInstances: Int, queueDepth: Int, inFlight: Int, requestsPerSecond: Double, latencyP50Ms: Double?,
+        latencyP99Ms: Double?, averageBatchSize: Double?, invocationsLastMinute: Int, errorsLastMinute: Int,
+        workerMemoryBytes: Int
+    ) {
         self.name = name
+        self.model = model
         self.desiredInstances = desiredInstances
         self.readyInstances = readyInstances
+        self.loadingInstances = loadingInstances
+        self.failedInstances = failedInstances
         self.queueDepth = queueDepth
         self.inFlight = inFlight
+        self.requestsPerSecond = requestsPerSecond
+        self.latencyP50Ms = latencyP50Ms
+        self.latencyP99Ms = latencyP99Ms
+        self.averageBatchSize = averageBatchSize
+        self.invocationsLastMinute = invocationsLastMinute
+        self.errorsLastMinute = errorsLastMinute
+        self.workerMemoryBytes = workerMemoryBytes
+    }
+}
+
+/// Where an endpoint is called.
+public struct EndpointURLs: Codable, Sendable, Equatable {
+    /// The SageMaker runtime: `POST` here.
+    public var sageMaker: String
+    /// The Open Inference Protocol over REST: `POST` here.
+    public var openInference: String
+    /// The Open Inference Protocol over gRPC: `host:port`, model name = the endpoint's.
+    public var grpc: String
+
+    /// Creates the set.
+    public init(sageMaker: String, openInference: String, grpc: String) {
+        self.sageMaker = sageMaker
+        self.openInference = openInference
+        self.grpc = grpc
     }
 }
 
@@ -235,9 +282,11 @@ public struct EndpointDescription: Codable, Sendable, Equatable {
     public var variants: [VariantState]
     /// The async queue, for endpoints that take async invocations.
     public var asyncQueue: AsyncQueueState?
+    /// Where to call it; absent in listings.
+    public var urls: EndpointURLs?
 
     /// Describes an endpoint.
-    public init(_ endpoint: Endpoint, variants: [VariantState], asyncQueue: AsyncQueueState? = nil) {
+    public init(_ endpoint: Endpoint, variants: [VariantState], asyncQueue: AsyncQueueState? = nil, urls: EndpointURLs? = nil) {
         name = endpoint.name
         config = endpoint.configName
         status = endpoint.status.rawValue
@@ -246,6 +295,7 @@ public struct EndpointDescription: Codable, Sendable, Equatable {
         updatedAt = endpoint.updatedAt.iso8601
         self.variants = variants
         self.asyncQueue = asyncQueue
+        self.urls = urls
     }
 }
 

@@ -143,9 +143,13 @@ public struct ServalClient: Sendable {
         try await decode(send(.GET, "/endpoints/\(escape(name))"))
     }
 
-    /// Every endpoint.
-    public func endpoints() async throws -> [EndpointDescription] {
-        try await decode(send(.GET, "/endpoints"), as: EndpointList.self).endpoints
+    /// Every endpoint, or those in `status`, whose name contains `nameContains` and whose config serves `model`.
+    public func endpoints(status: String? = nil, nameContains: String? = nil, model: String? = nil) async throws -> [EndpointDescription] {
+        let filters = [("status", status), ("nameContains", nameContains), ("model", model)].compactMap { key, value in
+            value.map { "\(key)=\(queryEscape($0))" }
+        }
+        let path = "/endpoints" + (filters.isEmpty ? "" : "?" + filters.joined(separator: "&"))
+        return try await decode(send(.GET, path), as: EndpointList.self).endpoints
     }
 
     /// Starts deleting an endpoint.

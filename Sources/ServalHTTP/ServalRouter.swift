@@ -39,6 +39,8 @@ public struct HTTPServices: Sendable {
     public var sageMaker = SageMakerControlSettings()
     /// What `GET /metrics` reports; `nil` when metrics are off (`serve --no-metrics`).
     public var metrics: MetricsSource?
+    /// The gRPC port Serval listens on, once it does; for the URLs an endpoint's description shows.
+    public var grpcPort: @Sendable () -> Int? = { nil }
 
     /// Creates the set.
     public init(
@@ -203,14 +205,41 @@ struct RESTRoutes: Sendable {
         return try Self.json(await describe(endpoint), status: .created)
     }
 
+    /// `GET /endpoints[?status=&nameContains=&model=]`: every endpoint, or those in that status, whose name contains
+    /// that text (case-insensitively), and whose config serves that model.
     @Sendable func listEndpoints(_ request: Request, context: ServalRequestContext) async throws -> Response {
+        let query = request.uri.queryParameters
+        let status = query.get("status")
+        if let status, !EndpointStatus.allCases.map(\.rawValue).contains(status) {
+            throw ServalError.invalid(
+                "status", "\"\(status)\" is not an endpoint status; use one of \(EndpointStatus.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        let nameContains = query.get("nameContains")?.lowercased()
+        let model = query.get("model")
         var described: [EndpointDescription] = []
-        for endpoint in try await services.endpoints.list() { described.append(await describe(endpoint)) }
+        for endpoint in try await services.endpoints.list() {
+            if let status, endpoint.status.rawValue != status { continue }
+            if let nameContains, !endpoint.name.lowercased().contains(nameContains) { continue }
+            if let model {
+                guard let config = try? await services.configs.get(endpoint.configName),
+                    config.variants.contains(where: { $0.modelName == model })
+                else { continue }
+            }
+            described.append(await describe(endpoint))
+        }
         return try Self.json(EndpointList(endpoints: described))
     }
 
     @Sendable func describeEndpoint(_ request: Request, context: ServalRequestContext) async throws -> Response {
-        try Self.json(await describe(try await services.endpoints.get(try context.parameters.require("name"))))
+        let endpoint = try await services.endpoints.get(try context.parameters.require("name"))
+        // The URLs as this client reached Serval.
+        let authority = request.head.authority ?? "127.0.0.1"
+        let host = authority.hasPrefix("[") ? String(authority.prefix { $0 != "]" }) + "]" : String(authority.prefix { $0 != ":" })
+        let urls = EndpointURLs(
+            sageMaker: "http://\(authority)/endpoints/\(endpoint.name)/invocations",
+            openInference: "http://\(authority)/v2/models/\(endpoint.name)/infer",
+            grpc: "\(host):\(services.grpcPort().map(String.init) ?? "?")")
+        return try Self.json(await describe(endpoint, urls: urls))
     }
 
     @Sendable func deleteEndpoint(_ request: Request, context: ServalRequestContext) async throws -> Response {
@@ -220,14 +249,24 @@ struct RESTRoutes: Sendable {
 
     // MARK: Helpers
 
-    private func describe(_ endpoint: Endpoint) async -> EndpointDescription {
-        let variants = await services.endpoints.variantStatuses(endpoint.name).map {
-            VariantState(
-                name: $0.name, desiredInstances: $0.status.desiredInstances, readyInstances: $0.status.readyInstances,
-                queueDepth: $0.status.queueDepth, inFlight: $0.status.inFlight)
+    private func describe(_ endpoint: Endpoint, urls: EndpointURLs? = nil) async -> EndpointDescription {
+        let variants = await services.endpoints.variantStatuses(endpoint.name).map { card in
+            let status = card.status
+            let failed = if case .failed = status.state { true } else { false }
+            let ready = failed ? 0 : status.readyInstances
+            return VariantState(
+                name: card.name, model: card.model, desiredInstances: status.desiredInstances, readyInstances: ready,
+                loadingInstances: failed ? 0 : max(status.desiredInstances - ready, 0),
+                failedInstances: failed ? status.desiredInstances : 0, queueDepth: status.queueDepth,
+                inFlight: status.inFlight, requestsPerSecond: card.activity.requestsPerSecond,
+                latencyP50Ms: card.activity.p50Milliseconds, latencyP99Ms: card.activity.p99Milliseconds,
+                averageBatchSize: card.activity.averageBatchSize, invocationsLastMinute: card.activity.invocations,
+                errorsLastMinute: card.activity.errors, workerMemoryBytes: card.workerMemoryBytes)
         }
         let queue = await services.asyncInvocations.queueDepth(endpoint: endpoint.name)
-        return EndpointDescription(endpoint, variants: variants, asyncQueue: queue.map { AsyncQueueState(queued: $0.queued, inProgress: $0.inProgress) })
+        return EndpointDescription(
+            endpoint, variants: variants, asyncQueue: queue.map { AsyncQueueState(queued: $0.queued, inProgress: $0.inProgress) },
+            urls: urls)
     }
 
     /// Streams an upload to a staging file, refusing more than the configured limit. The file is written on

@@ -108,7 +108,10 @@ public actor VariantRuntime {
     /// The variant's spec.
     public nonisolated let spec: VariantSpec
     /// Receives the variant's events: the batches it runs here, the invocations it answers at the inference entry.
+    /// They also go into ``activity``.
     public nonisolated let observer: any VariantObserver
+    /// The variant's last minute, for its deploy card.
+    public nonisolated let activity: RecentActivity
     private let environments: PythonEnvironments
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
@@ -149,7 +152,9 @@ public actor VariantRuntime {
         onStateChange: @escaping @Sendable (State) async -> Void = { _ in }
     ) {
         self.spec = spec
-        self.observer = observer
+        let activity = RecentActivity()
+        self.activity = activity
+        self.observer = ActivityRecorder(activity: activity, next: observer)
         self.environments = environments
         self.eventLoopGroup = eventLoopGroup
         var logger = logger
@@ -776,4 +781,26 @@ private func residentBytes(pid: Int32) -> Int {
     let fields = text.split(separator: " ")
     guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+/// Keeps a variant's ``RecentActivity`` and passes every event on.
+private struct ActivityRecorder: VariantObserver {
+    let activity: RecentActivity
+    let next: any VariantObserver
+
+    func invocationEnded(path: InferencePath, duration: Duration, failure: InferenceFailure?) {
+        activity.invocation(duration: duration, failed: failure != nil)
+        next.invocationEnded(path: path, duration: duration, failure: failure)
+    }
+
+    func batchSent(items: Int, rows: Int) {
+        activity.batch(items: items)
+        next.batchSent(items: items, rows: rows)
+    }
+
+    func queued(for duration: Duration) { next.queued(for: duration) }
+    func batchComputed(in duration: Duration) { next.batchComputed(in: duration) }
+    func modelLoaded(in duration: Duration) { next.modelLoaded(in: duration) }
+    func recordsTransformed(_ count: Int) { next.recordsTransformed(count) }
+    func captureDropped(_ count: Int) { next.captureDropped(count) }
 }

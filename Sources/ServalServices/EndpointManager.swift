@@ -283,13 +283,26 @@ public final class EndpointManager: Service, Sendable {
     }
 
     /// The live numbers of each variant of a running endpoint, by variant name; empty when it is not running.
-    public func variantStatuses(_ name: String) async -> [(name: String, status: VariantStatus)] {
+    public func variantStatuses(_ name: String) async -> [VariantCard] {
         guard let runtime = registry.withLock({ $0.running[name] }) else { return [] }
-        var result: [(String, VariantStatus)] = []
+        var result: [VariantCard] = []
         for variant in runtime.variants {
-            result.append((variant.spec.variant.name, await variant.status()))
+            result.append(
+                VariantCard(
+                    name: variant.spec.variant.name, model: variant.spec.model.name, status: await variant.status(),
+                    activity: variant.activity.snapshot(), workerMemoryBytes: await variant.workerMemoryBytes()))
         }
         return result
+    }
+
+    /// What a running variant's deploy card shows.
+    public struct VariantCard: Sendable {
+        public var name: String
+        public var model: String
+        public var status: VariantStatus
+        /// The last minute.
+        public var activity: RecentActivity.Snapshot
+        public var workerMemoryBytes: Int
     }
 
     /// Marks the endpoint `Deleting`, then drains and stops its workers and removes it.

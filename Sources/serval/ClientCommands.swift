@@ -261,19 +261,29 @@ struct EndpointsCommand: AsyncParsableCommand {
         commandName: "endpoints", abstract: "Manage endpoints.", subcommands: [List.self, Describe.self, Delete.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List endpoints.")
+        static let configuration = CommandConfiguration(abstract: "List endpoints (JSON).")
+        @Option(help: "Only endpoints in this status (InService, Creating, Updating, Failed, Deleting, ...).") var status: String?
+        @Option(help: "Only endpoints whose name contains this text (case-insensitive).") var nameContains: String?
+        @Option(help: "Only endpoints whose config serves this model.") var model: String?
         @OptionGroup var options: ServerOptions
         func run() async throws {
-            try await reportingErrors { try printJSON(try await options.client.endpoints()) }
+            try await reportingErrors {
+                try printJSON(try await options.client.endpoints(status: status, nameContains: nameContains, model: model))
+            }
         }
     }
 
     struct Describe: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Describe an endpoint.")
+        static let configuration = CommandConfiguration(
+            abstract: "Describe an endpoint: its deploy card (status, URLs, and per variant instances, traffic, latency, batching, errors and memory over the last minute).")
         @Argument var name: String
+        @Flag(help: "Print the REST description as JSON instead.") var json = false
         @OptionGroup var options: ServerOptions
         func run() async throws {
-            try await reportingErrors { try printJSON(try await options.client.endpoint(name)) }
+            try await reportingErrors {
+                let endpoint = try await options.client.endpoint(name)
+                if json { try printJSON(endpoint) } else { print(DeployCard(endpoint).text, terminator: "") }
+            }
         }
     }
 

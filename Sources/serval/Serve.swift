@@ -19,6 +19,7 @@ import ServalS3
 import ServalServices
 import ServalStore
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// `serval serve`: one process serving the REST API, the SageMaker runtime routes and every endpoint's workers.
@@ -199,6 +200,8 @@ struct Serve: AsyncParsableCommand {
                 transformVariants: { transforms.runningVariants() })
         }
 
+        let grpcListening = Mutex<Int?>(nil)
+        services.grpcPort = { grpcListening.withLock { $0 } }
         let host = self.host
         let app = Application(
             router: makeRouter(services: services, accessControl: access.http),
@@ -221,6 +224,7 @@ struct Serve: AsyncParsableCommand {
             maxRequestBytes: InvocationLimits.maxTensorRequestBytes,
             authentication: access.authenticator.map { AuthenticationInterceptor(authenticator: $0, logger: logger) }
         ) { host, port in
+            grpcListening.withLock { $0 = port }
             FileHandle.standardOutput.write(Data("Serval gRPC is listening on \(host):\(port)\n".utf8))
         }
         let s3 = S3Frontend(
