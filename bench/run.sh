@@ -3,6 +3,7 @@
 #        The async inference benchmark: bench/run.sh async [--quick] [more async.py options, see async --help]
 #        The batch transform benchmark: bench/run.sh transform [--quick] [more transform.py options, see transform --help]
 #        The object store benchmark: bench/run.sh objects [--size-mb N] [more objects.py options, see objects --help]
+#        What observing costs: bench/run.sh metrics [--quick] [--baseline OLD_SERVAL] [more metrics.py options]
 #
 # Provides bench/.venv (numpy, scikit-learn, joblib, MLServer 1.7, mlserver-sklearn, FastAPI, uvicorn, boto3),
 # checks for wrk, builds Serval and bench/grpc-load (serval-grpc-load) in release mode if they are missing,
@@ -15,11 +16,11 @@ REPO_DIR="$(dirname "$BENCH_DIR")"
 VENV="$BENCH_DIR/.venv"
 cd "$REPO_DIR"
 
-# `bench/run.sh async ...` runs bench/async.py, `bench/run.sh transform ...` bench/transform.py and
-# `bench/run.sh objects ...` bench/objects.py (none needs the gRPC load generator; transform.py and objects.py not wrk
+# `bench/run.sh async ...` runs bench/async.py, `bench/run.sh transform ...` bench/transform.py,
+# `bench/run.sh metrics ...` bench/metrics.py and `bench/run.sh objects ...` bench/objects.py (none needs the gRPC load generator; transform.py and objects.py not wrk
 # either) instead of bench/bench.py.
 script="$BENCH_DIR/bench.py"
-if [[ "${1:-}" == async || "${1:-}" == transform || "${1:-}" == objects ]]; then
+if [[ "${1:-}" == async || "${1:-}" == transform || "${1:-}" == objects || "${1:-}" == metrics ]]; then
     script="$BENCH_DIR/$1.py"
     shift
 fi
