@@ -70,11 +70,17 @@ public struct Endpoint: Codable, Sendable, Equatable {
     public var pendingConfigName: String?
     /// Weights and instance counts changed on the running endpoint, applied over its config's.
     public var variantOverrides: [VariantOverride]?
+    /// The config and models the endpoint runs, copied when it was created or last updated (`nil` in records
+    /// written before endpoints kept a copy). The endpoint starts from this copy after a restart, an instance
+    /// restart or a change of instance count, so it serves on when its config or models are deleted, as SageMaker
+    /// allows.
+    public var deployment: EndpointDeployment?
 
     /// Creates an endpoint.
     public init(
         name: String, configName: String, status: EndpointStatus, failureReason: String? = nil, createdAt: Timestamp,
-        updatedAt: Timestamp, pendingConfigName: String? = nil, variantOverrides: [VariantOverride]? = nil
+        updatedAt: Timestamp, pendingConfigName: String? = nil, variantOverrides: [VariantOverride]? = nil,
+        deployment: EndpointDeployment? = nil
     ) {
         self.name = name
         self.configName = configName
@@ -84,5 +90,26 @@ public struct Endpoint: Codable, Sendable, Equatable {
         self.updatedAt = updatedAt
         self.pendingConfigName = pendingConfigName
         self.variantOverrides = variantOverrides
+        self.deployment = deployment
+    }
+}
+
+/// An endpoint's own copy of the config it runs and of that config's models (with their package paths), so that
+/// deleting the config or a model does not take anything from a running endpoint.
+public struct EndpointDeployment: Codable, Sendable, Equatable {
+    /// The endpoint config as it was when deployed.
+    public var config: EndpointConfig
+    /// The models its variants name, as they were when deployed.
+    public var models: [Model]
+
+    /// Creates a deployment.
+    public init(config: EndpointConfig, models: [Model]) {
+        self.config = config
+        self.models = models
+    }
+
+    /// The copy of the model named `name`.
+    public func model(named name: String) -> Model? {
+        models.first { $0.name == name }
     }
 }

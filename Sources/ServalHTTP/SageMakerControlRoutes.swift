@@ -298,7 +298,8 @@ private struct Call: Sendable {
         try validName(input.EndpointName, "EndpointName")
         let arn = arns.arn("endpoint", input.EndpointName)
         let endpoint = try await finding("endpoint", arn: arn) { try await services.endpoints.get(input.EndpointName) }
-        let config = try? await services.configs.get(endpoint.configName)
+        var config = endpoint.deployment?.config
+        if config == nil { config = try? await services.configs.get(endpoint.configName) }
         let recorded = config.map(CreateEndpointConfigInput.recorded)
         let serverless = Dictionary(
             (recorded?.ProductionVariants ?? []).map { ($0.VariantName, $0.ServerlessConfig) }, uniquingKeysWith: { first, _ in first })

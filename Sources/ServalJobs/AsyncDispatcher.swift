@@ -165,7 +165,7 @@ public final class AsyncDispatcher: Service, Sendable {
         let identity = ObjectIdentifier(runtime)
         if let cached = state.withLock({ $0.configs[name] }), cached.runtime == identity { return cached.config }
         guard let endpoint = try await store.endpoint(named: name),
-            let config = try await store.endpointConfig(named: endpoint.configName)
+            let config = try await store.config(of: endpoint)
         else { return nil }
         state.withLock { $0.configs[name] = (identity, config) }
         return config
@@ -335,7 +335,7 @@ public final class AsyncDispatcher: Service, Sendable {
     /// The async section of the endpoint's config, if the endpoint and its config still exist.
     func asyncConfig(endpoint: String) async throws -> AsyncInferenceConfig? {
         guard let stored = try await store.endpoint(named: endpoint),
-            let config = try await store.endpointConfig(named: stored.configName)
+            let config = try await store.config(of: stored)
         else { return nil }
         return config.asyncInference
     }

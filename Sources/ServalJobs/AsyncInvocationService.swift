@@ -77,7 +77,7 @@ public struct AsyncInvocationService: Sendable {
         guard let endpoint = try await store.endpoint(named: name) else {
             throw ServalError(.notFound, "Endpoint \"\(name)\" does not exist; create it first or check the name.")
         }
-        guard let config = try await store.endpointConfig(named: endpoint.configName) else {
+        guard let config = try await store.config(of: endpoint) else {
             throw ServalError.notFound("Endpoint config", endpoint.configName)
         }
         guard let settings = config.asyncInference else {
@@ -228,7 +228,7 @@ public struct AsyncInvocationService: Sendable {
     /// The endpoint's async queue, when its config takes async invocations (`nil` otherwise).
     public func queueDepth(endpoint name: String) async -> AsyncQueueDepth? {
         guard let endpoint = try? await store.endpoint(named: name),
-            let config = try? await store.endpointConfig(named: endpoint.configName), config.asyncInference != nil
+            let config = try? await store.config(of: endpoint), config.asyncInference != nil
         else { return nil }
         return (try? await store.queuedAsyncCounts())?[name] ?? AsyncQueueDepth(queued: 0, inProgress: 0)
     }

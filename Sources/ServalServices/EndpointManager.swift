@@ -49,8 +49,8 @@ public final class EndpointManager: Service, Sendable {
         var fresh: Set<UInt64>
         /// The running variants the update replaces, stopped once it has switched.
         var retiring: [VariantRuntime]
-        /// The endpoint's config after the update.
-        var configName: String
+        /// The endpoint's config and models after the update.
+        var deployment: EndpointDeployment
         /// The endpoint's overrides after the update, and before it (restored by a rollback).
         var overrides: [VariantOverride]?
         var previousOverrides: [VariantOverride]?
@@ -119,6 +119,7 @@ public final class EndpointManager: Service, Sendable {
                 }
             case .deleting:
                 _ = try await store.deleteEndpoint(named: endpoint.name)
+                await packages.removeUnused(endpoint.deployment?.models.map(\.packagePath) ?? [], store: store)
             case .failed, .outOfService, .updateRollbackFailed:
                 break
             }
@@ -131,11 +132,10 @@ public final class EndpointManager: Service, Sendable {
     public func create(name: String, configName: String) async throws -> Endpoint {
         try ResourceName.validate(name, field: "name")
         try ResourceName.validate(configName, field: "config")
-        guard try await store.endpointConfig(named: configName) != nil else {
-            throw ServalError(.notFound, "config: endpoint config \"\(configName)\" does not exist; create it first (POST /endpoint-configs).")
-        }
+        let deployment = try await store.deployment(ofConfig: configName)
         let now = clock.now()
-        let endpoint = Endpoint(name: name, configName: configName, status: .creating, createdAt: now, updatedAt: now)
+        let endpoint = Endpoint(
+            name: name, configName: configName, status: .creating, createdAt: now, updatedAt: now, deployment: deployment)
         try await store.createEndpoint(endpoint)
         do {
             try await launch(endpoint)
@@ -170,9 +170,7 @@ public final class EndpointManager: Service, Sendable {
         try ResourceName.validate(configName, field: "config")
         var endpoint = try await get(name)
         try checkUpdatable(endpoint)
-        guard try await store.endpointConfig(named: configName) != nil else {
-            throw ServalError(.notFound, "config: endpoint config \"\(configName)\" does not exist; create it first.")
-        }
+        _ = try await store.deployment(ofConfig: configName)  // the config and its models exist
         endpoint.status = .updating
         endpoint.pendingConfigName = configName
         endpoint.failureReason = nil
@@ -234,7 +232,7 @@ public final class EndpointManager: Service, Sendable {
             var variant = running.variants[index].spec.variant
             variant.instanceCount = count
             variant.weight = weights[index]
-            let made = try await makeVariant(endpoint: name, variant: variant)
+            let made = makeVariant(endpoint: name, variant: variant, model: running.variants[index].spec.model)
             members[index] = made
             fresh.insert(made.token)
             retiring.append(running.variants[index])
@@ -256,7 +254,7 @@ public final class EndpointManager: Service, Sendable {
         try await store.updateEndpoint(endpoint)
         let update = PendingUpdate(
             id: tokens.add(1, ordering: .relaxed).newValue, runtime: runtime, fresh: fresh, retiring: retiring,
-            configName: endpoint.configName, overrides: overrides, previousOverrides: previous)
+            deployment: try await deployment(of: endpoint), overrides: overrides, previousOverrides: previous)
         start(update, endpoint: name)
         return endpoint
     }
@@ -316,12 +314,14 @@ public final class EndpointManager: Service, Sendable {
             ($0.running.removeValue(forKey: name), $0.updates.removeValue(forKey: name))
         }
         let variants = (runtime?.variants ?? []) + (update.map(Self.freshVariants) ?? [])
-        submit { [store, logger] in
+        let released = endpoint.deployment?.models.map(\.packagePath) ?? []
+        submit { [store, logger, packages] in
             await withDiscardingTaskGroup { group in
                 for variant in variants { group.addTask { await variant.stop() } }
             }
             do {
                 _ = try await store.deleteEndpoint(named: name)
+                await packages.removeUnused(released, store: store)
             } catch {
                 logger.error("Could not remove deleted endpoint", metadata: ["endpoint": "\(name)", "error": "\(error)"])
             }
@@ -366,11 +366,8 @@ public final class EndpointManager: Service, Sendable {
         }
     }
 
-    /// Makes (without starting) the runtime of one variant of `endpoint`.
-    private func makeVariant(endpoint: String, variant: ProductionVariant) async throws -> (variant: VariantRuntime, token: UInt64) {
-        guard let model = try await store.model(named: variant.modelName) else {
-            throw ServalError.notFound("Model", variant.modelName)
-        }
+    /// Makes (without starting) the runtime of one variant of `endpoint`, serving `model`.
+    private func makeVariant(endpoint: String, variant: ProductionVariant, model: Model) -> (variant: VariantRuntime, token: UInt64) {
         let spec = VariantSpec(
             endpointName: endpoint, variant: variant, model: model,
             modelDirectory: packages.absolutePath(of: model.packagePath))
@@ -381,23 +378,36 @@ public final class EndpointManager: Service, Sendable {
         return (runtime, token)
     }
 
-    /// Makes (without starting) the runtime of `config`'s variants with `overrides` applied.
-    private func makeRuntime(endpoint: String, config: EndpointConfig, overrides: [VariantOverride]?) async throws -> EndpointRuntime {
+    /// Makes (without starting) the runtime of a deployment's variants with `overrides` applied.
+    private func makeRuntime(endpoint: String, deployment: EndpointDeployment, overrides: [VariantOverride]?) throws -> EndpointRuntime {
         var members: [(variant: VariantRuntime, token: UInt64)] = []
-        let variants = config.variants(applying: overrides)
+        let variants = deployment.config.variants(applying: overrides)
         for variant in variants {
-            members.append(try await makeVariant(endpoint: endpoint, variant: variant))
+            guard let model = deployment.model(named: variant.modelName) else {
+                throw ServalError.notFound("Model", variant.modelName)
+            }
+            members.append(makeVariant(endpoint: endpoint, variant: variant, model: model))
         }
         return EndpointRuntime(
             name: endpoint, variants: members.map { $0.variant }, weights: variants.map(\.weight), tokens: members.map { $0.token },
             dataCapture: config.dataCapture)
     }
 
-    private func launch(_ endpoint: Endpoint) async throws {
-        guard let config = try await store.endpointConfig(named: endpoint.configName) else {
-            throw ServalError.notFound("Endpoint config", endpoint.configName)
+    /// What the endpoint runs: its own copy, made now from the stored config and models for a record written
+    /// before endpoints kept one (and recorded, so that later deletions take nothing from it).
+    private func deployment(of endpoint: Endpoint) async throws -> EndpointDeployment {
+        if let deployment = endpoint.deployment { return deployment }
+        let deployment = try await store.deployment(ofConfig: endpoint.configName)
+        if var stored = try await store.endpoint(named: endpoint.name) {
+            stored.deployment = deployment
+            try await store.updateEndpoint(stored)
         }
-        let runtime = try await makeRuntime(endpoint: endpoint.name, config: config, overrides: endpoint.variantOverrides)
+        return deployment
+    }
+
+    private func launch(_ endpoint: Endpoint) async throws {
+        let runtime = try makeRuntime(
+            endpoint: endpoint.name, deployment: try await deployment(of: endpoint), overrides: endpoint.variantOverrides)
         registry.withLock { $0.running[endpoint.name] = runtime }
         for variant in runtime.variants {
             submit { await variant.run() }
@@ -407,19 +417,18 @@ public final class EndpointManager: Service, Sendable {
     /// Starts the variants of `configName` beside the running ones; on an error it rolls back at once.
     private func beginConfigUpdate(_ endpoint: Endpoint, to configName: String, retainOverrides: Bool = false) async {
         do {
-            guard let config = try await store.endpointConfig(named: configName) else {
-                throw ServalError.notFound("Endpoint config", configName)
-            }
+            let deployment = try await store.deployment(ofConfig: configName)
+            let config = deployment.config
             guard let running = registry.withLock({ $0.running[endpoint.name] }) else {
                 throw ServalError(.serviceUnavailable, "the endpoint is not running.")
             }
             let overrides = retainOverrides
                 ? endpoint.variantOverrides?.filter { override in config.variants.contains { $0.name == override.variantName } }
                 : nil
-            let runtime = try await makeRuntime(endpoint: endpoint.name, config: config, overrides: overrides)
+            let runtime = try makeRuntime(endpoint: endpoint.name, deployment: deployment, overrides: overrides)
             let update = PendingUpdate(
                 id: tokens.add(1, ordering: .relaxed).newValue, runtime: runtime, fresh: Set(runtime.tokens),
-                retiring: running.variants, configName: configName, overrides: overrides,
+                retiring: running.variants, deployment: deployment, overrides: overrides,
                 previousOverrides: endpoint.variantOverrides)
             start(update, endpoint: endpoint.name)
         } catch {
@@ -429,7 +438,7 @@ public final class EndpointManager: Service, Sendable {
 
     private func start(_ update: PendingUpdate, endpoint name: String) {
         registry.withLock { $0.updates[name] = update }
-        logger.info("Endpoint is updating", metadata: ["endpoint": "\(name)", "config": "\(update.configName)"])
+        logger.info("Endpoint is updating", metadata: ["endpoint": "\(name)", "config": "\(update.deployment.config.name)"])
         for variant in Self.freshVariants(of: update) {
             submit { await variant.run() }
         }
@@ -493,8 +502,11 @@ public final class EndpointManager: Service, Sendable {
         }
         guard claimed else { return }
         // The store first: the async dispatcher reads the config of each new runtime from it.
+        var replaced: [String] = []
         if var endpoint = try await store.endpoint(named: name), endpoint.status != .deleting {
-            endpoint.configName = update.configName
+            replaced = endpoint.deployment?.models.map(\.packagePath) ?? []
+            endpoint.configName = update.deployment.config.name
+            endpoint.deployment = update.deployment
             endpoint.pendingConfigName = nil
             endpoint.variantOverrides = update.overrides
             endpoint.status = .inService
@@ -509,9 +521,14 @@ public final class EndpointManager: Service, Sendable {
             return true
         }
         guard switched else { return }
-        logger.info("Endpoint is InService after its update", metadata: ["endpoint": "\(name)", "config": "\(update.configName)"])
-        for variant in update.retiring {
-            submit { await variant.stop() }
+        logger.info("Endpoint is InService after its update", metadata: ["endpoint": "\(name)", "config": "\(update.deployment.config.name)"])
+        let retiring = update.retiring
+        let released = replaced
+        submit { [store, packages] in
+            await withDiscardingTaskGroup { group in
+                for variant in retiring { group.addTask { await variant.stop() } }
+            }
+            await packages.removeUnused(released, store: store)
         }
     }
 

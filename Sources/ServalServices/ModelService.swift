@@ -71,7 +71,7 @@ public struct ModelService: Sendable {
         do {
             try await store.createModel(model)
         } catch {
-            await remove(stored.relativePath)
+            await packages.removeUnused([stored.relativePath], store: store)
             throw error
         }
         return model
@@ -88,25 +88,42 @@ public struct ModelService: Sendable {
         try await store.models()
     }
 
-    /// Deletes the model and its package; refused while an endpoint config uses it.
+    /// Deletes the model, as SageMaker allows also while configs and endpoints use it: its package stays while
+    /// an endpoint's deployment holds it, and goes with the last such endpoint. Refused while an update is
+    /// deploying a config that uses it.
     public func delete(_ name: String) async throws {
         let model = try await get(name)
+        for endpoint in try await store.endpoints() {
+            guard let pending = endpoint.pendingConfigName,
+                let config = try await store.endpointConfig(named: pending),
+                config.variants.contains(where: { $0.modelName == name })
+            else { continue }
+            throw ServalError(
+                .conflict,
+                "Model \"\(name)\" is being deployed to endpoint \"\(endpoint.name)\" by an update (endpoint config \"\(pending)\"); delete it once the update has finished.")
+        }
         guard try await store.deleteModel(named: name) else { throw ServalError.notFound("Model", name) }
-        await remove(model.packagePath)
+        await packages.removeUnused([model.packagePath], store: store)
     }
 
-    /// Removes what a crash left in the data folder: staged uploads and extractions, and package folders no model
-    /// records. Call it at start, before serving; returns what was removed and its size, for the log.
+    /// Removes what a crash left in the data folder: staged uploads and extractions, and package folders that
+    /// neither a model nor an endpoint's deployment records. Call it at start, before serving; returns what was
+    /// removed and its size, for the log.
     public func removeLeftovers() async throws -> [(path: String, bytes: Int64)] {
-        let recorded = Set(try await store.models().map(\.packagePath))
+        let recorded = try await store.packagePathsInUse()
         let packages = self.packages
         return try await NIOThreadPool.singleton.runIfActive { packages.removeLeftovers(keeping: recorded) }
     }
+}
 
-    /// Deletes a stored package folder on the thread pool: a large tree takes a while to remove.
-    private func remove(_ relativePath: String) async {
-        let packages = self.packages
-        try? await NIOThreadPool.singleton.runIfActive { packages.remove(relativePath: relativePath) }
+extension PackageStore {
+    /// Deletes the packages among `paths` that no model and no endpoint's deployment uses any more, on the
+    /// thread pool (a large tree takes a while to remove).
+    func removeUnused(_ paths: [String], store: any MetadataStore) async {
+        guard !paths.isEmpty, let inUse = try? await store.packagePathsInUse() else { return }
+        let unused = Set(paths).subtracting(inUse)
+        guard !unused.isEmpty else { return }
+        try? await NIOThreadPool.singleton.runIfActive { for path in unused { self.remove(relativePath: path) } }
     }
 }
 
@@ -163,7 +180,8 @@ public struct EndpointConfigService: Sendable {
         try await store.endpointConfigs()
     }
 
-    /// Deletes the config; refused while an endpoint uses it or an update is moving one to it.
+    /// Deletes the config, as SageMaker allows also while endpoints use it (they run their own copy); refused
+    /// while an update is moving an endpoint to it.
     public func delete(_ name: String) async throws {
         if let endpoint = try await store.endpoints().first(where: { $0.pendingConfigName == name }) {
             throw ServalError(

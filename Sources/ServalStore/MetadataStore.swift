@@ -14,7 +14,8 @@ public protocol MetadataStore: AsyncInvocationStore, TransformJobStore, AccessKe
     func model(named name: String) async throws -> Model?
     /// Every model, by name.
     func models() async throws -> [Model]
-    /// Deletes a model; fails with ``ServalError/Code/conflict`` while an endpoint config uses it.
+    /// Deletes a model, also while configs or endpoints use it (endpoints keep their own copy,
+    /// ``Endpoint/deployment``).
     func deleteModel(named name: String) async throws -> Bool
 
     /// Stores a new endpoint config.
@@ -23,7 +24,7 @@ public protocol MetadataStore: AsyncInvocationStore, TransformJobStore, AccessKe
     func endpointConfig(named name: String) async throws -> EndpointConfig?
     /// Every endpoint config, by name.
     func endpointConfigs() async throws -> [EndpointConfig]
-    /// Deletes an endpoint config; fails with ``ServalError/Code/conflict`` while an endpoint uses it.
+    /// Deletes an endpoint config, also while endpoints use it (they keep their own copy, ``Endpoint/deployment``).
     func deleteEndpointConfig(named name: String) async throws -> Bool
 
     /// Stores a new endpoint.
@@ -36,4 +37,41 @@ public protocol MetadataStore: AsyncInvocationStore, TransformJobStore, AccessKe
     func updateEndpoint(_ endpoint: Endpoint) async throws
     /// Deletes an endpoint.
     func deleteEndpoint(named name: String) async throws -> Bool
+}
+
+extension MetadataStore {
+    /// The config `endpoint` runs: its own copy, or for records written before endpoints kept one, the stored
+    /// config of that name.
+    public func config(of endpoint: Endpoint) async throws -> EndpointConfig? {
+        if let deployment = endpoint.deployment { return deployment.config }
+        return try await endpointConfig(named: endpoint.configName)
+    }
+
+    /// A copy of the stored config `name` and of its models, to deploy it.
+    ///
+    /// - Throws: ``ServalError/Code/notFound`` when the config or one of its models does not exist.
+    public func deployment(ofConfig name: String) async throws -> EndpointDeployment {
+        guard let config = try await endpointConfig(named: name) else {
+            throw ServalError(.notFound, "config: endpoint config \"\(name)\" does not exist; create it first (POST /endpoint-configs).")
+        }
+        var models: [Model] = []
+        for modelName in Set(config.variants.map(\.modelName)).sorted() {
+            guard let model = try await model(named: modelName) else {
+                throw ServalError(
+                    .notFound,
+                    "Model \"\(modelName)\" of endpoint config \"\(name)\" does not exist any more; create it again or use another config.")
+            }
+            models.append(model)
+        }
+        return EndpointDeployment(config: config, models: models)
+    }
+
+    /// The package paths still needed: every model's, and those of every endpoint's deployment.
+    public func packagePathsInUse() async throws -> Set<String> {
+        var paths = Set(try await models().map(\.packagePath))
+        for endpoint in try await endpoints() {
+            paths.formUnion(endpoint.deployment?.models.map(\.packagePath) ?? [])
+        }
+        return paths
+    }
 }

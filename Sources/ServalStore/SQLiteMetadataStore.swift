@@ -46,6 +46,10 @@ public final class SQLiteMetadataStore: MetadataStore {
         migrator.registerMigration("v3", migrate: createTransformJobTables)
         migrator.registerMigration("v4-access-keys", migrate: createAccessKeyTable)
         migrator.registerMigration("v5-async-notification-last-error", migrate: addAsyncNotificationLastError)
+        // Endpoints keep their own copy of their config and models, so models and configs in use may be deleted.
+        migrator.registerMigration("v6-drop-endpoint-config-model") { db in
+            try db.execute(sql: "DROP TABLE endpoint_config_model")
+        }
         return migrator
     }
 
@@ -68,14 +72,6 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func deleteModel(named name: String) async throws -> Bool {
         try await database.write { db in
-            let users = try String.fetchAll(
-                db, sql: "SELECT config_name FROM endpoint_config_model WHERE model_name = ? ORDER BY config_name",
-                arguments: [name])
-            guard users.isEmpty else {
-                throw ServalError(
-                    .conflict,
-                    "Model \"\(name)\" is used by endpoint config \(users.map { "\"\($0)\"" }.joined(separator: ", ")); delete the config first.")
-            }
             try db.execute(sql: "DELETE FROM model WHERE name = ?", arguments: [name])
             return db.changesCount > 0
         }
@@ -87,11 +83,6 @@ public final class SQLiteMetadataStore: MetadataStore {
         let body = try Self.encode(sealer.map { sealer in try config.mappingSecrets(sealer.seal) } ?? config)
         try await insert(kind: "endpoint config", name: config.name) { db in
             try db.execute(sql: "INSERT INTO endpoint_config (name, body) VALUES (?, ?)", arguments: [config.name, body])
-            for model in Set(config.variants.map(\.modelName)) {
-                try db.execute(
-                    sql: "INSERT INTO endpoint_config_model (config_name, model_name) VALUES (?, ?)",
-                    arguments: [config.name, model])
-            }
         }
     }
 
@@ -105,14 +96,6 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func deleteEndpointConfig(named name: String) async throws -> Bool {
         try await database.write { db in
-            let users = try String.fetchAll(
-                db, sql: "SELECT name FROM endpoint WHERE config_name = ? ORDER BY name", arguments: [name])
-            guard users.isEmpty else {
-                throw ServalError(
-                    .conflict,
-                    "Endpoint config \"\(name)\" is used by endpoint \(users.map { "\"\($0)\"" }.joined(separator: ", ")); delete the endpoint first.")
-            }
-            try db.execute(sql: "DELETE FROM endpoint_config_model WHERE config_name = ?", arguments: [name])
             try db.execute(sql: "DELETE FROM endpoint_config WHERE name = ?", arguments: [name])
             return db.changesCount > 0
         }

@@ -97,8 +97,9 @@ struct RealTimeInferenceTests {
             body: ByteBuffer(string: "{\"name\": \"m\", \"config\": \"m\"}"))
         #expect(duplicate.status == 409)
 
+        // A model in use may be deleted, as on SageMaker; the endpoint serves on from its own copy.
         let inUse = try await server.client.send(.DELETE, "/models/m")
-        #expect(inUse.status == 409)
+        #expect(inUse.status == 204)
 
         // Every error above left the service up.
         let fine = try await server.invoke("m", json: "[[1,2,3,4]]")

@@ -1,4 +1,5 @@
 import Foundation
+import ServalClient
 import Testing
 
 /// boto3's `sagemaker` client, unmodified, against a real `serval serve` (`endpoint_url=`): models, endpoint
@@ -125,6 +126,8 @@ struct SageMakerControlPlaneTests {
             code, message, status = error(sm.update_endpoint, EndpointName="ep", EndpointConfigName="config-a")
             assert (code, status) == ("ValidationException", 400), message
             code, message, status = error(sm.delete_endpoint_config, EndpointConfigName="config-b")
+            assert (code, status) == ("ResourceInUse", 400) and "being deployed" in message, message
+            code, message, status = error(sm.delete_model, ModelName="Model-B")
             assert (code, status) == ("ResourceInUse", 400) and "being deployed" in message, message
             assert invoke("ep")[0] == "a", "the old config serves until the new one is ready"
             # Traffic during the update and across the switch: every request is answered, by the old model or the new.
@@ -300,13 +303,92 @@ struct SageMakerControlPlaneTests {
                     {"VariantName": "AllTraffic", "DesiredWeight": 0.0}]), "ValidationException", "positive weight"),
                 (sm.list_endpoints, dict(StatusEquals="Sleeping"), "ValidationException", "StatusEquals"),
                 (sm.list_models, dict(NextToken="garbage"), "ValidationException", "NextToken"),
-                (sm.delete_model, dict(ModelName="m-0"), "ResourceInUse", "endpoint config"),
             ]
             for call, arguments, expected, text in checks:
                 code, message, status = error(call, **arguments)
                 assert (code, status) == (expected, 400) and text in message, (call.__name__, arguments, code, status, message)
             print("ok")
             """#, server: server)
+    }
+
+    @Test("the SDK's clean-up order: delete_endpoint_config and delete_model while the endpoint serves; it serves on across a restart; delete_endpoint then frees the package")
+    func deleteInUse() async throws {
+        let server = try await ServalServer()
+        try runScript(
+            #"""
+            sm.create_model(ModelName="kept", PrimaryContainer={"ModelDataUrl": upload("kept")})
+            sm.create_endpoint_config(EndpointConfigName="kept-config", ProductionVariants=[
+                {"VariantName": "AllTraffic", "ModelName": "kept", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+            sm.create_endpoint(EndpointName="kept", EndpointConfigName="kept-config")
+            sm.get_waiter("endpoint_in_service").wait(EndpointName="kept", WaiterConfig=fast)
+            # Predictor.delete_endpoint() deletes the config first; delete_model() follows at once.
+            sm.delete_endpoint_config(EndpointConfigName="kept-config")
+            sm.delete_model(ModelName="kept")
+            assert sm.list_models()["Models"] == [] and sm.list_endpoint_configs()["EndpointConfigs"] == []
+            code, message, status = error(sm.describe_model, ModelName="kept")
+            assert code == "ValidationException" and "Could not find model" in message, message
+            assert invoke("kept") == ("kept", "AllTraffic")
+            endpoint = sm.describe_endpoint(EndpointName="kept")
+            assert endpoint["EndpointStatus"] == "InService" and endpoint["EndpointConfigName"] == "kept-config", endpoint
+            # The name is free again: a new model of that name does not touch the endpoint's.
+            sm.create_model(ModelName="kept", PrimaryContainer={"ModelDataUrl": upload("other")})
+            sm.delete_model(ModelName="kept")
+            print("ok")
+            """#, server: server)
+        let packages = server.dataDirectory + "/models"
+        #expect(try FileManager.default.contentsOfDirectory(atPath: packages).count == 1)
+        await server.kill()
+        try await server.restart()
+        try runScript(
+            #"""
+            deadline = time.time() + 120
+            while True:  # InService again at once; its worker is loading its model
+                try:
+                    assert invoke("kept") == ("kept", "AllTraffic")
+                    break
+                except rt.exceptions.ModelNotReadyException:
+                    assert time.time() < deadline, "the endpoint did not come back"
+                    time.sleep(0.2)
+            # A new instance count starts new workers from the endpoint's own copy.
+            sm.update_endpoint_weights_and_capacities(EndpointName="kept", DesiredWeightsAndCapacities=[
+                {"VariantName": "AllTraffic", "DesiredInstanceCount": 2}])
+            sm.get_waiter("endpoint_in_service").wait(EndpointName="kept", WaiterConfig=fast)
+            variant = sm.describe_endpoint(EndpointName="kept")["ProductionVariants"][0]
+            assert variant["CurrentInstanceCount"] == 2, variant
+            assert invoke("kept") == ("kept", "AllTraffic")
+            sm.delete_endpoint(EndpointName="kept")
+            sm.get_waiter("endpoint_deleted").wait(EndpointName="kept", WaiterConfig=fast)
+            print("ok")
+            """#, server: server)
+        try await eventually("the package goes with the endpoint") {
+            try FileManager.default.contentsOfDirectory(atPath: packages).isEmpty
+        }
+        await server.stop()
+    }
+
+    @Test("over REST too: DELETE the config and the model while the endpoint serves; it serves on across a restart")
+    func deleteInUseREST() async throws {
+        let folder = try TemporaryFolder()
+        let model = try Packages.logisticRegression(in: folder.path)
+        let server = try await ServalServer()
+        #expect(try await server.deploy(model.path, name: "lr").status == "InService")
+        try await server.client.deleteEndpointConfig("lr")
+        try await server.client.deleteModel("lr")
+        #expect(try await server.client.models().isEmpty)
+        let probe = "{\"instances\": \(model.probe)}"
+        #expect(try jsonObject(try await server.invoke("lr", json: probe))["predictions"] as? [Int] == model.expected)
+        await server.kill()
+        try await server.restart()
+        try await eventually(timeout: .seconds(120), "the endpoint serves again after the restart") {
+            try await server.invoke("lr", json: probe).status == 200
+        }
+        #expect(try jsonObject(try await server.invoke("lr", json: probe))["predictions"] as? [Int] == model.expected)
+        _ = try await server.client.deleteEndpoint("lr")
+        try await server.client.waitForEndpointDeleted("lr")
+        try await eventually("the package goes with the endpoint") {
+            try FileManager.default.contentsOfDirectory(atPath: server.dataDirectory + "/models").isEmpty
+        }
+        await server.stop()
     }
 
     @Test("create_transform_job, the transform_job_completed_or_stopped waiter, describe, list and stop")

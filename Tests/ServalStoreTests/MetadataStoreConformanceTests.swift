@@ -96,27 +96,46 @@ struct MetadataStoreConformanceTests {
         }
     }
 
-    @Test("models: a model used by an endpoint config cannot be deleted", arguments: StoreKind.allCases)
-    func modelInUse(kind: StoreKind) async throws {
+    @Test("models and configs in use may be deleted; an endpoint keeps its deployment and its packages stay in use", arguments: StoreKind.allCases)
+    func deletionInUse(kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in
             try await store.createModel(makeModel("m1"))
             try await store.createModel(makeModel("m2"))
-            // m1 twice in one config, and in a second config.
+            // m1 twice in one config.
             try await store.createEndpointConfig(makeConfig("cfg-a", models: ["m1", "m2", "m1"]))
-            try await store.createEndpointConfig(makeConfig("cfg-b", models: ["m1"]))
-
-            let error = await expectServalError(.conflict) { _ = try await store.deleteModel(named: "m1") }
-            #expect(error?.message.contains("cfg-a") == true)
-            #expect(error?.message.contains("cfg-b") == true)
-            #expect(try await store.model(named: "m1") != nil)
+            let deployment = try await store.deployment(ofConfig: "cfg-a")
+            #expect(deployment.config == (try await store.endpointConfig(named: "cfg-a")))
+            #expect(deployment.models.map(\.name) == ["m1", "m2"])
+            var endpoint = makeEndpoint("ep", config: "cfg-a")
+            endpoint.deployment = deployment
+            try await store.createEndpoint(endpoint)
 
             #expect(try await store.deleteEndpointConfig(named: "cfg-a"))
-            await expectServalError(.conflict) { _ = try await store.deleteModel(named: "m1") }
-            // m2 is free once cfg-a is gone.
-            #expect(try await store.deleteModel(named: "m2"))
-            #expect(try await store.deleteEndpointConfig(named: "cfg-b"))
             #expect(try await store.deleteModel(named: "m1"))
+            #expect(try await store.deleteModel(named: "m2"))
             #expect(try await store.models().isEmpty)
+            let stored = try #require(try await store.endpoint(named: "ep"))
+            #expect(stored.deployment == deployment)
+            #expect(try await store.config(of: stored) == deployment.config)
+            #expect(try await store.packagePathsInUse() == ["models/m1-0123abcd", "models/m2-0123abcd"])
+
+            #expect(try await store.deleteEndpoint(named: "ep"))
+            #expect(try await store.packagePathsInUse().isEmpty)
+        }
+    }
+
+    @Test("deployments: a config whose model is gone cannot be deployed; an endpoint without a copy reads the stored config", arguments: StoreKind.allCases)
+    func deployments(kind: StoreKind) async throws {
+        try await withStore(kind) { store, _ in
+            try await store.createModel(makeModel("m1"))
+            try await store.createEndpointConfig(makeConfig("cfg", models: ["m1", "gone"]))
+            let error = await expectServalError(.notFound) { _ = try await store.deployment(ofConfig: "cfg") }
+            #expect(error?.message.contains("\"gone\"") == true)
+            await expectServalError(.notFound) { _ = try await store.deployment(ofConfig: "nope") }
+            let old = makeEndpoint("old", config: "cfg")
+            try await store.createEndpoint(old)
+            #expect(try await store.config(of: old) == (try await store.endpointConfig(named: "cfg")))
+            #expect(try await store.packagePathsInUse() == ["models/m1-0123abcd"])
         }
     }
 
@@ -149,38 +168,6 @@ struct MetadataStoreConformanceTests {
             try await store.createEndpointConfig(original)
             await expectServalError(.conflict) { try await store.createEndpointConfig(makeConfig("cfg", models: ["m2"])) }
             #expect(try await store.endpointConfig(named: "cfg") == original)
-            // The failed create recorded no use of m2.
-            try await store.createModel(makeModel("m2"))
-            #expect(try await store.deleteModel(named: "m2"))
-        }
-    }
-
-    @Test("endpoint configs: a config used by an endpoint cannot be deleted", arguments: StoreKind.allCases)
-    func configInUse(kind: StoreKind) async throws {
-        try await withStore(kind) { store, _ in
-            try await store.createEndpointConfig(makeConfig("cfg-a", models: ["m1"]))
-            try await store.createEndpointConfig(makeConfig("cfg-b", models: ["m1"]))
-            try await store.createEndpoint(makeEndpoint("ep-1", config: "cfg-a"))
-            try await store.createEndpoint(makeEndpoint("ep-2", config: "cfg-a"))
-
-            let error = await expectServalError(.conflict) { _ = try await store.deleteEndpointConfig(named: "cfg-a") }
-            #expect(error?.message.contains("ep-1") == true)
-            #expect(error?.message.contains("ep-2") == true)
-            #expect(try await store.endpointConfig(named: "cfg-a") != nil)
-
-            // Moving the endpoints to another config frees the first and binds the second.
-            for name in ["ep-1", "ep-2"] {
-                var endpoint = try #require(try await store.endpoint(named: name))
-                endpoint.configName = "cfg-b"
-                try await store.updateEndpoint(endpoint)
-            }
-            await expectServalError(.conflict) { _ = try await store.deleteEndpointConfig(named: "cfg-b") }
-            #expect(try await store.deleteEndpointConfig(named: "cfg-a"))
-
-            #expect(try await store.deleteEndpoint(named: "ep-1"))
-            await expectServalError(.conflict) { _ = try await store.deleteEndpointConfig(named: "cfg-b") }
-            #expect(try await store.deleteEndpoint(named: "ep-2"))
-            #expect(try await store.deleteEndpointConfig(named: "cfg-b"))
         }
     }
 
@@ -264,6 +251,7 @@ struct MetadataStoreConformanceTests {
             try await store.createModel(model)
             try await store.createModel(makeModel("doomed"))
             try await store.createEndpointConfig(config)
+            endpoint.deployment = try await store.deployment(ofConfig: "cfg")  // its copy survives too
             try await store.createEndpoint(endpoint)
             endpoint.status = .inService
             try await store.updateEndpoint(endpoint)
@@ -273,9 +261,6 @@ struct MetadataStoreConformanceTests {
             #expect(try await reopened.models() == [model])
             #expect(try await reopened.endpointConfigs() == [config])
             #expect(try await reopened.endpoints() == [endpoint])
-            // The usage links survive too.
-            await expectServalError(.conflict) { _ = try await reopened.deleteModel(named: "m1") }
-            await expectServalError(.conflict) { _ = try await reopened.deleteEndpointConfig(named: "cfg") }
             await expectServalError(.conflict) { try await reopened.createModel(model) }
         }
     }
