@@ -287,7 +287,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ServalHTTPGuardsTests", dependencies: ["ServalHTTPGuards"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServalHTTPGuardsTests",
+            dependencies: [
+                "ServalHTTPGuards", .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(name: "ServalRuntimeTests", dependencies: ["ServalRuntime", "ServalCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServalTransformTests", dependencies: ["ServalTransform", "ServalCore"], swiftSettings: swiftSettings

@@ -3,9 +3,15 @@ import NIOCore
 import NIOHTTP1
 
 /// One connection's ``HeadDeadline`` and its timer, shared by its two handlers on the connection's event loop.
+///
+/// The timer and the 408 answer always use the context of ``HeadDeadlineHandler``, first in the pipeline, whichever
+/// handler reported the event: the answer is raw bytes, which must not pass through the HTTP response encoder
+/// (written from ``RequestHeadGuard``'s place they would crash the server).
 final class HeadDeadlineState {
     var machine = HeadDeadline()
     var timer: Scheduled<Void>?
+    /// The context of ``HeadDeadlineHandler`` while it is in the pipeline.
+    var context: ChannelHandlerContext?
     let timeout: TimeAmount
     let limits: ConnectionLimits
     let logger: Logger
@@ -16,17 +22,18 @@ final class HeadDeadlineState {
         self.logger = logger
     }
 
-    /// Carries out `action` on the connection of `context`.
-    func perform(_ action: HeadDeadline.Action, _ context: ChannelHandlerContext) {
+    /// Carries out `action` on the connection.
+    func perform(_ action: HeadDeadline.Action) {
+        guard let context else { return }
         switch action {
         case .none:
             break
         case .start:
             timer?.cancel()
-            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
             timer = context.eventLoop.scheduleTask(in: timeout) {
-                let (state, context) = loopBound.value
-                state.perform(state.machine.deadlinePassed(), context)
+                let state = loopBound.value
+                state.perform(state.machine.deadlinePassed())
             }
         case .cancel:
             timer?.cancel()
@@ -61,16 +68,18 @@ final class HeadDeadlineHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        deadline.context = context
         // A new connection's deadline runs from its start (HeadDeadline's initial state).
-        deadline.perform(.start, context)
+        deadline.perform(.start)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         deadline.cancel()
+        deadline.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        deadline.perform(deadline.machine.bytesReceived(), context)
+        deadline.perform(deadline.machine.bytesReceived())
         context.fireChannelRead(data)
     }
 
@@ -106,7 +115,7 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
         let part = unwrapInboundIn(data)
         switch part {
         case .head(var head):
-            deadline.perform(deadline.machine.headReceived(), context)
+            deadline.perform(deadline.machine.headReceived())
             if head.version == .http1_1 && !head.headers.contains(name: "host") {
                 refuse(context)
                 return
@@ -118,7 +127,7 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .body:
             if !refusing { context.fireChannelRead(data) }
         case .end:
-            deadline.perform(deadline.machine.requestEnded(), context)
+            deadline.perform(deadline.machine.requestEnded())
             if !refusing { context.fireChannelRead(data) }
         }
     }
@@ -129,7 +138,7 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
             head.headers.replaceOrAdd(name: "connection", value: "close")
             context.write(wrapOutboundOut(.head(head)), promise: promise)
         case .end:
-            deadline.perform(deadline.machine.responseEnded(), context)
+            deadline.perform(deadline.machine.responseEnded())
             context.write(data, promise: promise)
         default:
             context.write(data, promise: promise)
