@@ -100,7 +100,7 @@ public struct SageMakerARN: Sendable, Equatable {
 
 // MARK: Any JSON
 
-/// Any JSON value, for the parts of SageMaker's shapes Serval records without reading (VpcConfig, Tags,
+/// Any JSON value, for the parts of SageMaker's shapes Serval records without reading (VpcConfig,
 /// NotificationConfig, DeploymentConfig, ...).
 public enum SageMakerJSON: Codable, Sendable, Equatable {
     case null
@@ -144,10 +144,16 @@ public enum SageMakerJSON: Codable, Sendable, Equatable {
     }
 }
 
-/// A tag, recorded.
+/// `Tag`: a key and a value (kept in the tag store, not in the recorded request).
 public struct SageMakerTag: Codable, Sendable, Equatable {
     public var Key: String
     public var Value: String?
+
+    /// Creates a tag.
+    public init(Key: String, Value: String?) {
+        self.Key = Key
+        self.Value = Value
+    }
 }
 
 // MARK: Validation helpers
@@ -264,7 +270,7 @@ public struct CreateModelInput: Codable, Sendable, Equatable {
         try SageMakerCheck.name(ModelName, "ModelName")
         try SageMakerCheck.length(ExecutionRoleArn, "ExecutionRoleArn", 20...2048)
         try SageMakerCheck.choice(InferenceExecutionConfig?.Mode, "InferenceExecutionConfig.Mode", ["Serial", "Direct"])
-        try SageMakerCheck.range(Tags?.count, "Tags (count)", 0...50)
+        _ = try Tags?.validated()
         let chosen: (SageMakerContainer, String)
         switch (PrimaryContainer, Containers) {
         case (let primary?, nil):
@@ -573,7 +579,7 @@ public struct CreateEndpointConfigInput: Codable, Sendable, Equatable {
         try AsyncInferenceConfig?.validate(field: "AsyncInferenceConfig")
         try SageMakerCheck.length(KmsKeyId, "KmsKeyId", 0...2048)
         try SageMakerCheck.length(ExecutionRoleArn, "ExecutionRoleArn", 20...2048)
-        try SageMakerCheck.range(Tags?.count, "Tags (count)", 0...50)
+        _ = try Tags?.validated()
         return (
             ProductionVariants.map { $0.productionVariant() }, AsyncInferenceConfig?.config(), DataCaptureConfig?.config()
         )
@@ -641,17 +647,18 @@ public struct DescribeEndpointConfigOutput: Codable, Sendable, Equatable {
 
 // MARK: Endpoints
 
-/// `CreateEndpoint`'s input. `DeploymentConfig` and `Tags` are accepted and not acted on.
+/// `CreateEndpoint`'s input. `DeploymentConfig` is accepted and not acted on.
 public struct CreateEndpointInput: Codable, Sendable, Equatable {
     public var EndpointName: String
     public var EndpointConfigName: String
     public var DeploymentConfig: SageMakerJSON?
     public var Tags: [SageMakerTag]?
 
-    /// Checks the names.
+    /// Checks the names and tags.
     public func validate() throws(ServalError) {
         try SageMakerCheck.name(EndpointName, "EndpointName")
         try SageMakerCheck.name(EndpointConfigName, "EndpointConfigName")
+        _ = try Tags?.validated()
     }
 }
 

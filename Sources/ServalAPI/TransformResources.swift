@@ -161,6 +161,8 @@ public struct CreateTransformJobRequest: Codable, Sendable, Equatable {
     public var TransformOutput: TransformOutputConfig
     public var TransformResources: TransformResourcesConfig?
     public var DataProcessing: TransformDataProcessing?
+    /// The job's tags (SageMaker's `CreateTransformJob`).
+    public var Tags: [SageMakerTag]?
 
     public init(
         TransformJobName: String, ModelName: String, MaxConcurrentTransforms: Int? = nil, MaxPayloadInMB: Int? = nil,
@@ -181,9 +183,10 @@ public struct CreateTransformJobRequest: Codable, Sendable, Equatable {
         self.DataProcessing = DataProcessing
     }
 
-    /// The domain spec, with SageMaker's defaults for absent fields. Enumerations are checked here; ranges and
-    /// names by ``TransformJobSpec/validate()``.
+    /// The domain spec, with SageMaker's defaults for absent fields. Enumerations and tags are checked here;
+    /// ranges and names by ``TransformJobSpec/validate()``.
     public func spec() throws(ServalError) -> TransformJobSpec {
+        _ = try Tags?.validated()
         func choice<Value: RawRepresentable & CaseIterable>(
             _ text: String?, _ field: String, default value: Value
         ) throws(ServalError) -> Value where Value.RawValue == String {

@@ -105,13 +105,14 @@ struct RouteAccess: Equatable, Sendable {
 
     /// The action of a SageMaker control-plane operation, from `X-Amz-Target: SageMaker.<Operation>`.
     ///
-    /// `Describe*` and `List*` describe; `Create*`, `Delete*`, `Update*` and `Stop*` manage the resource the
-    /// operation names. Any other operation, or none, needs a deployer (the control plane then refuses it); a
+    /// `Describe*` and `List*` (`ListTags` too) describe; `AddTags` and `DeleteTags` manage tags; `Create*`,
+    /// `Delete*`, `Update*` and `Stop*` manage the resource the operation names. Any other operation, or none, needs a deployer (the control plane then refuses it); a
     /// mutating operation on a resource Serval does not know needs an admin.
     static func sageMakerAction(target: String?) -> AccessAction {
         guard let target, let dot = target.lastIndex(of: ".") else { return .describeResources }
         let operation = target[target.index(after: dot)...]
         if operation.hasPrefix("Describe") || operation.hasPrefix("List") { return .describeResources }
+        if operation == "AddTags" || operation == "DeleteTags" { return .manageTags }
         guard ["Create", "Delete", "Update", "Stop"].contains(where: { operation.hasPrefix($0) }) else {
             return .describeResources
         }

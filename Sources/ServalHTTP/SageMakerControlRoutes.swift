@@ -101,8 +101,9 @@ struct SageMakerControlRoutes: Sendable {
     }
 }
 
-/// One control-plane request: its body, the ARN builder for its region, and the operations.
-private struct Call: Sendable {
+/// One control-plane request: its body, the ARN builder for its region, and the operations (tags in
+/// SageMakerControlRoutes+Tags.swift).
+struct Call: Sendable {
     let services: HTTPServices
     let arns: SageMakerARN
     let body: Data
@@ -129,6 +130,9 @@ private struct Call: Sendable {
         case "DescribeTransformJob": return try await describeTransformJob()
         case "StopTransformJob": return try await stopTransformJob()
         case "ListTransformJobs": return try await listTransformJobs()
+        case "AddTags": return try await addTags()
+        case "ListTags": return try await listTags()
+        case "DeleteTags": return try await deleteTags()
         default:
             throw SageMakerError(
                 .unknownOperation,
@@ -179,8 +183,10 @@ private struct Call: Sendable {
     struct ModelArnOutput: Codable { var ModelArn: String }
 
     func createModel() async throws -> ModelArnOutput {
-        let input = try decode(CreateModelInput.self)
+        var input = try decode(CreateModelInput.self)
         let (container, field) = try input.validatedContainer()
+        let tags = try input.Tags?.validated() ?? []
+        input.Tags = nil  // kept in the tag store
         let arn = arns.arn("model", input.ModelName)
         if (try? await services.models.get(input.ModelName)) != nil {
             throw SageMakerError(.validation, "Cannot create already existing model \"\(arn)\".")
@@ -198,6 +204,7 @@ private struct Call: Sendable {
                 name: input.ModelName, source: .archive(path: path), environment: environment, code: code,
                 sageMakerRequest: try Self.record(input))
         }
+        try await tagCreated(TaggedResource(.model, input.ModelName), tags)
         return ModelArnOutput(ModelArn: arn)
     }
 
@@ -231,6 +238,8 @@ private struct Call: Sendable {
     func createEndpointConfig() async throws -> ConfigArnOutput {
         var input = try decode(CreateEndpointConfigInput.self)
         let (variants, asyncInference, dataCapture) = try input.validated()
+        let tags = try input.Tags?.validated() ?? []
+        input.Tags = nil  // kept in the tag store
         // Recorded with SageMaker's default weight, which DescribeEndpointConfig reports.
         for index in input.ProductionVariants.indices where input.ProductionVariants[index].ServerlessConfig == nil {
             input.ProductionVariants[index].InitialVariantWeight = input.ProductionVariants[index].InitialVariantWeight ?? 1
@@ -246,6 +255,7 @@ private struct Call: Sendable {
                 name: input.EndpointConfigName, variants: variants, asyncInference: asyncInference,
                 dataCapture: dataCapture, sageMakerRequest: try Self.record(input))
         }
+        try await tagCreated(TaggedResource(.endpointConfig, input.EndpointConfigName), tags)
         return ConfigArnOutput(EndpointConfigArn: arn)
     }
 
@@ -290,6 +300,7 @@ private struct Call: Sendable {
         _ = try await creating("endpoint", arn: arn) {
             try await services.endpoints.create(name: input.EndpointName, configName: input.EndpointConfigName)
         }
+        try await tagCreated(TaggedResource(.endpoint, input.EndpointName), try input.Tags?.validated() ?? [])
         return EndpointArnOutput(EndpointArn: arn)
     }
 
@@ -378,6 +389,7 @@ private struct Call: Sendable {
         } catch let error as ServalError where error.code == .conflict {
             throw SageMakerError(.resourceInUse, "Job name \(input.TransformJobName) must be unique within an AWS account and region, and a job with this name already exists (\(arn)).")
         }
+        try await tagCreated(TaggedResource(.transformJob, input.TransformJobName), try input.Tags?.validated() ?? [])
         return TransformJobArnOutput(TransformJobArn: arn)
     }
 

@@ -29,6 +29,8 @@ public struct HTTPServices: Sendable {
     public var asyncInvocations: AsyncInvocationService
     /// Batch transform jobs.
     public var transformJobs: TransformJobService
+    /// The tags of models, endpoint configs, endpoints and transform jobs.
+    public var tags: ResourceTagService
     /// The time shown in descriptions.
     public var clock: any WallClock
     /// Where uploaded packages are staged before they are extracted.
@@ -46,11 +48,13 @@ public struct HTTPServices: Sendable {
     public init(
         models: ModelService, configs: EndpointConfigService, endpoints: EndpointManager, inference: InferenceService,
         repository: ModelRepositoryService, asyncInvocations: AsyncInvocationService,
-        transformJobs: TransformJobService, clock: any WallClock, stagingDirectory: String, maxPackageUploadBytes: Int
+        transformJobs: TransformJobService, tags: ResourceTagService, clock: any WallClock, stagingDirectory: String,
+        maxPackageUploadBytes: Int
     ) {
         self.repository = repository
         self.asyncInvocations = asyncInvocations
         self.transformJobs = transformJobs
+        self.tags = tags
         self.clock = clock
         self.models = models
         self.configs = configs

@@ -1,13 +1,13 @@
 public import ServalCore
 
 /// Where Serval keeps its metadata: models, endpoint configs and endpoints, the queue of asynchronous
-/// invocations (``AsyncInvocationStore``), transform jobs (``TransformJobStore``) and access keys
-/// (``AccessKeyStore``), so that one store object carries everything.
+/// invocations (``AsyncInvocationStore``), transform jobs (``TransformJobStore``), access keys
+/// (``AccessKeyStore``) and the resources' tags (``TagStore``), so that one store object carries everything.
 ///
 /// Every implementation (SQLite today, PostgreSQL for clusters) passes the same conformance suite in
 /// `ServalStoreTests`. Creating something that exists throws ``ServalError/Code/conflict``; reads of missing
 /// names return `nil`; deletes return whether something was deleted.
-public protocol MetadataStore: AsyncInvocationStore, TransformJobStore, AccessKeyStore {
+public protocol MetadataStore: AsyncInvocationStore, TransformJobStore, AccessKeyStore, TagStore {
     /// Stores a new model.
     func createModel(_ model: Model) async throws
     /// The model named `name`, if any.

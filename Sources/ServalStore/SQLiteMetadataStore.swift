@@ -50,6 +50,7 @@ public final class SQLiteMetadataStore: MetadataStore {
         migrator.registerMigration("v6-drop-endpoint-config-model") { db in
             try db.execute(sql: "DROP TABLE endpoint_config_model")
         }
+        migrator.registerMigration("v7-resource-tags", migrate: createTagTable)
         return migrator
     }
 
@@ -73,7 +74,9 @@ public final class SQLiteMetadataStore: MetadataStore {
     public func deleteModel(named name: String) async throws -> Bool {
         try await database.write { db in
             try db.execute(sql: "DELETE FROM model WHERE name = ?", arguments: [name])
-            return db.changesCount > 0
+            let deleted = db.changesCount > 0
+            try Self.deleteTags(of: .model, named: name, in: db)
+            return deleted
         }
     }
 
@@ -97,7 +100,9 @@ public final class SQLiteMetadataStore: MetadataStore {
     public func deleteEndpointConfig(named name: String) async throws -> Bool {
         try await database.write { db in
             try db.execute(sql: "DELETE FROM endpoint_config WHERE name = ?", arguments: [name])
-            return db.changesCount > 0
+            let deleted = db.changesCount > 0
+            try Self.deleteTags(of: .endpointConfig, named: name, in: db)
+            return deleted
         }
     }
 
@@ -133,7 +138,9 @@ public final class SQLiteMetadataStore: MetadataStore {
     public func deleteEndpoint(named name: String) async throws -> Bool {
         try await database.write { db in
             try db.execute(sql: "DELETE FROM endpoint WHERE name = ?", arguments: [name])
-            return db.changesCount > 0
+            let deleted = db.changesCount > 0
+            try Self.deleteTags(of: .endpoint, named: name, in: db)
+            return deleted
         }
     }
 

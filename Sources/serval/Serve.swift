@@ -187,6 +187,7 @@ struct Serve: AsyncParsableCommand {
             repository: repository,
             asyncInvocations: asyncInvocations,
             transformJobs: TransformJobService(store: store, objects: objects, runner: transforms, clock: clock),
+            tags: ResourceTagService(store: store),
             clock: clock,
             stagingDirectory: packages.stagingDirectory,
             maxPackageUploadBytes: maxPackageBytes)

@@ -79,6 +79,7 @@ struct AccessKeyTests {
         .manageEndpointConfigs: [.admin, .deployer],
         .manageEndpoints: [.admin, .deployer],
         .manageTransformJobs: [.admin, .deployer],
+        .manageTags: [.admin, .deployer],
         .readObjects: [.admin, .deployer],
         .writeObjects: [.admin, .deployer],
         .invoke: [.admin, .deployer, .invoker],

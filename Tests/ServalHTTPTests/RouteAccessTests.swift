@@ -66,6 +66,7 @@ import Testing
             ("SageMaker.CreateEndpoint", .manageEndpoints), ("SageMaker.UpdateEndpoint", .manageEndpoints),
             ("SageMaker.UpdateEndpointWeightsAndCapacities", .manageEndpoints),
             ("SageMaker.StopTransformJob", .manageTransformJobs), ("SageMaker.CreateTransformJob", .manageTransformJobs),
+            ("SageMaker.AddTags", .manageTags), ("SageMaker.DeleteTags", .manageTags), ("SageMaker.ListTags", .describeResources),
             ("SageMaker.CreateTrainingJob", .manageAccessKeys), ("SageMaker.Frobnicate", .describeResources),
             (nil, .describeResources),
         ]

@@ -9,6 +9,7 @@
 /// | ``AccessAction/manageEndpointConfigs`` | ✓ | ✓ |   |
 /// | ``AccessAction/manageEndpoints``       | ✓ | ✓ |   |
 /// | ``AccessAction/manageTransformJobs``   | ✓ | ✓ |   |
+/// | ``AccessAction/manageTags``            | ✓ | ✓ |   |
 /// | ``AccessAction/readObjects``           | ✓ | ✓ |   |
 /// | ``AccessAction/writeObjects``          | ✓ | ✓ |   |
 /// | ``AccessAction/invoke``                | ✓ | ✓ | ✓ |
@@ -33,7 +34,7 @@ public enum AccessKeyRole: String, Sendable, Codable, CaseIterable, Comparable {
         case .manageAccessKeys:
             self == .admin
         case .describeResources, .manageModels, .manageEndpointConfigs, .manageEndpoints, .manageTransformJobs,
-            .readObjects,
+            .manageTags, .readObjects,
             .writeObjects:
             self <= .deployer
         case .invoke, .readInvocationResults:
@@ -68,6 +69,9 @@ public enum AccessAction: String, Sendable, CaseIterable {
     case manageEndpoints
     /// Create and stop transform jobs.
     case manageTransformJobs
+    /// Add and delete the tags of models, endpoint configs, endpoints and transform jobs (SageMaker `AddTags`,
+    /// `DeleteTags`; `ListTags` describes).
+    case manageTags
     /// Get, head and list objects and buckets in Serval's object store.
     case readObjects
     /// Put, copy and delete objects; create and delete buckets; multipart uploads.
