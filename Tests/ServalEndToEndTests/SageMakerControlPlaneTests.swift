@@ -3,7 +3,7 @@ import ServalClient
 import Testing
 
 /// boto3's `sagemaker` client, unmodified, against a real `serval serve` (`endpoint_url=`): models, endpoint
-/// configs, endpoints with updates, listings, errors and transform jobs. Packages go in through boto3's `s3` client
+/// configs, endpoints with updates, listings, errors, tags and transform jobs. Packages go in through boto3's `s3` client
 /// on Serval's S3 port; invocations through `sagemaker-runtime`. Auth is off, so the credentials are dummies.
 @Suite("SageMaker control plane", .serialized)
 struct SageMakerControlPlaneTests {
@@ -311,7 +311,7 @@ struct SageMakerControlPlaneTests {
             """#, server: server)
     }
 
-    @Test("the SDK's clean-up order: delete_endpoint_config and delete_model while the endpoint serves; it serves on across a restart; delete_endpoint then frees the package")
+    @Test("the SDK's clean-up order: delete_endpoint_config and delete_model while the endpoint serves; it serves on across a restart and a new instance count and updates to a new config; a package goes when nothing uses it")
     func deleteInUse() async throws {
         let server = try await ServalServer()
         try runScript(
@@ -336,7 +336,8 @@ struct SageMakerControlPlaneTests {
             print("ok")
             """#, server: server)
         let packages = server.dataDirectory + "/models"
-        #expect(try FileManager.default.contentsOfDirectory(atPath: packages).count == 1)
+        let kept = try FileManager.default.contentsOfDirectory(atPath: packages)
+        #expect(kept.count == 1, "the endpoint's package stays while it serves: \(kept)")
         await server.kill()
         try await server.restart()
         try runScript(
@@ -356,11 +357,32 @@ struct SageMakerControlPlaneTests {
             variant = sm.describe_endpoint(EndpointName="kept")["ProductionVariants"][0]
             assert variant["CurrentInstanceCount"] == 2, variant
             assert invoke("kept") == ("kept", "AllTraffic")
+            # An update to a new config works too; the deleted model's package goes once the endpoint switched.
+            sm.create_model(ModelName="next", PrimaryContainer={"ModelDataUrl": upload("next")})
+            sm.create_endpoint_config(EndpointConfigName="next-config", ProductionVariants=[
+                {"VariantName": "AllTraffic", "ModelName": "next", "InitialInstanceCount": 1}])
+            sm.update_endpoint(EndpointName="kept", EndpointConfigName="next-config")
+            sm.get_waiter("endpoint_in_service").wait(EndpointName="kept", WaiterConfig=fast)
+            endpoint = sm.describe_endpoint(EndpointName="kept")
+            assert endpoint["EndpointConfigName"] == "next-config" and "FailureReason" not in endpoint, endpoint
+            assert invoke("kept") == ("next", "AllTraffic")
+            print("ok")
+            """#, server: server)
+        try await eventually("the replaced package goes once the update has switched") {
+            let left = try FileManager.default.contentsOfDirectory(atPath: packages)
+            return left.count == 1 && left != kept
+        }
+        try runScript(
+            #"""
+            sm.delete_endpoint_config(EndpointConfigName="next-config")
             sm.delete_endpoint(EndpointName="kept")
             sm.get_waiter("endpoint_deleted").wait(EndpointName="kept", WaiterConfig=fast)
             print("ok")
             """#, server: server)
-        try await eventually("the package goes with the endpoint") {
+        // The model "next" still exists, so its package stays; deleting it deletes the package.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: packages).count == 1)
+        try runScript("sm.delete_model(ModelName=\"next\")\nprint(\"ok\")\n", server: server)
+        try await eventually("the package goes with the last user") {
             try FileManager.default.contentsOfDirectory(atPath: packages).isEmpty
         }
         await server.stop()
@@ -388,6 +410,93 @@ struct SageMakerControlPlaneTests {
         try await eventually("the package goes with the endpoint") {
             try FileManager.default.contentsOfDirectory(atPath: server.dataDirectory + "/models").isEmpty
         }
+        await server.stop()
+    }
+
+    @Test("add_tags, list_tags and delete_tags on models, endpoint configs, endpoints and transform jobs, and Tags on their create calls; SageMaker's limits and errors; a deleted resource's tags go with it")
+    func tags() async throws {
+        let server = try await ServalServer()
+        try runScript(
+            #"""
+            tags = [{"Key": "team", "Value": "ml"}, {"Key": "cost center", "Value": "42"}]
+            url = upload("a")
+            s3.create_bucket(Bucket="batch")
+            s3.put_object(Bucket="batch", Key="in/data.txt", Body=b"one\n")
+            arns = {
+                "model": sm.create_model(ModelName="Tagged-Model", PrimaryContainer={"ModelDataUrl": url}, Tags=tags)["ModelArn"],
+                "endpoint configuration": sm.create_endpoint_config(EndpointConfigName="tagged-config", ProductionVariants=[
+                    {"VariantName": "AllTraffic", "ModelName": "Tagged-Model", "InitialInstanceCount": 1}], Tags=tags)["EndpointConfigArn"],
+                "endpoint": sm.create_endpoint(EndpointName="tagged-endpoint", EndpointConfigName="tagged-config", Tags=tags)["EndpointArn"],
+                "transform job": sm.create_transform_job(
+                    TransformJobName="tagged-job", ModelName="Tagged-Model", Tags=tags,
+                    TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://batch/in/"}}},
+                    TransformOutput={"S3OutputPath": "s3://batch/out"},
+                    TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1})["TransformJobArn"],
+            }
+            assert arns["model"].endswith(":model/tagged-model"), arns  # an ARN shows the name in lowercase
+            for kind, arn in arns.items():
+                assert sm.list_tags(ResourceArn=arn)["Tags"] == tags, (kind, sm.list_tags(ResourceArn=arn))
+                added = sm.add_tags(ResourceArn=arn, Tags=[{"Key": "team", "Value": "platform"}, {"Key": "stage", "Value": ""}])["Tags"]
+                expected = [{"Key": "team", "Value": "platform"}, {"Key": "cost center", "Value": "42"}, {"Key": "stage", "Value": ""}]
+                assert added == expected and sm.list_tags(ResourceArn=arn, MaxResults=50)["Tags"] == expected, (kind, added)
+                sm.delete_tags(ResourceArn=arn, TagKeys=["cost center", "absent"])
+                pages = list(sm.get_paginator("list_tags").paginate(ResourceArn=arn))
+                assert [page["Tags"] for page in pages] == [[{"Key": "team", "Value": "platform"}, {"Key": "stage", "Value": ""}]], (kind, pages)
+                # The limit: 50 tags a resource.
+                sm.add_tags(ResourceArn=arn, Tags=[{"Key": f"k{index}", "Value": "v"} for index in range(48)])
+                code, message, status = error(sm.add_tags, ResourceArn=arn, Tags=[{"Key": "one-more", "Value": "v"}])
+                assert (code, status) == ("ValidationException", 400) and "51 tags; the limit is 50" in message, (kind, message)
+                assert len(sm.list_tags(ResourceArn=arn)["Tags"]) == 50
+                sm.add_tags(ResourceArn=arn, Tags=[{"Key": "k0", "Value": "replaced"}])  # replacing stays within it
+
+            model_arn = arns["model"]
+            checks = [
+                (sm.add_tags, dict(ResourceArn=model_arn, Tags=[{"Key": "aws:owner", "Value": "x"}]), "Tags[0].Key", "reserved"),
+                (sm.add_tags, dict(ResourceArn=model_arn, Tags=[{"Key": "k" * 129, "Value": "x"}]), "Tags[0].Key", "129 characters"),
+                (sm.add_tags, dict(ResourceArn=model_arn, Tags=[{"Key": "k", "Value": "v" * 257}]), "Tags[0].Value", "257 characters"),
+                (sm.add_tags, dict(ResourceArn=model_arn, Tags=[{"Key": "semi;colon", "Value": "x"}]), "Tags[0].Key", "contains"),
+                (sm.add_tags, dict(ResourceArn=model_arn, Tags=[{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]), "Tags[1].Key", "twice"),
+                (sm.add_tags, dict(ResourceArn=model_arn, Tags=[{"Key": f"n{i}", "Value": "v"} for i in range(51)]), "Tags", "51 tags"),
+                (sm.delete_tags, dict(ResourceArn=model_arn, TagKeys=["aws:owner"]), "TagKeys[0]", "reserved"),
+                (sm.list_tags, dict(ResourceArn=model_arn, NextToken="garbage"), "NextToken", "one page"),
+                (sm.list_tags, dict(ResourceArn="arn:aws:sagemaker:eu-west-2:000000000000:model/missing"), "Could not find model", "model/missing"),
+                (sm.add_tags, dict(ResourceArn="arn:aws:sagemaker:eu-west-2:000000000000:endpoint/missing", Tags=tags), "Could not find endpoint", ""),
+                (sm.delete_tags, dict(ResourceArn="arn:aws:sagemaker:eu-west-2:000000000000:endpoint-config/missing", TagKeys=["a"]), "Could not find endpoint configuration", ""),
+                (sm.list_tags, dict(ResourceArn="arn:aws:sagemaker:eu-west-2:000000000000:transform-job/missing"), "Could not find transform job", ""),
+                (sm.list_tags, dict(ResourceArn="arn:aws:sagemaker:eu-west-2:111111111111:model/tagged-model"), "Could not find model", "111111111111"),
+                (sm.list_tags, dict(ResourceArn="arn:aws:sagemaker:eu-west-2:000000000000:training-job/x"), "ResourceArn", "names no resource Serval has"),
+                (sm.list_tags, dict(ResourceArn="arn:aws:s3:::bucket"), "ResourceArn", "is not a SageMaker ARN"),
+                (sm.list_tags, dict(ResourceArn="arn:aws:sagemaker:eu-west-2:000000000000:model/" + "m" * 250), "ResourceArn", "limit is 256"),
+                # Tags on a create call are checked before anything is made.
+                (sm.create_model, dict(ModelName="bad-tags", PrimaryContainer={"ModelDataUrl": url}, Tags=[{"Key": "aws:x", "Value": "y"}]), "Tags[0].Key", "reserved"),
+                (sm.create_endpoint_config, dict(EndpointConfigName="bad-tags", ProductionVariants=[
+                    {"VariantName": "v", "ModelName": "Tagged-Model", "InitialInstanceCount": 1}], Tags=[{"Key": "k", "Value": "v" * 257}]), "Tags[0].Value", ""),
+                (sm.create_endpoint, dict(EndpointName="bad-tags", EndpointConfigName="tagged-config", Tags=[{"Key": "a:b;", "Value": ""}]), "Tags[0].Key", ""),
+                (sm.create_transform_job, dict(TransformJobName="bad-tags", ModelName="Tagged-Model", Tags=[{"Key": f"n{i}", "Value": "v"} for i in range(51)],
+                    TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://batch/in/"}}},
+                    TransformOutput={"S3OutputPath": "s3://batch/out"}, TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1}), "Tags", "51 tags"),
+            ]
+            for call, arguments, start, text in checks:
+                code, message, status = error(call, **arguments)
+                assert (code, status) == ("ValidationException", 400) and message.startswith(start) and text in message, (call.__name__, code, status, message)
+            assert sm.list_models(NameContains="bad")["Models"] == [] and sm.list_endpoint_configs(NameContains="bad")["EndpointConfigs"] == []
+            assert sm.list_endpoints(NameContains="bad")["Endpoints"] == [] and sm.list_transform_jobs(NameContains="bad")["TransformJobSummaries"] == []
+
+            # A deleted resource's tags go with it; one made again under the name starts with none.
+            sm.get_waiter("transform_job_completed_or_stopped").wait(TransformJobName="tagged-job", WaiterConfig=fast)
+            sm.get_waiter("endpoint_in_service").wait(EndpointName="tagged-endpoint", WaiterConfig=fast)
+            sm.delete_endpoint(EndpointName="tagged-endpoint")
+            sm.get_waiter("endpoint_deleted").wait(EndpointName="tagged-endpoint", WaiterConfig=fast)
+            sm.delete_endpoint_config(EndpointConfigName="tagged-config")
+            sm.delete_model(ModelName="Tagged-Model")
+            for kind in ("model", "endpoint configuration", "endpoint"):
+                code, message, status = error(sm.list_tags, ResourceArn=arns[kind])
+                assert code == "ValidationException" and message == f'Could not find {kind} "{arns[kind]}".', message
+            sm.create_model(ModelName="Tagged-Model", PrimaryContainer={"ModelDataUrl": url})
+            assert sm.list_tags(ResourceArn=arns["model"])["Tags"] == []
+            assert len(sm.list_tags(ResourceArn=arns["transform job"])["Tags"]) == 50  # jobs are kept, with their tags
+            print("ok")
+            """#, server: server)
         await server.stop()
     }
 
