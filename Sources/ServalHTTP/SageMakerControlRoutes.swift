@@ -383,13 +383,12 @@ struct Call: Sendable {
         let spec = try input.spec()
         let arn = arns.arn("transform-job", input.TransformJobName)
         do {
-            _ = try await services.transformJobs.create(spec)
+            _ = try await services.transformJobs.create(spec, tags: try input.Tags?.validated() ?? [])
         } catch let error as ServalError where error.code == .notFound {
             throw SageMakerError(.validation, "Could not find model \"\(arns.arn("model", input.ModelName))\".")
         } catch let error as ServalError where error.code == .conflict {
             throw SageMakerError(.resourceInUse, "Job name \(input.TransformJobName) must be unique within an AWS account and region, and a job with this name already exists (\(arn)).")
         }
-        try await tagCreated(TaggedResource(.transformJob, input.TransformJobName), try input.Tags?.validated() ?? [])
         return TransformJobArnOutput(TransformJobArn: arn)
     }
 

@@ -20,7 +20,7 @@ struct TransformRoutes: Sendable {
     /// `CreateTransformJob`: 201 with the job's description.
     @Sendable func create(_ request: Request, context: ServalRequestContext) async throws -> Response {
         let body = try await request.decode(as: CreateTransformJobRequest.self, context: context)
-        let job = try await service.create(try body.spec())
+        let job = try await service.create(try body.spec(), tags: try body.Tags?.validated() ?? [])
         return try RESTRoutes.json(TransformJobDescription(job, now: clock.now()), status: .created)
     }
 

@@ -21,11 +21,12 @@ public struct TransformJobService: Sendable {
         self.clock = clock
     }
 
-    /// Checks a job and records it `InProgress`; the runner plans and runs it.
+    /// Checks a job and records it `InProgress` with its tags (checked by the caller,
+    /// ``ServalCore/ResourceTags/validate(_:field:)``); the runner plans and runs it.
     ///
     /// - Throws: `.validationError` for bad parameters, an invalid JSONPath, or an input with no objects;
     ///   `.notFound` for an unknown model; `.conflict` when a job has the name.
-    public func create(_ spec: TransformJobSpec) async throws -> TransformJob {
+    public func create(_ spec: TransformJobSpec, tags: [ResourceTag] = []) async throws -> TransformJob {
         try spec.validate()
         _ = try TransformRecordSettings(spec: spec)
         guard try await store.model(named: spec.modelName) != nil else {
@@ -40,6 +41,7 @@ public struct TransformJobService: Sendable {
         let now = clock.now()
         let job = TransformJob(spec: spec, createdAt: now, updatedAt: now)
         try await store.createTransformJob(job)
+        if !tags.isEmpty { _ = try await store.addTags(tags, to: TaggedResource(.transformJob, spec.name)) }
         runner.workArrived()
         return job
     }

@@ -482,6 +482,17 @@ struct SageMakerControlPlaneTests {
             assert sm.list_models(NameContains="bad")["Models"] == [] and sm.list_endpoint_configs(NameContains="bad")["EndpointConfigs"] == []
             assert sm.list_endpoints(NameContains="bad")["Endpoints"] == [] and sm.list_transform_jobs(NameContains="bad")["TransformJobSummaries"] == []
 
+            # Serval's REST API takes the same Tags on POST /transform-jobs.
+            import urllib.request
+            body = {"TransformJobName": "rest-job", "ModelName": "Tagged-Model", "Tags": [{"Key": "via", "Value": "rest"}],
+                    "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://batch/in/"}}},
+                    "TransformOutput": {"S3OutputPath": "s3://batch/rest"}}
+            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/transform-jobs", data=json.dumps(body).encode(),
+                                                          headers={"Content-Type": "application/json"}, method="POST"))
+            rest_job = arns["transform job"].replace("tagged-job", "rest-job")
+            assert sm.list_tags(ResourceArn=rest_job)["Tags"] == [{"Key": "via", "Value": "rest"}]
+            sm.get_waiter("transform_job_completed_or_stopped").wait(TransformJobName="rest-job", WaiterConfig=fast)
+
             # A deleted resource's tags go with it; one made again under the name starts with none.
             sm.get_waiter("transform_job_completed_or_stopped").wait(TransformJobName="tagged-job", WaiterConfig=fast)
             sm.get_waiter("endpoint_in_service").wait(EndpointName="tagged-endpoint", WaiterConfig=fast)
