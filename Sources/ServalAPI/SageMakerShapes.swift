@@ -270,7 +270,6 @@ public struct CreateModelInput: Codable, Sendable, Equatable {
         try SageMakerCheck.name(ModelName, "ModelName")
         try SageMakerCheck.length(ExecutionRoleArn, "ExecutionRoleArn", 20...2048)
         try SageMakerCheck.choice(InferenceExecutionConfig?.Mode, "InferenceExecutionConfig.Mode", ["Serial", "Direct"])
-        _ = try Tags?.validated()
         let chosen: (SageMakerContainer, String)
         switch (PrimaryContainer, Containers) {
         case (let primary?, nil):
@@ -579,7 +578,6 @@ public struct CreateEndpointConfigInput: Codable, Sendable, Equatable {
         try AsyncInferenceConfig?.validate(field: "AsyncInferenceConfig")
         try SageMakerCheck.length(KmsKeyId, "KmsKeyId", 0...2048)
         try SageMakerCheck.length(ExecutionRoleArn, "ExecutionRoleArn", 20...2048)
-        _ = try Tags?.validated()
         return (
             ProductionVariants.map { $0.productionVariant() }, AsyncInferenceConfig?.config(), DataCaptureConfig?.config()
         )
@@ -654,11 +652,10 @@ public struct CreateEndpointInput: Codable, Sendable, Equatable {
     public var DeploymentConfig: SageMakerJSON?
     public var Tags: [SageMakerTag]?
 
-    /// Checks the names and tags.
+    /// Checks the names (the tags: ``Swift/Array/validated(field:)``).
     public func validate() throws(ServalError) {
         try SageMakerCheck.name(EndpointName, "EndpointName")
         try SageMakerCheck.name(EndpointConfigName, "EndpointConfigName")
-        _ = try Tags?.validated()
     }
 }
 

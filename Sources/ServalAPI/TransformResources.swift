@@ -183,10 +183,9 @@ public struct CreateTransformJobRequest: Codable, Sendable, Equatable {
         self.DataProcessing = DataProcessing
     }
 
-    /// The domain spec, with SageMaker's defaults for absent fields. Enumerations and tags are checked here;
-    /// ranges and names by ``TransformJobSpec/validate()``.
+    /// The domain spec, with SageMaker's defaults for absent fields. Enumerations are checked here; ranges and
+    /// names by ``TransformJobSpec/validate()``; tags by ``Swift/Array/validated(field:)``.
     public func spec() throws(ServalError) -> TransformJobSpec {
-        _ = try Tags?.validated()
         func choice<Value: RawRepresentable & CaseIterable>(
             _ text: String?, _ field: String, default value: Value
         ) throws(ServalError) -> Value where Value.RawValue == String {

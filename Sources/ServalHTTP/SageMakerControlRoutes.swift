@@ -293,6 +293,7 @@ struct Call: Sendable {
     func createEndpoint() async throws -> EndpointArnOutput {
         let input = try decode(CreateEndpointInput.self)
         try input.validate()
+        let tags = try input.Tags?.validated() ?? []
         let arn = arns.arn("endpoint", input.EndpointName)
         _ = try await finding("endpoint configuration", arn: arns.arn("endpoint-config", input.EndpointConfigName)) {
             try await services.configs.get(input.EndpointConfigName)
@@ -300,7 +301,7 @@ struct Call: Sendable {
         _ = try await creating("endpoint", arn: arn) {
             try await services.endpoints.create(name: input.EndpointName, configName: input.EndpointConfigName)
         }
-        try await tagCreated(TaggedResource(.endpoint, input.EndpointName), try input.Tags?.validated() ?? [])
+        try await tagCreated(TaggedResource(.endpoint, input.EndpointName), tags)
         return EndpointArnOutput(EndpointArn: arn)
     }
 
