@@ -390,7 +390,7 @@ public final class EndpointManager: Service, Sendable {
         }
         return EndpointRuntime(
             name: endpoint, variants: members.map { $0.variant }, weights: variants.map(\.weight), tokens: members.map { $0.token },
-            dataCapture: config.dataCapture)
+            dataCapture: deployment.config.dataCapture)
     }
 
     /// What the endpoint runs: its own copy, made now from the stored config and models for a record written
