@@ -67,6 +67,18 @@ let package = Package(
             dependencies: ["ServalCore", "ServalAuth", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
+        // Model workers' output as CloudWatch-style log events: its own SQLite database, bounded, written off the
+        // workers' path; the queries behind CloudWatch Logs' API and `serval logs`.
+        .target(
+            name: "ServalLogs",
+            dependencies: [
+                "ServalCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // zlib, for gzip-compressed model packages.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Model packages: safe archive extraction, package layout detection.
@@ -225,7 +237,7 @@ let package = Package(
             name: "ServalHTTP",
             dependencies: [
                 "ServalCore", "ServalAPI", "ServalServices", "ServalRuntime", "ServalOIP", "ServalJobs", "ServalObjects",
-                "ServalArtifacts", "ServalAuth", "ServalMetrics",
+                "ServalArtifacts", "ServalAuth", "ServalMetrics", "ServalLogs",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -251,7 +263,7 @@ let package = Package(
             name: "serval",
             dependencies: [
                 "ServalCore", "ServalAPI", "ServalServices", "ServalHTTP", "ServalGRPC", "ServalClient", "ServalArtifacts",
-                "ServalStore", "ServalObjects", "ServalS3", "ServalJobs", "ServalAuth", "ServalHTTPGuards", "ServalMetrics",
+                "ServalStore", "ServalObjects", "ServalS3", "ServalJobs", "ServalAuth", "ServalHTTPGuards", "ServalMetrics", "ServalLogs",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -346,6 +358,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ServalStoreTests", dependencies: ["ServalStore", "ServalCore", "ServalAuth"], swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ServalLogsTests",
+            dependencies: ["ServalLogs", "ServalCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
         ),
         // Seeds and a time budget for the seeded random tests (fuzzing) of the test targets below.
         .target(name: "ServalFuzzSupport", path: "Tests/ServalFuzzSupport", swiftSettings: swiftSettings),
