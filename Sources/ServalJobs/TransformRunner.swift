@@ -242,7 +242,8 @@ public final class TransformRunner: Service, Sendable {
         let runtime = variants.make(
             VariantSpec(
                 endpointName: "transform-job/\(job.name)", variant: variant, model: model,
-                modelDirectory: packages.absolutePath(of: model.packagePath))
+                modelDirectory: packages.absolutePath(of: model.packagePath),
+                logDestination: .transformJob(job.name, createdAt: job.createdAt))
         ) { [weak self] _ in self?.work.signal() }
         state.withLock { $0.jobs[job.name]?.runtime = runtime }
         group.addTask { await runtime.run() }

@@ -20,13 +20,20 @@ public struct VariantSpec: Sendable {
     public var model: Model
     /// The absolute path of the model's extracted package.
     public var modelDirectory: String
+    /// Where each worker's output goes (``WorkerLogDestination/stream(slot:)``).
+    public var logDestination: WorkerLogDestination
 
-    /// Creates a spec.
-    public init(endpointName: String, variant: ProductionVariant, model: Model, modelDirectory: String) {
+    /// Creates a spec; the workers write to the endpoint variant's log streams unless `logDestination` says
+    /// otherwise.
+    public init(
+        endpointName: String, variant: ProductionVariant, model: Model, modelDirectory: String,
+        logDestination: WorkerLogDestination? = nil
+    ) {
         self.endpointName = endpointName
         self.variant = variant
         self.model = model
         self.modelDirectory = modelDirectory
+        self.logDestination = logDestination ?? .endpoint(endpointName, variant: variant.name)
     }
 }
 
@@ -114,6 +121,7 @@ public actor VariantRuntime {
     public nonisolated let activity: RecentActivity
     private let environments: PythonEnvironments
     private let eventLoopGroup: any EventLoopGroup
+    private let logs: (any WorkerLogSink)?
     private let logger: Logger
     private let onStateChange: @Sendable (State) async -> Void
 
@@ -142,12 +150,16 @@ public actor VariantRuntime {
 
     /// Creates a variant runtime; ``run()`` starts it.
     ///
-    /// - Parameter onStateChange: called, in order, whenever ``State`` changes.
+    /// - Parameters:
+    ///   - logs: where the workers' output lines go, in the streams ``VariantSpec/logDestination`` names; `nil`
+    ///     keeps them only in Serval's own log.
+    ///   - onStateChange: called, in order, whenever ``State`` changes.
     public init(
         spec: VariantSpec,
         environments: PythonEnvironments,
         eventLoopGroup: any EventLoopGroup,
         observer: any VariantObserver = NoInferenceObserver(),
+        logs: (any WorkerLogSink)? = nil,
         logger: Logger,
         onStateChange: @escaping @Sendable (State) async -> Void = { _ in }
     ) {
@@ -157,6 +169,7 @@ public actor VariantRuntime {
         self.observer = ActivityRecorder(activity: activity, next: observer)
         self.environments = environments
         self.eventLoopGroup = eventLoopGroup
+        self.logs = logs
         var logger = logger
         logger[metadataKey: "endpoint"] = "\(spec.endpointName)"
         logger[metadataKey: "variant"] = "\(spec.variant.name)"
@@ -426,20 +439,23 @@ public actor VariantRuntime {
         let id = nextInstanceID
         nextInstanceID += 1
         let launchedAt = ContinuousClock.now
+        let stream = spec.logDestination.stream(slot: slot)
         let worker: WorkerProcess
         do {
             worker = try await WorkerProcess.launch(
                 WorkerLaunchSpec(
                     python: environment.python, workerPath: environments.workerPath,
                     modelDirectory: spec.modelDirectory, environment: spec.model.environment,
-                    label: "\(spec.endpointName)/\(spec.variant.name)/\(slot)", identity: environments.runAs),
+                    label: "\(spec.endpointName)/\(spec.variant.name)/\(slot)", identity: environments.runAs,
+                    log: logs.map { ($0, stream) }),
                 group: eventLoopGroup, logger: logger)
         } catch {
             return .launchFailed(error)
         }
         scheduler.addInstance(id)
         workers[id] = worker
-        logger.info("Started model worker", metadata: ["pid": "\(worker.process.pid)", "slot": "\(slot)"])
+        logger.info(
+            "Started model worker", metadata: ["pid": "\(worker.process.pid)", "slot": "\(slot)", "log_stream": "\(stream)"])
 
         var frames = worker.frames.makeAsyncIterator()
         let loadTimedOut = Flag()

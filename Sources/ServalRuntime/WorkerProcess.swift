@@ -20,6 +20,8 @@ struct WorkerLaunchSpec: Sendable {
     var label: String
     /// Who the worker runs as and with which home; see ``PythonSettings/runAs``.
     var identity: ChildIdentity
+    /// Where the worker's output lines go besides the tail and Serval's log: a sink and this instance's stream.
+    var log: (sink: any WorkerLogSink, stream: LogStreamID)?
 }
 
 /// One running Python worker: its process, the framed channel to it, and the tail of its output.
@@ -53,7 +55,7 @@ final class WorkerProcess: Sendable {
             ChildLaunch(
                 arguments: [spec.python, "-m", "serval_worker", "--model-dir", spec.modelDirectory, "--fd", "3"],
                 environment: environment, directory: spec.modelDirectory, user: spec.identity.user, withChannel: true))
-        let output = OutputTail(descriptor: process.outputDescriptor, logger: logger, label: spec.label)
+        let output = OutputTail(descriptor: process.outputDescriptor, logger: logger, label: spec.label, log: spec.log)
         let (frames, continuation) = AsyncStream<WorkerFrame>.makeStream()
         do {
             let channel = try await ClientBootstrap(group: group)
@@ -136,7 +138,8 @@ private final class FrameForwarder: ChannelInboundHandler, Sendable {
     }
 }
 
-/// Reads a worker's output on a thread of its own: logs each line and keeps the last ones for failure reasons.
+/// Reads a worker's output on a thread of its own: logs each line, keeps the last ones for failure reasons, and
+/// hands each to the worker's log stream. Lines longer than ``WorkerLogLimits/maxMessageBytes`` become several.
 private final class OutputTail: Sendable {
     private struct State {
         var lines: [String] = []
@@ -146,28 +149,25 @@ private final class OutputTail: Sendable {
     }
 
     private let state = Mutex(State())
+    private let logger: Logger
+    private let label: String
+    private let log: (sink: any WorkerLogSink, stream: LogStreamID)?
     private static let keptLines = 60
 
-    init(descriptor: Int32, logger: Logger, label: String) {
+    init(descriptor: Int32, logger: Logger, label: String, log: (sink: any WorkerLogSink, stream: LogStreamID)?) {
+        self.logger = logger
+        self.label = label
+        self.log = log
         Thread.detachNewThread { [self] in
-            var pending: [UInt8] = []
+            var lines = OutputLineSplitter()
             var chunk = [UInt8](repeating: 0, count: 8192)
             while true {
                 let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
                 if count < 0 && errno == EINTR { continue }
                 if count <= 0 { break }
-                pending.append(contentsOf: chunk[0..<count])
-                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = String(decoding: pending[..<newline], as: UTF8.self)
-                    pending.removeSubrange(...newline)
-                    self.append(line, logger: logger, label: label)
-                }
-                if pending.count > 64 * 1024 {  // A very long line without a newline: keep its start.
-                    self.append(String(decoding: pending.prefix(4096), as: UTF8.self), logger: logger, label: label)
-                    pending.removeAll()
-                }
+                lines.feed(chunk[0..<count]).forEach(self.append)
             }
-            if !pending.isEmpty { self.append(String(decoding: pending, as: UTF8.self), logger: logger, label: label) }
+            if let last = lines.finish() { self.append(last) }
             close(descriptor)
             let waiters = self.state.withLock { state in
                 state.finished = true
@@ -178,8 +178,12 @@ private final class OutputTail: Sendable {
         }
     }
 
-    private func append(_ line: String, logger: Logger, label: String) {
+    private func append(_ line: String) {
         logger.info("\(line)", metadata: ["worker": "\(label)"])
+        if let log {
+            let now = Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000))
+            log.sink.append(line, at: now, to: log.stream)
+        }
         state.withLock { state in
             state.lines.append(line)
             if state.lines.count > 2 * Self.keptLines { state.lines.removeFirst(state.lines.count - Self.keptLines) }

@@ -4,7 +4,7 @@ public import ServalCore
 public import ServalRuntime
 
 /// Makes the runtime of a variant, the one way Serval builds one: endpoints' variants and transform jobs' workers
-/// alike get the same Python environments, event loops and observer.
+/// alike get the same Python environments, event loops, observer and log streams.
 public struct VariantFactory: Sendable {
     /// The Python environments workers run in.
     public let environments: PythonEnvironments
@@ -12,16 +12,20 @@ public struct VariantFactory: Sendable {
     public let eventLoopGroup: any EventLoopGroup
     /// Receives every variant's events (metrics).
     public let observer: any InferenceObserver
+    /// Where workers' output lines go, in the streams each spec's ``VariantSpec/logDestination`` names; `nil` keeps
+    /// them only in Serval's own log.
+    public let logs: (any WorkerLogSink)?
     let logger: Logger
 
     /// Creates the factory.
     public init(
         environments: PythonEnvironments, eventLoopGroup: any EventLoopGroup,
-        observer: any InferenceObserver = NoInferenceObserver(), logger: Logger
+        observer: any InferenceObserver = NoInferenceObserver(), logs: (any WorkerLogSink)? = nil, logger: Logger
     ) {
         self.environments = environments
         self.eventLoopGroup = eventLoopGroup
         self.observer = observer
+        self.logs = logs
         self.logger = logger
     }
 
@@ -35,6 +39,6 @@ public struct VariantFactory: Sendable {
             spec: spec, environments: environments, eventLoopGroup: eventLoopGroup,
             observer: observer.variant(
                 VariantLabels(endpoint: spec.endpointName, variant: spec.variant.name, model: spec.model.name)),
-            logger: logger, onStateChange: onStateChange)
+            logs: logs, logger: logger, onStateChange: onStateChange)
     }
 }
