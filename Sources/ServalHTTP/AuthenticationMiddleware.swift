@@ -11,7 +11,8 @@ import ServalCore
 /// `GET /v2/health/live` and `GET /v2/health/ready`.
 ///
 /// Credentials are either `Authorization: Bearer ACCESS_KEY_ID:SECRET` (Serval's CLI and REST clients) or an AWS
-/// Signature Version 4 for the signing name `sagemaker` (boto3's `sagemaker` and `sagemaker-runtime` clients).
+/// Signature Version 4 for the signing name `sagemaker` (boto3's `sagemaker` and `sagemaker-runtime` clients) or
+/// `logs` (its CloudWatch Logs client).
 /// For SigV4 the body is read (up to the invocation limit) and its SHA-256 is what the signature must cover; a
 /// request that declares `x-amz-content-sha256: UNSIGNED-PAYLOAD` is not read. The route decides the
 /// ``ServalAuth/AccessAction`` (``RouteAccess``) the key's role must permit. Refusals are 401 (no, unreadable or
@@ -27,10 +28,11 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     private static let targetHeader = HTTPField.Name("X-Amz-Target")!
     private static let contentSHA256Header = HTTPField.Name("x-amz-content-sha256")!
 
-    /// Creates the middleware; SigV4 requests must be scoped to the `sagemaker` signing name.
+    /// Creates the middleware; SigV4 requests must be scoped to the `sagemaker` signing name, or `logs` (boto3's
+    /// CloudWatch Logs client).
     public init(authenticator: RequestAuthenticator) {
         self.authenticator = authenticator
-        self.verifier = SigV4Verifier(services: ["sagemaker"])
+        self.verifier = SigV4Verifier(services: ["sagemaker", "logs"])
     }
 
     public func handle(

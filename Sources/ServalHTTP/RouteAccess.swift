@@ -110,6 +110,8 @@ struct RouteAccess: Equatable, Sendable {
     /// mutating operation on a resource Serval does not know needs an admin.
     static func sageMakerAction(target: String?) -> AccessAction {
         guard let target, let dot = target.lastIndex(of: ".") else { return .describeResources }
+        // CloudWatch Logs on the same route only reads workers' output.
+        if target.hasPrefix(CloudWatchLogsRoutes.targetPrefix) { return .describeResources }
         let operation = target[target.index(after: dot)...]
         if operation.hasPrefix("Describe") || operation.hasPrefix("List") { return .describeResources }
         if operation == "AddTags" || operation == "DeleteTags" { return .manageTags }

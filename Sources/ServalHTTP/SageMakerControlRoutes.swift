@@ -47,6 +47,10 @@ struct SageMakerControlRoutes: Sendable {
             region: SageMakerARN.region(fromAuthorization: request.headers[.authorization]) ?? settings.defaultRegion,
             account: settings.accountID)
         let target = request.headers[.sageMakerControlTarget] ?? ""
+        if target.hasPrefix(CloudWatchLogsRoutes.targetPrefix) {
+            return await CloudWatchLogsRoutes(logs: services.logs, arns: arns)
+                .handle(String(target.dropFirst(CloudWatchLogsRoutes.targetPrefix.count)), request, context: context)
+        }
         let operation = target.hasPrefix("SageMaker.") ? String(target.dropFirst("SageMaker.".count)) : ""
         do {
             let body = try await request.body.collect(upTo: Self.maxBodyBytes)

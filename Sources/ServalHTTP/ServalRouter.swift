@@ -8,6 +8,7 @@ import ServalAPI
 import ServalArtifacts
 import ServalCore
 public import ServalJobs
+public import ServalLogs
 import ServalObjects
 import ServalRuntime
 public import ServalServices
@@ -31,6 +32,8 @@ public struct HTTPServices: Sendable {
     public var transformJobs: TransformJobService
     /// The tags of models, endpoint configs, endpoints and transform jobs.
     public var tags: ResourceTagService
+    /// Model workers' output, for CloudWatch Logs' API and the `/logs` routes.
+    public var logs: WorkerLogStore
     /// The time shown in descriptions.
     public var clock: any WallClock
     /// Where uploaded packages are staged before they are extracted.
@@ -48,9 +51,11 @@ public struct HTTPServices: Sendable {
     public init(
         models: ModelService, configs: EndpointConfigService, endpoints: EndpointManager, inference: InferenceService,
         repository: ModelRepositoryService, asyncInvocations: AsyncInvocationService,
-        transformJobs: TransformJobService, tags: ResourceTagService, clock: any WallClock, stagingDirectory: String,
+        transformJobs: TransformJobService, tags: ResourceTagService, logs: WorkerLogStore, clock: any WallClock,
+        stagingDirectory: String,
         maxPackageUploadBytes: Int
     ) {
+        self.logs = logs
         self.repository = repository
         self.asyncInvocations = asyncInvocations
         self.transformJobs = transformJobs
@@ -87,6 +92,7 @@ public func makeRouter(services: HTTPServices, accessControl: HTTPAccessControl?
     router.post("/endpoints/{name}/invocations", use: runtime.invoke)
     AsyncRoutes(service: services.asyncInvocations).register(on: router)
     TransformRoutes(service: services.transformJobs, clock: services.clock).register(on: router)
+    LogRoutes(services: services).register(on: router)
     SageMakerControlRoutes(services: services).register(on: router)
 
     let api = RESTRoutes(services: services)

@@ -13,6 +13,7 @@ import ServalHTTPGuards
 import ServalHTTP
 import ServalJobs
 import ServalMetrics
+import ServalLogs
 import ServalObjects
 import ServalRuntime
 import ServalS3
@@ -79,6 +80,15 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "The region in the SageMaker control plane's ARNs when a request's SigV4 credential scope names none.")
     var region = "us-east-1"
+
+    @Option(help: "Days model workers' logs are kept after their last line (docs/logs.md).")
+    var logRetentionDays = 30
+
+    @Option(help: "The most one worker log stream keeps, in bytes; its oldest lines go first.")
+    var logStreamMaxBytes = 8 * 1024 * 1024
+
+    @Option(help: "The most all worker logs keep together, in bytes; the streams whose last line is oldest go first.")
+    var logMaxBytes = 1024 * 1024 * 1024
 
     @Option(help: "Seconds an idle HTTP connection stays open.")
     var idleTimeout = 75
@@ -150,10 +160,21 @@ struct Serve: AsyncParsableCommand {
         }
         let objects = try LocalObjectStore(root: dataDirectory + "/objects")
         let environments = PythonEnvironments(settings: settings, logger: logger)
+        let logs: WorkerLogStore
+        do {
+            logs = try WorkerLogStore(
+                path: dataDirectory + "/logs.sqlite",
+                settings: WorkerLogSettings(
+                    maxStreamBytes: Int64(logStreamMaxBytes), maxTotalBytes: Int64(logMaxBytes),
+                    retentionDays: logRetentionDays),
+                clock: clock, logger: logger)
+        } catch let error as ServalError {
+            throw ValidationError("--log-retention-days, --log-stream-max-bytes, --log-max-bytes: \(error.message)")
+        }
         let metrics = noMetrics ? nil : ServalMetrics()
         let variants = VariantFactory(
             environments: environments, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
-            observer: metrics ?? NoInferenceObserver(), logger: logger)
+            observer: metrics ?? NoInferenceObserver(), logs: logs, logger: logger)
         let manager = EndpointManager(store: store, packages: packages, variants: variants, clock: clock, logger: logger)
         let capture = DataCaptureWriter(objects: objects, clock: clock, logger: logger)
         let inference = InferenceService(endpoints: manager, capture: capture, clock: clock)
@@ -188,6 +209,7 @@ struct Serve: AsyncParsableCommand {
             asyncInvocations: asyncInvocations,
             transformJobs: TransformJobService(store: store, objects: objects, runner: transforms, clock: clock),
             tags: ResourceTagService(store: store),
+            logs: logs,
             clock: clock,
             stagingDirectory: packages.stagingDirectory,
             maxPackageUploadBytes: maxPackageBytes)
@@ -238,12 +260,15 @@ struct Serve: AsyncParsableCommand {
         // Shutdown runs in reverse order: package copies and extractions stop first (their requests fail with 503),
         // then the gRPC, HTTP and S3 servers drain their requests; then the
         // async dispatcher stops claiming and lets running invocations finish, and the transform runner stops
-        // its workers and returns its units to the queue; then the endpoints stop.
+        // its workers and returns its units to the queue; then the endpoints stop; last the worker logs are
+        // written out.
         let group = ServiceGroup(
             configuration: .init(
                 services: [
-                    // Shut down in reverse order: capture flushes once the frontends and the dispatcher are done.
-                    .init(service: manager), .init(service: capture), .init(service: dispatcher), .init(service: transforms),
+                    // Shut down in reverse order: capture flushes once the frontends and the dispatcher are done, and
+                    // the workers' logs are written out last.
+                    .init(service: logs), .init(service: manager), .init(service: capture), .init(service: dispatcher),
+                    .init(service: transforms),
                     .init(service: s3),
                     .init(service: app),
                     .init(service: grpc),

@@ -85,4 +85,15 @@ import Testing
         #expect(AccessKeyRole.deployer.permits(deploy) && !AccessKeyRole.deployer.permits(keys))
         #expect(AccessKeyRole.admin.permits(keys))
     }
+
+    @Test("CloudWatch Logs on the control plane's route and the /logs routes only read: operations Serval does not serve are refused by the dispatcher, not escalated")
+    func workerLogs() {
+        for operation in ["DescribeLogStreams", "GetLogEvents", "FilterLogEvents", "CreateLogGroup", "DeleteLogStream", "PutLogEvents"] {
+            #expect(
+                access(.post, "/", target: "Logs_20140328.\(operation)") == RouteAccess(action: .describeResources, shape: .sageMakerJSON),
+                "\(operation)")
+        }
+        #expect(access(.get, "/endpoints/e/logs?since=1").action == .describeResources)
+        #expect(access(.get, "/transform-jobs/t/logs?nextToken=3").action == .describeResources)
+    }
 }
