@@ -9,6 +9,6 @@ struct Serval: AsyncParsableCommand {
         version: servalVersion,
         subcommands: [
             Serve.self, Deploy.self, Invoke.self, ModelsCommand.self, EndpointsCommand.self, AsyncCommand.self,
-            ObjectsCommand.self, TransformCommand.self, KeysCommand.self,
+            ObjectsCommand.self, TransformCommand.self, KeysCommand.self, LogsCommand.self,
         ])
 }
