@@ -257,6 +257,22 @@ struct AccessKeyTests {
         failure = code(lambda: client("sagemaker", (admin[0], "x" * 40)).list_models())
         assert failure[0] == "InvalidSignatureException", failure
 
+        # CloudWatch Logs, signed for "logs" on the same port: a deployer reads the workers' output, an invoker may not.
+        logs = client("logs", deployer)
+        group = "/aws/sagemaker/Endpoints/lr"
+        for _ in range(300):
+            try:
+                if logs.describe_log_streams(logGroupName=group)["logStreams"]:
+                    break
+            except ClientError as error:
+                assert error.response["Error"]["Code"] == "ResourceNotFoundException", error.response
+            __import__("time").sleep(0.1)
+        assert logs.describe_log_streams(logGroupName=group)["logStreams"][0]["logStreamName"].startswith("AllTraffic/i-")
+        failure = code(lambda: client("logs", invoker).describe_log_streams(logGroupName=group))
+        assert failure[0] == "AccessDeniedException", failure
+        failure = code(lambda: client("logs", (deployer[0], "x" * 40)).get_log_events(logGroupName=group, logStreamName="x"))
+        assert failure[0] == "InvalidSignatureException", failure
+
         # S3: signed puts and gets, a wrong secret, an unknown key, a role that may not write, a presigned URL.
         s3 = client("s3", deployer, s3_url)
         s3.create_bucket(Bucket="signed")

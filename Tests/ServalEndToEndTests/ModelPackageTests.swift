@@ -180,7 +180,8 @@ struct ModelPackageTests {
             "/endpoints/{name}/async-invocations", "/endpoints/{name}/async-invocations/{id}",
             "/endpoints/{name}/async-invocations/{id}/result",
             "/v2/models/{model}/infer", "/v2/models/{model}/versions/{version}/infer", "/v2/repository/index",
-            "/transform-jobs", "/transform-jobs/{name}", "/transform-jobs/{name}/stop",
+            "/transform-jobs", "/transform-jobs/{name}", "/transform-jobs/{name}/stop", "/endpoints/{name}/logs",
+            "/transform-jobs/{name}/logs",
         ] {
             #expect(paths[path] != nil, "openapi.json lacks \(path)")
         }
