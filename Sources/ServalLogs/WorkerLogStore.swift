@@ -62,8 +62,10 @@ public final class WorkerLogStore: WorkerLogSink, Service, Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         // Durable against a crash of Serval; a power loss may lose the last lines, which is fine for logs and
-        // saves a sync per transaction.
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        // saves a sync per transaction. The WAL is cut back after checkpoints rather than kept at its largest.
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 4194304")
+        }
         database = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(database)
         self.settings = settings

@@ -7,13 +7,16 @@ import Glibc
 #endif
 
 /// The data folder's permissions: only Serval's user may list or read it. Its database holds the queue and the
-/// sealed secrets, `master.key` unseals them, and `objects/` holds every user's data.
+/// sealed secrets, `master.key` unseals them, `logs.sqlite` holds every model's output, and `objects/` holds every
+/// user's data.
 enum DataFolder {
     /// Folders beneath the data folder that are Serval's alone (workers reach `models/` only through the passage
     /// that ``ServalRuntime/WorkerIsolation`` grants, never by listing it).
     static let privateFolders = ["models", "objects", "staging", "transform-parts", "exchange"]
+    /// The SQLite databases: the metadata, and the workers' logs (every model's output).
+    static let databases = ["serval.sqlite", "logs.sqlite"]
     /// Files that are Serval's alone (SQLite makes `-wal` and `-shm` with the database's mode).
-    static let privateFiles = ["serval.sqlite", "serval.sqlite-wal", "serval.sqlite-shm", "master.key"]
+    static let privateFiles = databases.flatMap { [$0, $0 + "-wal", $0 + "-shm"] } + ["master.key"]
 
     /// Creates the data folder and its private folders, and makes them 0700 and its private files 0600,
     /// tightening an existing folder with a notice.
@@ -36,8 +39,10 @@ enum DataFolder {
             try? FileManager.default.removeItem(atPath: path + "/exchange/" + leftover)
         }
         // SQLite creates a new database (and its -wal and -shm beside it) with the database file's mode.
-        let database = open(path + "/serval.sqlite", O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        if database >= 0 { close(database) }
+        for name in databases {
+            let database = open(path + "/" + name, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            if database >= 0 { close(database) }
+        }
         for file in privateFiles.map({ path + "/" + $0 }) where FileManager.default.fileExists(atPath: file) {
             if try restrict(file, to: 0o600) { tightened.append(file) }
         }

@@ -169,6 +169,7 @@ import Glibc
                     "environment": sorted(os.environ),
                     "master_key": attempt(lambda: open(os.path.join(DATA, "master.key"), "rb").read()),
                     "database": attempt(lambda: open(os.path.join(DATA, "serval.sqlite"), "rb").read(16)),
+                    "logs": attempt(lambda: open(os.path.join(DATA, "logs.sqlite"), "rb").read(16)),
                     "list_data": attempt(lambda: os.listdir(DATA)),
                     "list_objects": attempt(lambda: os.listdir(os.path.join(DATA, "objects"))),
                     "canary": os.environ.get("SERVAL_CANARY") or os.environ.get("AWS_SECRET_ACCESS_KEY"),
@@ -209,6 +210,7 @@ import Glibc
             #expect(seen["uid"] as? Int != 0)
             #expect(seen["master_key"] as? String == "PermissionError", "\(seen)")
             #expect(seen["database"] as? String == "PermissionError", "\(seen)")
+            #expect(seen["logs"] as? String == "PermissionError", "other models' output: \(seen)")
             #expect(seen["list_data"] as? String == "PermissionError", "\(seen)")
             #expect(seen["list_objects"] as? String == "PermissionError", "\(seen)")
         }
@@ -258,6 +260,8 @@ import Glibc
         chmod(data.path, 0o755)
         _ = FileManager.default.createFile(atPath: data.path + "/serval.sqlite-wal", contents: nil)
         chmod(data.path + "/serval.sqlite-wal", 0o644)
+        _ = FileManager.default.createFile(atPath: data.path + "/logs.sqlite", contents: nil)
+        chmod(data.path + "/logs.sqlite", 0o644)
         let server = try await ServalServer(dataDirectory: data.path)
         func mode(_ path: String) -> mode_t {
             var info = stat()
@@ -267,6 +271,8 @@ import Glibc
         #expect(mode(data.path) & 0o707 == 0o700)
         #expect(mode(data.path + "/serval.sqlite") == 0o600)
         #expect(mode(data.path + "/serval.sqlite-wal") == 0o600)
+        #expect(mode(data.path + "/logs.sqlite") == 0o600)
+        #expect(mode(data.path + "/logs.sqlite-wal") == 0o600, "SQLite gives the WAL the database's mode")
         #expect(mode(data.path + "/objects") & 0o707 == 0o700)
         #expect(server.log.contains("Tightened the data folder's permissions"))
         await server.stop()
