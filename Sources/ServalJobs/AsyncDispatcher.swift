@@ -40,6 +40,7 @@ public final class AsyncDispatcher: Service, Sendable {
     }
 
     private let store: any MetadataStore
+    private var queue: any LeasedQueue<AsyncInvocation> { store.asyncInvocationQueue }
     private let objects: any ObjectStore
     private let inference: InferenceService
     private var endpoints: EndpointManager { inference.endpoints }
@@ -110,7 +111,7 @@ public final class AsyncDispatcher: Service, Sendable {
         let housekeeping = state.withLock { $0.housekeeping.isDue(every: settings.pollInterval) }
         do {
             if housekeeping {
-                let rescued = try await store.requeueExpiredAsyncLeases(now: now)
+                let rescued = try await queue.rescueExpired(now: now)
                 if rescued > 0 { logger.notice("Re-queued async invocations whose lease expired", metadata: ["count": "\(rescued)"]) }
             }
             for (endpoint, counts) in try await store.queuedAsyncCounts() where counts.queued > 0 {
@@ -127,8 +128,8 @@ public final class AsyncDispatcher: Service, Sendable {
         let leaseUntil = now.adding(settings.leaseDuration)
         if housekeeping {
             // Work past its TTL ends now, whether or not the endpoint has room.
-            let expired = try await store.claimAsyncInvocations(
-                endpoint: name, owner: settings.owner, limit: 100, now: now, leaseUntil: leaseUntil, expiredOnly: true)
+            let expired = try await queue.claim(
+                in: name, owner: settings.owner, limit: 100, now: now, leaseUntil: leaseUntil, overdueOnly: true)
             if !expired.isEmpty {
                 let config = try await asyncConfig(endpoint: name)
                 for invocation in expired { start(invocation, runtime: nil, config: config, into: &group) }
@@ -137,8 +138,8 @@ public final class AsyncDispatcher: Service, Sendable {
         guard let runtime = try? await endpoints.runtime(for: name) else {
             // Not running: loading, failed (its work waits, up to its TTL), or deleted (its work fails).
             if housekeeping, try await store.endpoint(named: name) == nil {
-                for invocation in try await store.claimAsyncInvocations(
-                    endpoint: name, owner: settings.owner, limit: 100, now: now, leaseUntil: leaseUntil, expiredOnly: false)
+                for invocation in try await queue.claim(
+                    in: name, owner: settings.owner, limit: 100, now: now, leaseUntil: leaseUntil, overdueOnly: false)
                 {
                     start(invocation, runtime: nil, config: nil, into: &group)
                 }
@@ -153,8 +154,8 @@ public final class AsyncDispatcher: Service, Sendable {
             return capacity - (state.inFlight[name]?.count ?? 0)
         }
         guard room > 0 else { return }
-        for invocation in try await store.claimAsyncInvocations(
-            endpoint: name, owner: settings.owner, limit: room, now: now, leaseUntil: leaseUntil, expiredOnly: false)
+        for invocation in try await queue.claim(
+            in: name, owner: settings.owner, limit: room, now: now, leaseUntil: leaseUntil, overdueOnly: false)
         {
             start(invocation, runtime: runtime, config: config.asyncInference, into: &group)
         }
@@ -208,8 +209,8 @@ public final class AsyncDispatcher: Service, Sendable {
                 if !countAttempt {
                     state.withLock { $0.holdOff[invocation.endpointName] = .now + .milliseconds(200) }
                 }
-                _ = try await store.releaseAsyncInvocation(
-                    endpoint: invocation.endpointName, id: invocation.id, owner: settings.owner, now: now,
+                _ = try await queue.release(
+                    in: invocation.endpointName, id: invocation.id, owner: settings.owner, now: now,
                     countAttempt: countAttempt)
             case .finish(let outcome, let variant):
                 switch outcome {
@@ -217,9 +218,9 @@ public final class AsyncDispatcher: Service, Sendable {
                 case .completed: break
                 }
                 let notifications = AsyncNotificationBody.notifications(for: invocation, outcome: outcome, config: config, now: now)
-                let finished = try await store.finishAsyncInvocation(
-                    endpoint: invocation.endpointName, id: invocation.id, owner: settings.owner, outcome: outcome,
-                    variant: variant, now: now, notifications: notifications)
+                let finished = try await queue.finish(
+                    in: invocation.endpointName, id: invocation.id, owner: settings.owner,
+                    completion: AsyncInvocationEnd(outcome, variant: variant, notifications: notifications), now: now)
                 if !finished {
                     logger.warning("Lost the lease of an async invocation before recording its end; another attempt owns it")
                 }
@@ -348,7 +349,7 @@ public final class AsyncDispatcher: Service, Sendable {
             heartbeat: heartbeat, leaseDuration: settings.leaseDuration, clock: clock, logger: logger,
             what: "async invocations", held: { state.withLock { ($0.inFlight.mapValues { Array($0) }, $0.stopping) } }
         ) { endpoint, ids, until in
-            try await store.renewAsyncLeases(endpoint: endpoint, ids: ids, owner: settings.owner, until: until).count
+            try await queue.renew(in: endpoint, ids: ids, owner: settings.owner, until: until).count
         }
     }
 

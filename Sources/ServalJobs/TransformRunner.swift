@@ -70,6 +70,7 @@ public final class TransformRunner: Service, Sendable {
     }
 
     private let store: any MetadataStore
+    private var queue: any LeasedQueue<TransformUnit> { store.transformUnitQueue }
     private let objects: any ObjectStore
     private let packages: PackageStore
     private let variants: VariantFactory
@@ -137,7 +138,7 @@ public final class TransformRunner: Service, Sendable {
         let housekeeping = state.withLock { $0.housekeeping.isDue(every: settings.pollInterval) }
         do {
             if housekeeping {
-                let rescued = try await store.requeueExpiredTransformLeases(now: now)
+                let rescued = try await queue.rescueExpired(now: now)
                 if rescued > 0 { logger.notice("Re-queued transform units whose lease expired", metadata: ["count": "\(rescued)"]) }
             }
             let active = try await store.activeTransformJobs()
@@ -210,8 +211,9 @@ public final class TransformRunner: Service, Sendable {
         }
         guard room > 0 else { return }
         let now = clock.now()
-        let units = try await store.claimTransformUnits(
-            job: name, owner: settings.owner, limit: room, leaseUntil: now.adding(settings.leaseDuration))
+        let units = try await queue.claim(
+            in: name, owner: settings.owner, limit: room, now: now, leaseUntil: now.adding(settings.leaseDuration),
+            overdueOnly: false)
         for unit in units {
             let id = unit.id
             state.withLock { _ = $0.jobs[name]?.inFlight.insert(id) }
@@ -361,9 +363,10 @@ public final class TransformRunner: Service, Sendable {
                 try await part.commit()
             }
             guard
-                try await store.finishTransformUnit(
-                    job: spec.name, unit: id, owner: settings.owner, recordsDone: unit.records, recordsFailed: 0,
-                    bytes: unit.end - unit.start, now: clock.now())
+                try await queue.finish(
+                    in: spec.name, id: id, owner: settings.owner,
+                    completion: TransformUnitProgress(recordsDone: unit.records, recordsFailed: 0, bytes: unit.end - unit.start),
+                    now: clock.now())
             else {
                 logger.warning("Lost the lease of a transform unit before recording it; another attempt owns it")
                 return
@@ -379,7 +382,7 @@ public final class TransformRunner: Service, Sendable {
         } catch let error as ServalError where [.overloaded, .modelNotReady].contains(error.code) || isStopping {
             // The workers are busy, starting or stopping: the unit waits for the next claim.
             state.withLock { $0.jobs[spec.name]?.holdOff = .now + .milliseconds(200) }
-            _ = try? await store.releaseTransformUnit(job: spec.name, unit: id, owner: settings.owner, countAttempt: false)
+            _ = try? await queue.release(in: spec.name, id: id, owner: settings.owner, now: clock.now(), countAttempt: false)
         } catch {
             let reason = (error as? ServalError)?.message ?? "Serval could not run the unit: \(error)"
             do {
@@ -435,7 +438,7 @@ public final class TransformRunner: Service, Sendable {
             heartbeat: heartbeat, leaseDuration: settings.leaseDuration, clock: clock, logger: logger,
             what: "transform units", held: { state.withLock { ($0.jobs.mapValues { Array($0.inFlight) }, $0.stopping) } }
         ) { job, units, until in
-            try await store.renewTransformLeases(job: job, units: units, owner: settings.owner, until: until).count
+            try await queue.renew(in: job, ids: units, owner: settings.owner, until: until).count
         }
     }
 }

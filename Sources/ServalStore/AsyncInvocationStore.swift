@@ -36,6 +36,28 @@ public enum AsyncOutcome: Sendable, Equatable {
     case expired(reason: String)
 }
 
+/// How a claimed invocation ends: what the queue's ``LeasedQueue/finish(in:id:owner:completion:now:)`` records.
+public struct AsyncInvocationEnd: Sendable, Equatable {
+    /// The outcome.
+    public var outcome: AsyncOutcome
+    /// The variant that ran it, if one did (`nil` keeps the one recorded).
+    public var variant: String?
+    /// The webhook notifications to record with the end.
+    public var notifications: [NewAsyncNotification]
+
+    /// Creates an end.
+    public init(_ outcome: AsyncOutcome, variant: String? = nil, notifications: [NewAsyncNotification] = []) {
+        self.outcome = outcome
+        self.variant = variant
+        self.notifications = notifications
+    }
+}
+
+extension AsyncInvocation: LeasedWork {
+    /// How a claimed invocation ends.
+    public typealias Completion = AsyncInvocationEnd
+}
+
 /// A webhook notification to record in the same transaction as an invocation's end.
 public struct NewAsyncNotification: Sendable, Equatable {
     /// Where to POST it.
@@ -70,10 +92,11 @@ public struct AsyncQueueDepth: Sendable, Equatable {
 /// The durable queue of asynchronous invocations and their webhook outbox.
 ///
 /// An invocation is committed by ``enqueueAsyncInvocation(_:inlineBody:)`` before Serval answers 202. A
-/// dispatcher claims queued ones under a lease (owner + expiry) and renews it while the model runs; only the
-/// lease's owner can end the invocation, so a dispatcher that lost its lease (it stalled, or its process died
-/// and the rescuer re-queued the work) cannot overwrite a newer attempt's outcome. Every method is one
-/// transaction. Implementations pass the shared conformance suite in `ServalStoreTests`.
+/// dispatcher claims queued ones from ``asyncInvocationQueue`` under a lease (owner + expiry) and renews it while the
+/// model runs; only the lease's owner can end the invocation, so a dispatcher that lost its lease (it stalled, or its
+/// process died and the rescuer re-queued the work) cannot overwrite a newer attempt's outcome. Every method is one
+/// transaction. Implementations pass the shared conformance suites in `ServalStoreTests` (the leased queue's and this
+/// protocol's).
 public protocol AsyncInvocationStore: Sendable {
     /// Commits a new invocation, with its inline body when it has one. When the endpoint already has an
     /// invocation with this id, nothing is written and that one is returned with `created == false`.
@@ -94,38 +117,16 @@ public protocol AsyncInvocationStore: Sendable {
         endpoint: String, filter: AsyncInvocationFilter
     ) async throws -> (invocations: [AsyncInvocation], nextToken: String?)
 
-    /// Claims up to `limit` of the endpoint's `Queued` invocations, oldest first: each becomes `InProgress` with
-    /// `attempts + 1`, `startedAt = now`, and a lease held by `owner` until `leaseUntil`.
+    /// The queue of invocations, partitioned by endpoint name, in the order they were accepted; their deadline is
+    /// `expiresAt`.
     ///
-    /// With `expiredOnly`, only invocations whose `expiresAt` is before `now` are claimed (so that they can be
-    /// ended as `Expired` even while the endpoint has no capacity). A `limit` below 1 claims nothing.
-    func claimAsyncInvocations(
-        endpoint: String, owner: String, limit: Int, now: Timestamp, leaseUntil: Timestamp, expiredOnly: Bool
-    ) async throws -> [AsyncInvocation]
-
-    /// Extends the leases `owner` holds on these invocations of the endpoint to `until`; returns the ids whose
-    /// lease `owner` no longer holds (re-queued, ended, claimed by another owner, or unknown).
-    func renewAsyncLeases(endpoint: String, ids: [String], owner: String, until: Timestamp) async throws -> Set<String>
-
-    /// Ends a claimed invocation with `outcome` and records `notifications` in the same transaction, if `owner`
-    /// still holds its lease. Returns whether it did.
-    func finishAsyncInvocation(
-        endpoint: String, id: String, owner: String, outcome: AsyncOutcome, variant: String?, now: Timestamp,
-        notifications: [NewAsyncNotification]
-    ) async throws -> Bool
-
-    /// Puts a claimed invocation back in the queue, if `owner` still holds its lease. Returns whether it did.
-    ///
-    /// With `countAttempt` false the attempt is taken back (`attempts - 1`: its variant could not take it now,
-    /// e.g. the queue was full); with `true` it stays counted (the worker crashed under it), so an input that
-    /// crashes every worker ends `Failed` after `maxAttempts`.
-    func releaseAsyncInvocation(
-        endpoint: String, id: String, owner: String, now: Timestamp, countAttempt: Bool
-    ) async throws -> Bool
-
-    /// Re-queues every `InProgress` invocation whose lease ended before `now` (its owner died or stalled).
-    /// Returns how many it re-queued. Their attempt stays counted.
-    func requeueExpiredAsyncLeases(now: Timestamp) async throws -> Int
+    /// A claim makes an invocation `InProgress` with `attempts + 1`, `startedAt` and `updatedAt` set to `now`.
+    /// Releasing or rescuing it makes it `Queued` again with `updatedAt = now` (rescued, its attempt stays counted, so
+    /// an input that kills every worker ends `Failed` after `maxAttempts`). Finishing it with an
+    /// ``AsyncInvocationEnd`` sets its status (`Completed`, `Failed` or `Expired`), its output content type or
+    /// failure reason, its variant when one is given, `completedAt` and `updatedAt`, and records the end's
+    /// notifications, due at `now`, in the same transaction.
+    var asyncInvocationQueue: any LeasedQueue<AsyncInvocation> { get }
 
     /// Ends a `Queued` invocation as `Failed` with `reason` and records `notifications`. Returns the updated
     /// invocation, or `nil` when it does not exist. Throws ``ServalError/Code/conflict`` when it is no longer

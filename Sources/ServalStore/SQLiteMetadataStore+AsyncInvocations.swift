@@ -6,7 +6,8 @@ public import ServalCore
 ///
 /// `async_invocation` keeps each invocation as JSON (`body`) beside the columns that the queue's queries need;
 /// every update rewrites both from one decoded value, so they never disagree. The lease (`lease_owner`,
-/// `lease_until`) lives in columns only. `sequence` orders the queue and is the listing's page token;
+/// `lease_until`) lives in columns only; the lease steps are ``SQLiteLeasedQueue``'s, over the table described by
+/// ``AsyncInvocation/leaseTable``. `sequence` orders the queue and is the listing's page token;
 /// `AUTOINCREMENT` keeps it from ever being reused, so that a token or an outbox sequence never names a newer
 /// row. Every method is one transaction; GRDB starts write transactions `IMMEDIATE`, so writers, across
 /// connections and processes, are serialized before they read.
@@ -139,127 +140,16 @@ extension SQLiteMetadataStore {
         return (invocations, nextToken)
     }
 
-    public func claimAsyncInvocations(
-        endpoint: String, owner: String, limit: Int, now: Timestamp, leaseUntil: Timestamp, expiredOnly: Bool
-    ) async throws -> [AsyncInvocation] {
-        guard limit > 0 else { return [] }
-        // SQLite serializes writers, so the select and the updates below see no other claim in between. The
-        // PostgreSQL store does the same in one statement: `SELECT ... ORDER BY sequence LIMIT n FOR UPDATE SKIP
-        // LOCKED`, then the updates, so that concurrent dispatchers skip each other's rows instead of waiting.
-        let sql =
-            expiredOnly
-            ? """
-            SELECT sequence, body FROM async_invocation
-            WHERE endpoint = ? AND status = 'Queued' AND expires_at < ? ORDER BY sequence LIMIT ?
-            """
-            : """
-            SELECT sequence, body FROM async_invocation
-            WHERE endpoint = ? AND status = 'Queued' ORDER BY sequence LIMIT ?
-            """
-        let arguments: StatementArguments =
-            expiredOnly ? [endpoint, now.millisecondsSinceEpoch, limit] : [endpoint, limit]
-        return try await database.write { db in
-            let rows = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments)
-            return try rows.map { row in
-                var invocation: AsyncInvocation = try Self.decode(row["body"] as Data)
-                invocation.status = .inProgress
-                invocation.attempts += 1
-                invocation.startedAt = now
-                invocation.updatedAt = now
-                try Self.update(
-                    invocation, sequence: row["sequence"], leaseOwner: owner, leaseUntil: leaseUntil, in: db)
-                return invocation
-            }
-        }
-    }
-
-    public func renewAsyncLeases(
-        endpoint: String, ids: [String], owner: String, until: Timestamp
-    ) async throws -> Set<String> {
-        guard !ids.isEmpty else { return [] }
-        return try await database.write { db in
-            let statement = try db.cachedStatement(
-                sql: """
-                    UPDATE async_invocation SET lease_until = ?
-                    WHERE endpoint = ? AND id = ? AND status = 'InProgress' AND lease_owner = ?
-                    """)
-            var lost = Set<String>()
-            for id in ids {
-                try statement.execute(arguments: [until.millisecondsSinceEpoch, endpoint, id, owner])
-                if db.changesCount == 0 { lost.insert(id) }
-            }
-            return lost
-        }
-    }
-
-    public func finishAsyncInvocation(
-        endpoint: String, id: String, owner: String, outcome: AsyncOutcome, variant: String?, now: Timestamp,
-        notifications: [NewAsyncNotification]
-    ) async throws -> Bool {
-        try await database.write { db in
-            guard let leased = try Self.leased(endpoint: endpoint, id: id, owner: owner, in: db) else { return false }
-            var invocation = leased.invocation
-            switch outcome {
-            case .completed(let outputContentType):
-                invocation.status = .completed
-                invocation.outputContentType = outputContentType
-                invocation.failureReason = nil
-            case .failed(let reason):
-                invocation.status = .failed
-                invocation.failureReason = reason
-            case .expired(let reason):
-                invocation.status = .expired
-                invocation.failureReason = reason
-            }
-            if let variant { invocation.variant = variant }
-            invocation.completedAt = now
-            invocation.updatedAt = now
-            try Self.update(invocation, sequence: leased.sequence, leaseOwner: nil, leaseUntil: nil, in: db)
-            try Self.insert(notifications, for: invocation, due: now, in: db)
-            return true
-        }
-    }
-
-    public func releaseAsyncInvocation(
-        endpoint: String, id: String, owner: String, now: Timestamp, countAttempt: Bool
-    ) async throws -> Bool {
-        try await database.write { db in
-            guard let leased = try Self.leased(endpoint: endpoint, id: id, owner: owner, in: db) else { return false }
-            var invocation = leased.invocation
-            invocation.status = .queued
-            if !countAttempt { invocation.attempts = max(0, invocation.attempts - 1) }
-            invocation.updatedAt = now
-            try Self.update(invocation, sequence: leased.sequence, leaseOwner: nil, leaseUntil: nil, in: db)
-            return true
-        }
-    }
-
-    public func requeueExpiredAsyncLeases(now: Timestamp) async throws -> Int {
-        try await database.write { db in
-            let rows = try Row.fetchAll(
-                db.cachedStatement(
-                    sql: "SELECT sequence, body FROM async_invocation WHERE status = 'InProgress' AND lease_until < ?"),
-                arguments: [now.millisecondsSinceEpoch])
-            for row in rows {
-                var invocation: AsyncInvocation = try Self.decode(row["body"] as Data)
-                invocation.status = .queued
-                invocation.updatedAt = now
-                try Self.update(invocation, sequence: row["sequence"], leaseOwner: nil, leaseUntil: nil, in: db)
-            }
-            return rows.count
-        }
-    }
-
     public func cancelAsyncInvocation(
         endpoint: String, id: String, reason: String, now: Timestamp, notifications: [NewAsyncNotification]
     ) async throws -> AsyncInvocation? {
         try await database.write { db in
             guard
                 let row = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT sequence, body FROM async_invocation WHERE endpoint = ? AND id = ?"),
+                    db.cachedStatement(sql: "SELECT body FROM async_invocation WHERE endpoint = ? AND id = ?"),
                     arguments: [endpoint, id])
             else { return nil }
-            var invocation: AsyncInvocation = try Self.decode(row["body"] as Data)
+            var invocation = try AsyncInvocation(row: row)
             guard invocation.status == .queued else {
                 throw ServalError(
                     .conflict,
@@ -269,7 +159,7 @@ extension SQLiteMetadataStore {
             invocation.failureReason = reason
             invocation.completedAt = now
             invocation.updatedAt = now
-            try Self.update(invocation, sequence: row["sequence"], leaseOwner: nil, leaseUntil: nil, in: db)
+            try SQLiteLeasedQueue<AsyncInvocation>.write(invocation, partition: endpoint, owner: nil, until: nil, in: db)
             try Self.insert(notifications, for: invocation, due: now, in: db)
             return invocation
         }
@@ -342,39 +232,8 @@ extension SQLiteMetadataStore {
 
     // MARK: Helpers
 
-    /// The invocation `owner` holds a lease on, and its sequence.
-    private static func leased(
-        endpoint: String, id: String, owner: String, in db: Database
-    ) throws -> (invocation: AsyncInvocation, sequence: Int64)? {
-        guard
-            let row = try Row.fetchOne(
-                db.cachedStatement(
-                    sql: """
-                        SELECT sequence, body FROM async_invocation
-                        WHERE endpoint = ? AND id = ? AND status = 'InProgress' AND lease_owner = ?
-                        """),
-                arguments: [endpoint, id, owner])
-        else { return nil }
-        return (try decode(row["body"] as Data), row["sequence"])
-    }
-
-    /// Writes an invocation's JSON and the columns derived from it, and sets its lease.
-    private static func update(
-        _ invocation: AsyncInvocation, sequence: Int64, leaseOwner: String?, leaseUntil: Timestamp?, in db: Database
-    ) throws {
-        try db.cachedStatement(
-            sql: """
-                UPDATE async_invocation SET status = ?, lease_owner = ?, lease_until = ?, attempts = ?, body = ?
-                WHERE sequence = ?
-                """
-        ).execute(arguments: [
-            invocation.status.rawValue, leaseOwner, leaseUntil?.millisecondsSinceEpoch, invocation.attempts,
-            try encode(invocation), sequence,
-        ])
-    }
-
     /// Records notifications about `invocation`, due at `due`.
-    private static func insert(
+    fileprivate static func insert(
         _ notifications: [NewAsyncNotification], for invocation: AsyncInvocation, due: Timestamp, in db: Database
     ) throws {
         guard !notifications.isEmpty else { return }
@@ -397,5 +256,58 @@ extension SQLiteMetadataStore {
             throw ServalError.invalid("nextToken", "is not a token that this listing returned; list the first page without it.")
         }
         return sequence
+    }
+}
+
+/// Async invocations as the leased queue keeps them: partitioned by endpoint, in `sequence` order, overdue after
+/// `expires_at`, the JSON body rewritten with every step.
+extension AsyncInvocation: SQLiteLeasedWork {
+    static let leaseTable = LeaseTable(
+        name: "async_invocation", partition: "endpoint", key: ["id"], order: "sequence",
+        waiting: AsyncInvocationStatus.queued.rawValue, deadline: "expires_at", columns: "body", mirrored: ["body"])
+
+    static func keyValues(_ id: String) -> StatementArguments { [id] }
+
+    init(row: Row) throws {
+        self = try SQLiteMetadataStore.decode(row["body"] as Data)
+    }
+
+    var statusValue: String { status.rawValue }
+
+    func mirroredValues() throws -> StatementArguments { [try SQLiteMetadataStore.encode(self)] }
+
+    mutating func claimed(now: Timestamp) {
+        status = .inProgress
+        attempts += 1
+        startedAt = now
+        updatedAt = now
+    }
+
+    mutating func requeued(now: Timestamp, takingBackAttempt: Bool) {
+        status = .queued
+        if takingBackAttempt { attempts = max(0, attempts - 1) }
+        updatedAt = now
+    }
+
+    mutating func finished(with end: AsyncInvocationEnd, now: Timestamp) {
+        switch end.outcome {
+        case .completed(let outputContentType):
+            status = .completed
+            self.outputContentType = outputContentType
+            failureReason = nil
+        case .failed(let reason):
+            status = .failed
+            failureReason = reason
+        case .expired(let reason):
+            status = .expired
+            failureReason = reason
+        }
+        if let variant = end.variant { self.variant = variant }
+        completedAt = now
+        updatedAt = now
+    }
+
+    func recordFinish(_ end: AsyncInvocationEnd, partition: String, now: Timestamp, in db: Database) throws {
+        try SQLiteMetadataStore.insert(end.notifications, for: self, due: now, in: db)
     }
 }

@@ -9,7 +9,8 @@ public import ServalCore
 /// its JSON, so that finishing a unit and adding to the progress is one read-modify-write of one row in the
 /// unit's transaction (the PostgreSQL store reads the job row `FOR UPDATE`). Objects and units are plain columns:
 /// a job may have 10^5 units, and claims, renewals and rescues touch them by the thousand. A unit's lease
-/// (`lease_owner`, `lease_until`) lives in columns only. Every method is one transaction; GRDB starts write
+/// (`lease_owner`, `lease_until`) lives in columns only; the lease steps are ``SQLiteLeasedQueue``'s, over the table
+/// described by ``TransformUnit/leaseTable``. Every method is one transaction; GRDB starts write
 /// transactions `IMMEDIATE`, so writers, across connections and processes, are serialized before they read.
 extension SQLiteMetadataStore {
     static func createTransformJobTables(_ db: Database) throws {
@@ -228,10 +229,10 @@ extension SQLiteMetadataStore {
             try Row.fetchAll(
                 db.cachedStatement(
                     sql: """
-                        SELECT \(Self.unitColumns) FROM transform_unit WHERE job = ? AND object_index = ? ORDER BY part
+                        SELECT \(TransformUnit.columns) FROM transform_unit WHERE job = ? AND object_index = ? ORDER BY part
                         """),
                 arguments: [job, objectIndex]
-            ).map(Self.unit)
+            ).map(TransformUnit.init(row:))
         }
     }
 
@@ -248,142 +249,76 @@ extension SQLiteMetadataStore {
         }
     }
 
-    // MARK: Units
-
-    public func claimTransformUnits(
-        job: String, owner: String, limit: Int, leaseUntil: Timestamp
-    ) async throws -> [TransformUnit] {
-        guard limit > 0 else { return [] }
-        // SQLite serializes writers, so the select and the updates below see no other claim in between. The
-        // PostgreSQL store selects with `FOR UPDATE SKIP LOCKED`, so that concurrent runners skip each other's rows.
-        return try await database.write { db in
-            let status = try String.fetchOne(
-                db.cachedStatement(sql: "SELECT status FROM transform_job WHERE name = ?"), arguments: [job])
-            guard status == TransformJobStatus.inProgress.rawValue else { return [] }
-            let pending = try Row.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT \(Self.unitColumns) FROM transform_unit
-                        WHERE job = ? AND status = 'Pending' ORDER BY object_index, part LIMIT ?
-                        """),
-                arguments: [job, limit]
-            ).map(Self.unit)
-            let claim = try db.cachedStatement(
-                sql: """
-                    UPDATE transform_unit SET status = 'InProgress', attempts = attempts + 1, lease_owner = ?, lease_until = ?
-                    WHERE job = ? AND object_index = ? AND part = ?
-                    """)
-            return try pending.map { unit in
-                try claim.execute(arguments: [
-                    owner, leaseUntil.millisecondsSinceEpoch, job, unit.objectIndex, unit.part,
-                ])
-                var claimed = unit
-                claimed.status = .inProgress
-                claimed.attempts += 1
-                return claimed
-            }
-        }
-    }
-
-    public func renewTransformLeases(
-        job: String, units: [TransformUnit.ID], owner: String, until: Timestamp
-    ) async throws -> Set<TransformUnit.ID> {
-        guard !units.isEmpty else { return [] }
-        return try await database.write { db in
-            let renew = try db.cachedStatement(
-                sql: """
-                    UPDATE transform_unit SET lease_until = ?
-                    WHERE job = ? AND object_index = ? AND part = ? AND status = 'InProgress' AND lease_owner = ?
-                    """)
-            var lost = Set<TransformUnit.ID>()
-            for unit in units {
-                try renew.execute(arguments: [until.millisecondsSinceEpoch, job, unit.objectIndex, unit.part, owner])
-                if db.changesCount == 0 { lost.insert(unit) }
-            }
-            return lost
-        }
-    }
-
-    public func finishTransformUnit(
-        job name: String, unit: TransformUnit.ID, owner: String, recordsDone: Int, recordsFailed: Int, bytes: Int64,
-        now: Timestamp
-    ) async throws -> Bool {
-        try await database.write { db in
-            try db.cachedStatement(
-                sql: """
-                    UPDATE transform_unit SET status = 'Done', lease_owner = NULL, lease_until = NULL
-                    WHERE job = ? AND object_index = ? AND part = ? AND status = 'InProgress' AND lease_owner = ?
-                    """
-            ).execute(arguments: [name, unit.objectIndex, unit.part, owner])
-            guard db.changesCount > 0 else { return false }
-            guard var job = try Self.transformJob(named: name, in: db) else {
-                // Units without their job cannot exist; if one did, this rolls its update back.
-                throw ServalError(.internalFailure, "Transform job \"\(name)\" has units but no job row.")
-            }
-            job.progress.recordsDone += recordsDone
-            job.progress.recordsFailed += recordsFailed
-            job.progress.bytesDone += bytes
-            job.progress.unitsDone += 1
-            job.updatedAt = now
-            try Self.update(job, in: db)
-            return true
-        }
-    }
-
-    public func releaseTransformUnit(
-        job: String, unit: TransformUnit.ID, owner: String, countAttempt: Bool
-    ) async throws -> Bool {
-        try await database.write { db in
-            try db.cachedStatement(
-                sql: """
-                    UPDATE transform_unit
-                    SET status = 'Pending', attempts = MAX(attempts - ?, 0), lease_owner = NULL, lease_until = NULL
-                    WHERE job = ? AND object_index = ? AND part = ? AND status = 'InProgress' AND lease_owner = ?
-                    """
-            ).execute(arguments: [countAttempt ? 0 : 1, job, unit.objectIndex, unit.part, owner])
-            return db.changesCount > 0
-        }
-    }
-
-    public func requeueExpiredTransformLeases(now: Timestamp) async throws -> Int {
-        try await database.write { db in
-            try db.cachedStatement(
-                sql: """
-                    UPDATE transform_unit SET status = 'Pending', lease_owner = NULL, lease_until = NULL
-                    WHERE status = 'InProgress' AND lease_until < ?
-                    """
-            ).execute(arguments: [now.millisecondsSinceEpoch])
-            return db.changesCount
-        }
-    }
-
     // MARK: Helpers
 
-    /// The columns ``unit(_:)`` reads.
-    private static let unitColumns =
-        "object_index, part, start_offset, end_offset, records, first_record, status, attempts"
-
-    /// A unit from a row of ``unitColumns``.
-    private static func unit(_ row: Row) throws -> TransformUnit {
-        let status: String = row["status"]
-        guard let unitStatus = TransformUnitStatus(rawValue: status) else {
-            throw ServalError(.internalFailure, "A transform unit has the unknown status \"\(status)\".")
-        }
-        return TransformUnit(
-            objectIndex: row["object_index"], part: row["part"], start: row["start_offset"], end: row["end_offset"],
-            records: row["records"], firstRecord: row["first_record"], status: unitStatus, attempts: row["attempts"])
-    }
-
     /// The job named `name`, read in `db`'s transaction.
-    private static func transformJob(named name: String, in db: Database) throws -> TransformJob? {
+    fileprivate static func transformJob(named name: String, in db: Database) throws -> TransformJob? {
         try Data.fetchOne(db.cachedStatement(sql: "SELECT body FROM transform_job WHERE name = ?"), arguments: [name])
             .map(decode)
     }
 
     /// Writes a job's JSON and the columns derived from it.
-    private static func update(_ job: TransformJob, in db: Database) throws {
+    fileprivate static func update(_ job: TransformJob, in db: Database) throws {
         try db.cachedStatement(sql: "UPDATE transform_job SET status = ?, body = ? WHERE name = ?")
             .execute(arguments: [job.status.rawValue, try encode(job), job.name])
+    }
+}
+
+/// Transform units as the leased queue keeps them: partitioned by job, in (object index, part) order, without a
+/// deadline; claimed only while their job is `InProgress`, and finished together with their job's progress.
+extension TransformUnit: SQLiteLeasedWork {
+    /// The columns ``init(row:)`` reads.
+    static let columns = "object_index, part, start_offset, end_offset, records, first_record, status, attempts"
+
+    static let leaseTable = LeaseTable(
+        name: "transform_unit", partition: "job", key: ["object_index", "part"], order: "object_index, part",
+        waiting: TransformUnitStatus.pending.rawValue, deadline: nil, columns: columns)
+
+    static func keyValues(_ id: ID) -> StatementArguments { [id.objectIndex, id.part] }
+
+    static func mayClaim(partition job: String, in db: Database) throws -> Bool {
+        let status = try String.fetchOne(
+            db.cachedStatement(sql: "SELECT status FROM transform_job WHERE name = ?"), arguments: [job])
+        return status == TransformJobStatus.inProgress.rawValue
+    }
+
+    init(row: Row) throws {
+        let status: String = row["status"]
+        guard let unitStatus = TransformUnitStatus(rawValue: status) else {
+            throw ServalError(.internalFailure, "A transform unit has the unknown status \"\(status)\".")
+        }
+        self.init(
+            objectIndex: row["object_index"], part: row["part"], start: row["start_offset"], end: row["end_offset"],
+            records: row["records"], firstRecord: row["first_record"], status: unitStatus, attempts: row["attempts"])
+    }
+
+    var statusValue: String { status.rawValue }
+
+    mutating func claimed(now: Timestamp) {
+        status = .inProgress
+        attempts += 1
+    }
+
+    mutating func requeued(now: Timestamp, takingBackAttempt: Bool) {
+        status = .pending
+        if takingBackAttempt { attempts = max(0, attempts - 1) }
+    }
+
+    mutating func finished(with progress: TransformUnitProgress, now: Timestamp) {
+        status = .done
+    }
+
+    func recordFinish(_ progress: TransformUnitProgress, partition name: String, now: Timestamp, in db: Database) throws {
+        guard var job = try SQLiteMetadataStore.transformJob(named: name, in: db) else {
+            // Units without their job cannot exist; if one did, this rolls its update back.
+            throw ServalError(.internalFailure, "Transform job \"\(name)\" has units but no job row.")
+        }
+        job.progress.recordsDone += progress.recordsDone
+        job.progress.recordsFailed += progress.recordsFailed
+        job.progress.bytesDone += progress.bytes
+        job.progress.unitsDone += 1
+        job.updatedAt = now
+        try SQLiteMetadataStore.update(job, in: db)
     }
 }
 

@@ -10,6 +10,8 @@ public final class SQLiteMetadataStore: MetadataStore {
     let database: DatabasePool
     /// Seals secret values of models and endpoint configs before they are written; `nil` stores them as they are.
     let sealer: (any ValueSealer)?
+    public let asyncInvocationQueue: any LeasedQueue<AsyncInvocation>
+    public let transformUnitQueue: any LeasedQueue<TransformUnit>
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
     ///
@@ -20,6 +22,8 @@ public final class SQLiteMetadataStore: MetadataStore {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         database = try DatabasePool(path: path, configuration: configuration)
+        asyncInvocationQueue = SQLiteLeasedQueue(database: database)
+        transformUnitQueue = SQLiteLeasedQueue(database: database)
         try Self.migrator.migrate(database)
     }
 

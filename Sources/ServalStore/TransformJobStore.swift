@@ -53,19 +53,41 @@ public struct TransformJobFilter: Sendable, Equatable {
     }
 }
 
+/// What a finished unit adds to its job's progress: what ``LeasedQueue/finish(in:id:owner:completion:now:)`` records.
+public struct TransformUnitProgress: Sendable, Equatable {
+    /// Records whose output is committed in the unit's part.
+    public var recordsDone: Int
+    /// Records the model rejected.
+    public var recordsFailed: Int
+    /// The unit's bytes of input.
+    public var bytes: Int64
+
+    /// Creates a unit's progress.
+    public init(recordsDone: Int, recordsFailed: Int, bytes: Int64) {
+        self.recordsDone = recordsDone
+        self.recordsFailed = recordsFailed
+        self.bytes = bytes
+    }
+}
+
+extension TransformUnit: LeasedWork {
+    /// What a finished unit adds to its job's progress.
+    public typealias Completion = TransformUnitProgress
+}
+
 /// The durable state of batch transform jobs: each job with its status and progress, its input objects, and the
 /// work units they are split into.
 ///
 /// A job is created `InProgress` and unplanned. A runner plans it once (``recordTransformPlan(job:objects:units:progress:now:)``
-/// records its objects and units), then claims `Pending` units under a lease (owner + expiry) and renews the lease
-/// while it works. Only the lease's owner can finish or release a unit, so a runner that lost its lease (it
-/// stalled, or its process died and ``requeueExpiredTransformLeases(now:)`` put the unit back) cannot count a
-/// unit twice: finishing a unit and adding its records to the job's progress is one transaction, which is what
-/// makes each record's output count exactly once. When every unit of an object is done the runner assembles the
+/// records its objects and units), then claims `Pending` units from ``transformUnitQueue`` under a lease (owner +
+/// expiry) and renews the lease while it works. Only the lease's owner can finish or release a unit, so a runner that
+/// lost its lease (it stalled, or its process died and the rescuer put the unit back) cannot count a unit twice:
+/// finishing a unit and adding its records to the job's progress is one transaction, which is what makes each
+/// record's output count exactly once. When every unit of an object is done the runner assembles the
 /// object's output and marks it (once); when the job ends, its unit rows are deleted and its object rows kept.
 ///
-/// Every method is one transaction; no method reads a clock. Implementations pass the shared conformance suite in
-/// `ServalStoreTests`.
+/// Every method is one transaction; no method reads a clock. Implementations pass the shared conformance suites in
+/// `ServalStoreTests` (the leased queue's and this protocol's).
 public protocol TransformJobStore: Sendable {
     /// Stores a new job. Throws ``ServalError/Code/conflict`` when a job with its name exists (jobs are never
     /// deleted, so the user must choose another name).
@@ -96,39 +118,14 @@ public protocol TransformJobStore: Sendable {
     /// The units of one of the job's objects, by part. Empty once the job has ended (its units are deleted).
     func transformUnits(job: String, objectIndex: Int) async throws -> [TransformUnit]
 
-    /// Claims up to `limit` of the job's `Pending` units in (object index, part) order: each becomes `InProgress`
-    /// with `attempts + 1` and a lease held by `owner` until `leaseUntil`. Claims nothing while the job is not
-    /// `InProgress` (a `Stopping` job starts no new units), or when `limit` is below 1.
-    func claimTransformUnits(
-        job: String, owner: String, limit: Int, leaseUntil: Timestamp
-    ) async throws -> [TransformUnit]
-
-    /// Extends the leases `owner` holds on these units of the job to `until`; returns the units whose lease `owner`
-    /// no longer holds (re-queued, finished, released, claimed by another owner, deleted with the ended job, or
-    /// unknown).
-    func renewTransformLeases(
-        job: String, units: [TransformUnit.ID], owner: String, until: Timestamp
-    ) async throws -> Set<TransformUnit.ID>
-
-    /// Marks a claimed unit `Done`, if `owner` still holds its lease, and in the same transaction adds
-    /// `recordsDone`, `recordsFailed`, `bytes` and one unit to the job's progress and sets its `updatedAt` to
-    /// `now`. Returns whether it did; when it did not, nothing changed.
-    func finishTransformUnit(
-        job: String, unit: TransformUnit.ID, owner: String, recordsDone: Int, recordsFailed: Int, bytes: Int64,
-        now: Timestamp
-    ) async throws -> Bool
-
-    /// Puts a claimed unit back to `Pending`, if `owner` still holds its lease. Returns whether it did.
+    /// The queue of work units, partitioned by job name, in (object index, part) order; units have no deadline.
     ///
-    /// With `countAttempt` false the attempt is taken back (`attempts - 1`: the unit was not tried, e.g. the job is
-    /// stopping or the runner is shutting down); with `true` it stays counted (the model's worker crashed under it).
-    func releaseTransformUnit(
-        job: String, unit: TransformUnit.ID, owner: String, countAttempt: Bool
-    ) async throws -> Bool
-
-    /// Puts every `InProgress` unit, of any job, whose lease ended before `now` back to `Pending` (its owner died or
-    /// stalled). Their attempt stays counted. Returns how many it put back.
-    func requeueExpiredTransformLeases(now: Timestamp) async throws -> Int
+    /// A claim makes a unit `InProgress` with `attempts + 1`, and claims nothing while its job is not `InProgress` (a
+    /// `Stopping` job starts no new units). Releasing or rescuing it makes it `Pending` again. Finishing it with a
+    /// ``TransformUnitProgress`` makes it `Done` and, in the same transaction, adds the progress and one unit to the
+    /// job's and sets the job's `updatedAt` to `now`: this is what makes each record's output count exactly once.
+    /// Units are deleted when their job ends, so nothing of an ended job can be claimed, renewed or finished.
+    var transformUnitQueue: any LeasedQueue<TransformUnit> { get }
 
     /// Records that the object's `.out` object is written: the first time, `assembled = true`, the job's
     /// `objectsDone + 1` and `updatedAt = now`, and returns `true`. Returns `false`, changing nothing, when it was

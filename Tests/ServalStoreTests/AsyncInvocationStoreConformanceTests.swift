@@ -30,14 +30,23 @@ extension AsyncInvocationStore {
         }
     }
 
-    /// Claims with the owner "A", a lease until 10,000 and `now` 2,000, unless told otherwise.
+    /// Claims from the queue with the owner "A", a lease until 10,000 and `now` 2,000, unless told otherwise.
     func claim(
-        _ endpoint: String = "ep", owner: String = "A", limit: Int = 100, now: Int64 = 2_000, leaseUntil: Int64 = 10_000,
-        expiredOnly: Bool = false
+        _ endpoint: String = "ep", owner: String = "A", limit: Int = 100, now: Int64 = 2_000, leaseUntil: Int64 = 10_000
     ) async throws -> [AsyncInvocation] {
-        try await claimAsyncInvocations(
-            endpoint: endpoint, owner: owner, limit: limit, now: timestamp(now), leaseUntil: timestamp(leaseUntil),
-            expiredOnly: expiredOnly)
+        try await asyncInvocationQueue.claim(
+            in: endpoint, owner: owner, limit: limit, now: timestamp(now), leaseUntil: timestamp(leaseUntil),
+            overdueOnly: false)
+    }
+
+    /// Ends an invocation through the queue, as the owner "A" unless told otherwise.
+    func finish(
+        _ id: String, endpoint: String = "ep", owner: String = "A", _ outcome: AsyncOutcome, variant: String? = nil,
+        now: Int64, notifications: [NewAsyncNotification] = []
+    ) async throws -> Bool {
+        try await asyncInvocationQueue.finish(
+            in: endpoint, id: id, owner: owner,
+            completion: AsyncInvocationEnd(outcome, variant: variant, notifications: notifications), now: timestamp(now))
     }
 
     /// Every page of the endpoint's listing with `filter`, following the tokens.
@@ -79,9 +88,7 @@ struct AsyncInvocationStoreConformanceTests {
             let claimed = try await store.claim()
             #expect(claimed.map(\.inlineBodySHA256) == [first.inlineBodySHA256])
             #expect(
-                try await store.finishAsyncInvocation(
-                    endpoint: "ep", id: "d", owner: "A", outcome: .completed(outputContentType: "application/json"), variant: "v",
-                    now: timestamp(3_000), notifications: []))
+                try await store.finish("d", .completed(outputContentType: "application/json"), variant: "v", now: 3_000))
             #expect(try await store.asyncInvocation(endpoint: "ep", id: "d")?.inlineBodySHA256 == first.inlineBodySHA256)
             #expect(try await store.asyncInvocation(endpoint: "ep", id: "d")?.status == .completed)
         }
@@ -136,20 +143,18 @@ struct AsyncInvocationStoreConformanceTests {
         }
     }
 
-    // MARK: Claims
+    // MARK: The queue
 
-    @Test("claims take the endpoint's oldest queued invocations, up to the limit", arguments: StoreKind.allCases)
-    func claimOrderAndLimit(kind: StoreKind) async throws {
+    @Test(
+        "the queue keeps each invocation's record in step: claims, releases and rescues", arguments: StoreKind.allCases)
+    func queueSteps(kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in
             // Queue order is the order of acceptance, whatever the timestamps say.
-            let queued = (0..<5).map { makeInvocation("inv-\($0)", createdAt: 1_000 - Int64($0)) }
+            let queued = (0..<3).map { makeInvocation("inv-\($0)", createdAt: 1_000 - Int64($0)) }
             try await store.enqueue(queued)
-            try await store.enqueue([makeInvocation("x", endpoint: "other")])
-
-            #expect(try await store.claim(limit: 0).isEmpty)
-            let first = try await store.claim(limit: 2, now: 2_000, leaseUntil: 9_000)
-            #expect(first.map(\.id) == ["inv-0", "inv-1"])
-            for (claimed, original) in zip(first, queued) {
+            let claimed = try await store.claim(limit: 2, now: 2_000, leaseUntil: 9_000)
+            #expect(claimed.map(\.id) == ["inv-0", "inv-1"])
+            for (claimed, original) in zip(claimed, queued) {
                 var expected = original
                 expected.status = .inProgress
                 expected.attempts = 1
@@ -159,121 +164,44 @@ struct AsyncInvocationStoreConformanceTests {
                 #expect(try await store.asyncInvocation(endpoint: "ep", id: claimed.id) == expected)
             }
 
-            let rest = try await store.claim(owner: "B", limit: 10)
-            #expect(rest.map(\.id) == ["inv-2", "inv-3", "inv-4"])
-            #expect(try await store.claim(limit: 10).isEmpty)
-            // The other endpoint's invocation was never touched.
-            #expect(try await store.asyncInvocation(endpoint: "other", id: "x")?.status == .queued)
-            #expect(try await store.claim("other").map(\.id) == ["x"])
+            // Released, it is queued again as of the release.
+            #expect(
+                try await store.asyncInvocationQueue.release(
+                    in: "ep", id: "inv-0", owner: "A", now: timestamp(2_500), countAttempt: false))
+            var released = queued[0]
+            released.startedAt = timestamp(2_000)
+            released.updatedAt = timestamp(2_500)
+            #expect(try await store.asyncInvocation(endpoint: "ep", id: "inv-0") == released)
+
+            // Rescued, its attempt counts.
+            #expect(try await store.asyncInvocationQueue.rescueExpired(now: timestamp(9_001)) == 1)
+            var rescued = claimed[1]
+            rescued.status = .queued
+            rescued.updatedAt = timestamp(9_001)
+            #expect(try await store.asyncInvocation(endpoint: "ep", id: "inv-1") == rescued)
+            #expect(try await store.claim(limit: 10, now: 9_100).map(\.attempts) == [1, 2, 1])
         }
     }
 
-    @Test("an expired-only claim takes only invocations past their TTL, oldest first", arguments: StoreKind.allCases)
-    func claimExpiredOnly(kind: StoreKind) async throws {
+    @Test("finishing records the outcome, and the notifications only when it finishes", arguments: StoreKind.allCases)
+    func finishOutcomes(kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in
-            try await store.enqueue([
-                makeInvocation("a", createdAt: 0, ttl: 100),
-                makeInvocation("b", createdAt: 0, ttl: 300),
-                makeInvocation("c", createdAt: 0, ttl: 200),
-                makeInvocation("d", createdAt: 0, ttl: 250),
-            ])
-            #expect(try await store.claim(now: 100, expiredOnly: true).isEmpty)
-            // d expires exactly at 250: not before now.
-            let expired = try await store.claim(now: 250, expiredOnly: true)
-            #expect(expired.map(\.id) == ["a", "c"])
-            #expect(expired.allSatisfy { $0.status == .inProgress && $0.attempts == 1 })
-            #expect(try await store.claim(limit: 10, now: 250).map(\.id) == ["b", "d"])
-        }
-    }
-
-    @Test("two dispatchers claiming at once never get the same invocation", arguments: StoreKind.allCases)
-    func concurrentClaims(kind: StoreKind) async throws {
-        try await withStore(kind) { store, backend in
-            let ids = (0..<200).map { "inv-\($0)" }
-            try await store.enqueue(ids.map { makeInvocation($0) })
-            // One claimer on this store, one on another store on the same data (like a second process).
-            let other = try backend.open()
-            async let first = Self.claimAll(store, owner: "A")
-            async let second = Self.claimAll(other, owner: "B")
-            let (a, b) = try await (first, second)
-            #expect(Set(a).isDisjoint(with: b))
-            #expect(Set(a).union(b) == Set(ids))
-            #expect(a.count + b.count == ids.count)
-            let listed = try await store.asyncInvocations(endpoint: "ep", filter: .init(limit: 1000)).invocations
-            #expect(listed.allSatisfy { $0.status == .inProgress && $0.attempts == 1 })
-        }
-    }
-
-    /// Claims in small batches until the queue is empty; returns the ids claimed.
-    private static func claimAll(_ store: any MetadataStore, owner: String) async throws -> [String] {
-        var claimed: [String] = []
-        while true {
-            let batch = try await store.claim(owner: owner, limit: 7)
-            if batch.isEmpty { return claimed }
-            claimed += batch.map(\.id)
-        }
-    }
-
-    // MARK: Leases
-
-    @Test("the owner renews its leases and learns which ones it lost", arguments: StoreKind.allCases)
-    func leaseRenewal(kind: StoreKind) async throws {
-        try await withStore(kind) { store, _ in
-            try await store.enqueue([makeInvocation("x"), makeInvocation("y"), makeInvocation("z")])
-            _ = try await store.claim(limit: 2, leaseUntil: 1_000)
-            #expect(try await store.renewAsyncLeases(endpoint: "ep", ids: [], owner: "A", until: timestamp(2_000)) == [])
-            // z is queued, nope does not exist, and the leases are not B's.
-            #expect(
-                try await store.renewAsyncLeases(
-                    endpoint: "ep", ids: ["x", "y", "z", "nope"], owner: "A", until: timestamp(2_000)) == ["z", "nope"])
-            #expect(
-                try await store.renewAsyncLeases(endpoint: "ep", ids: ["x", "y"], owner: "B", until: timestamp(9_000))
-                    == ["x", "y"])
-            #expect(
-                try await store.renewAsyncLeases(endpoint: "other", ids: ["x"], owner: "A", until: timestamp(9_000))
-                    == ["x"])
-
-            // Renewed until 2,000: nothing to rescue at 1,500; both at 2,001.
-            #expect(try await store.requeueExpiredAsyncLeases(now: timestamp(1_500)) == 0)
-            #expect(try await store.requeueExpiredAsyncLeases(now: timestamp(2_001)) == 2)
-            #expect(
-                try await store.renewAsyncLeases(endpoint: "ep", ids: ["x", "y"], owner: "A", until: timestamp(3_000))
-                    == ["x", "y"])
-            // Claimed again by B, they are B's.
-            _ = try await store.claim(owner: "B", limit: 3)
-            #expect(
-                try await store.renewAsyncLeases(endpoint: "ep", ids: ["x", "y", "z"], owner: "B", until: timestamp(4_000))
-                    == [])
-            #expect(try await store.renewAsyncLeases(endpoint: "ep", ids: ["x"], owner: "A", until: timestamp(4_000)) == ["x"])
-        }
-    }
-
-    @Test("only the lease's owner ends an invocation", arguments: StoreKind.allCases)
-    func finishByOwnerOnly(kind: StoreKind) async throws {
-        try await withStore(kind) { store, _ in
-            try await store.enqueue([makeInvocation("ok"), makeInvocation("bad"), makeInvocation("late"), makeInvocation("q")])
-            let claimed = try await store.claim(limit: 3, now: 2_000)
-            #expect(claimed.count == 3)
+            try await store.enqueue([makeInvocation("ok"), makeInvocation("bad"), makeInvocation("late")])
+            _ = try await store.claim(limit: 3, now: 2_000)
             let before = try #require(try await store.asyncInvocation(endpoint: "ep", id: "ok"))
 
+            // Refused (not B's lease): no notification either.
             #expect(
-                try await store.finishAsyncInvocation(
-                    endpoint: "ep", id: "ok", owner: "B", outcome: .completed(outputContentType: "text/plain"),
-                    variant: "v1", now: timestamp(3_000), notifications: [makeNotification("ok")]) == false)
+                try await store.finish(
+                    "ok", owner: "B", .completed(outputContentType: "text/plain"), variant: "v1", now: 3_000,
+                    notifications: [makeNotification("ok")]) == false)
             #expect(try await store.asyncInvocation(endpoint: "ep", id: "ok") == before)
             #expect(try await store.nextAsyncNotificationDue() == nil)
-            // A queued or unknown invocation has no lease to end.
-            for id in ["q", "nope"] {
-                #expect(
-                    try await store.finishAsyncInvocation(
-                        endpoint: "ep", id: id, owner: "A", outcome: .failed(reason: "no"), variant: nil,
-                        now: timestamp(3_000), notifications: []) == false)
-            }
 
             #expect(
-                try await store.finishAsyncInvocation(
-                    endpoint: "ep", id: "ok", owner: "A", outcome: .completed(outputContentType: "text/plain"),
-                    variant: "v1", now: timestamp(3_000), notifications: [makeNotification("ok")]))
+                try await store.finish(
+                    "ok", .completed(outputContentType: "text/plain"), variant: "v1", now: 3_000,
+                    notifications: [makeNotification("ok")]))
             var completed = before
             completed.status = .completed
             completed.outputContentType = "text/plain"
@@ -281,11 +209,9 @@ struct AsyncInvocationStoreConformanceTests {
             completed.completedAt = timestamp(3_000)
             completed.updatedAt = timestamp(3_000)
             #expect(try await store.asyncInvocation(endpoint: "ep", id: "ok") == completed)
+            #expect(try await store.dueAsyncNotifications(now: timestamp(3_000), limit: 10).map(\.inferenceId) == ["ok"])
 
-            #expect(
-                try await store.finishAsyncInvocation(
-                    endpoint: "ep", id: "bad", owner: "A", outcome: .failed(reason: "ValueError: bad input"),
-                    variant: "v2", now: timestamp(3_100), notifications: []))
+            #expect(try await store.finish("bad", .failed(reason: "ValueError: bad input"), variant: "v2", now: 3_100))
             let bad = try #require(try await store.asyncInvocation(endpoint: "ep", id: "bad"))
             #expect(bad.status == .failed)
             #expect(bad.failureReason == "ValueError: bad input")
@@ -293,87 +219,18 @@ struct AsyncInvocationStoreConformanceTests {
             #expect(bad.variant == "v2")
             #expect(bad.completedAt == timestamp(3_100))
 
-            #expect(
-                try await store.finishAsyncInvocation(
-                    endpoint: "ep", id: "late", owner: "A", outcome: .expired(reason: "It waited past its TTL."),
-                    variant: nil, now: timestamp(3_200), notifications: []))
+            #expect(try await store.finish("late", .expired(reason: "It waited past its TTL."), now: 3_200))
             let late = try #require(try await store.asyncInvocation(endpoint: "ep", id: "late"))
             #expect(late.status == .expired)
             #expect(late.failureReason == "It waited past its TTL.")
             #expect(late.variant == nil)
 
-            // Ended invocations hold no lease: not again, no renewal, no rescue.
+            // Once: a second end changes nothing and records no notification.
             #expect(
-                try await store.finishAsyncInvocation(
-                    endpoint: "ep", id: "ok", owner: "A", outcome: .failed(reason: "again"), variant: nil,
-                    now: timestamp(4_000), notifications: [makeNotification("ok")]) == false)
+                try await store.finish(
+                    "ok", .failed(reason: "again"), now: 4_000, notifications: [makeNotification("ok")]) == false)
             #expect(try await store.asyncInvocation(endpoint: "ep", id: "ok") == completed)
-            #expect(
-                try await store.renewAsyncLeases(endpoint: "ep", ids: ["ok", "bad", "late"], owner: "A", until: timestamp(1))
-                    == ["ok", "bad", "late"])
-            #expect(try await store.requeueExpiredAsyncLeases(now: timestamp(Int64.max)) == 0)
             #expect(try await store.dueAsyncNotifications(now: timestamp(Int64.max), limit: 10).count == 1)
-        }
-    }
-
-    @Test("release puts an invocation back, taking the attempt back unless it counts", arguments: StoreKind.allCases)
-    func release(kind: StoreKind) async throws {
-        try await withStore(kind) { store, _ in
-            try await store.enqueue([makeInvocation("a")])
-            _ = try await store.claim(now: 2_000)
-            #expect(
-                try await store.releaseAsyncInvocation(
-                    endpoint: "ep", id: "a", owner: "B", now: timestamp(2_500), countAttempt: false) == false)
-            #expect(try await store.asyncInvocation(endpoint: "ep", id: "a")?.status == .inProgress)
-
-            #expect(
-                try await store.releaseAsyncInvocation(
-                    endpoint: "ep", id: "a", owner: "A", now: timestamp(2_500), countAttempt: false))
-            var released = try #require(try await store.asyncInvocation(endpoint: "ep", id: "a"))
-            #expect(released.status == .queued)
-            #expect(released.attempts == 0)
-            #expect(released.updatedAt == timestamp(2_500))
-            #expect(try await store.renewAsyncLeases(endpoint: "ep", ids: ["a"], owner: "A", until: timestamp(1)) == ["a"])
-            #expect(
-                try await store.releaseAsyncInvocation(
-                    endpoint: "ep", id: "a", owner: "A", now: timestamp(2_600), countAttempt: false) == false)
-
-            #expect(try await store.claim(owner: "B", now: 3_000).map(\.attempts) == [1])
-            #expect(
-                try await store.releaseAsyncInvocation(
-                    endpoint: "ep", id: "a", owner: "B", now: timestamp(3_500), countAttempt: true))
-            released = try #require(try await store.asyncInvocation(endpoint: "ep", id: "a"))
-            #expect(released.status == .queued)
-            #expect(released.attempts == 1)
-            #expect(try await store.claim(owner: "C", now: 4_000).map(\.attempts) == [2])
-        }
-    }
-
-    @Test("expired leases are re-queued with their attempt counted", arguments: StoreKind.allCases)
-    func requeueExpiredLeases(kind: StoreKind) async throws {
-        try await withStore(kind) { store, _ in
-            try await store.enqueue([makeInvocation("a"), makeInvocation("b"), makeInvocation("c", endpoint: "other")])
-            _ = try await store.claim(limit: 1, now: 2_000, leaseUntil: 5_000)
-            _ = try await store.claim("other", owner: "B", now: 2_000, leaseUntil: 6_000)
-            // A lease ending exactly now still holds.
-            #expect(try await store.requeueExpiredAsyncLeases(now: timestamp(5_000)) == 0)
-            #expect(try await store.requeueExpiredAsyncLeases(now: timestamp(5_001)) == 1)
-            let rescued = try #require(try await store.asyncInvocation(endpoint: "ep", id: "a"))
-            #expect(rescued.status == .queued)
-            #expect(rescued.attempts == 1)
-            #expect(rescued.updatedAt == timestamp(5_001))
-            #expect(try await store.asyncInvocation(endpoint: "other", id: "c")?.status == .inProgress)
-
-            // The stalled owner cannot end it any more; the next claim is its second attempt, still first in line.
-            #expect(
-                try await store.finishAsyncInvocation(
-                    endpoint: "ep", id: "a", owner: "A", outcome: .completed(outputContentType: "x"), variant: nil,
-                    now: timestamp(5_100), notifications: []) == false)
-            let again = try await store.claim(owner: "C", limit: 1, now: 5_200)
-            #expect(again.map(\.id) == ["a"])
-            #expect(again.map(\.attempts) == [2])
-            #expect(try await store.requeueExpiredAsyncLeases(now: timestamp(6_001)) == 1)
-            #expect(try await store.requeueExpiredAsyncLeases(now: timestamp(6_001)) == 0)
         }
     }
 
@@ -491,9 +348,7 @@ struct AsyncInvocationStoreConformanceTests {
                 ])
             _ = try await store.cancelAsyncInvocation(endpoint: "b", id: "b-0", reason: "x", now: timestamp(3_000), notifications: [])
             #expect(
-                try await store.finishAsyncInvocation(
-                    endpoint: "c", id: "c-0", owner: "A", outcome: .completed(outputContentType: "x"), variant: nil,
-                    now: timestamp(3_000), notifications: []))
+                try await store.finish("c-0", endpoint: "c", .completed(outputContentType: "x"), now: 3_000))
             #expect(try await store.queuedAsyncCounts() == ["a": AsyncQueueDepth(queued: 2, inProgress: 1)])
         }
     }
@@ -508,9 +363,8 @@ struct AsyncInvocationStoreConformanceTests {
             try await store.enqueue([makeInvocation("done"), makeInvocation("gone")])
             _ = try await store.claim(limit: 1)
             #expect(
-                try await store.finishAsyncInvocation(
-                    endpoint: "ep", id: "done", owner: "A", outcome: .completed(outputContentType: "x"), variant: "v",
-                    now: timestamp(5_000),
+                try await store.finish(
+                    "done", .completed(outputContentType: "x"), variant: "v", now: 5_000,
                     notifications: [
                         makeNotification("done", url: "http://hooks.local/ok", signature: "sha256=abc"),
                         makeNotification("done", url: "http://hooks.local/audit"),
@@ -573,9 +427,9 @@ struct AsyncInvocationStoreConformanceTests {
             try await store.enqueue(["done", "running", "waiting", "cancelled"].map { makeInvocation($0) })
             _ = try await store.claim(limit: 3, leaseUntil: 10_000)
             #expect(
-                try await store.finishAsyncInvocation(
-                    endpoint: "ep", id: "done", owner: "A", outcome: .completed(outputContentType: "text/csv"),
-                    variant: "v1", now: timestamp(3_000), notifications: [makeNotification("done")]))
+                try await store.finish(
+                    "done", .completed(outputContentType: "text/csv"), variant: "v1", now: 3_000,
+                    notifications: [makeNotification("done")]))
             _ = try await store.cancelAsyncInvocation(
                 endpoint: "ep", id: "cancelled", reason: "Cancelled.", now: timestamp(3_500), notifications: [])
             let before = try await store.asyncInvocations(endpoint: "ep", filter: .init())
@@ -587,12 +441,8 @@ struct AsyncInvocationStoreConformanceTests {
             #expect(try await reopened.dueAsyncNotifications(now: timestamp(3_000), limit: 10) == notifications)
             #expect(notifications.count == 1)
             #expect(try await reopened.queuedAsyncCounts() == ["ep": AsyncQueueDepth(queued: 1, inProgress: 2)])
-            // The leases survive: the owner still holds them, the rescuer takes them only once they end.
-            #expect(
-                try await reopened.renewAsyncLeases(
-                    endpoint: "ep", ids: ["inline", "running"], owner: "A", until: timestamp(10_000)) == [])
-            #expect(try await reopened.requeueExpiredAsyncLeases(now: timestamp(10_000)) == 0)
-            #expect(try await reopened.requeueExpiredAsyncLeases(now: timestamp(10_001)) == 2)
+            // The leases survive (the leased queue's suite checks renewals); rescued, they go back in their place.
+            #expect(try await reopened.asyncInvocationQueue.rescueExpired(now: timestamp(10_001)) == 2)
             // Idempotency and queue order survive too: the re-queued ones come before a new one.
             #expect(try await reopened.enqueueAsyncInvocation(makeInvocation("done"), inlineBody: nil).created == false)
             try await reopened.enqueue([makeInvocation("new")])

@@ -55,17 +55,30 @@ extension TransformJobStore {
             job: job, objects: plan.objects, units: plan.units, progress: plan.progress, now: timestamp(now))
     }
 
-    /// Claims with the owner "A" and a lease until 10,000, unless told otherwise; returns the claimed ids.
+    /// Claims from the queue with the owner "A" and a lease until 10,000, unless told otherwise.
+    func claimTransformUnits(
+        _ job: String = "job", owner: String = "A", limit: Int = 100, leaseUntil: Int64 = 10_000
+    ) async throws -> [TransformUnit] {
+        try await transformUnitQueue.claim(
+            in: job, owner: owner, limit: limit, now: timestamp(2_000), leaseUntil: timestamp(leaseUntil),
+            overdueOnly: false)
+    }
+
+    /// Claims like ``claimTransformUnits(_:owner:limit:leaseUntil:)``; returns the claimed ids.
     func claimUnits(
         _ job: String = "job", owner: String = "A", limit: Int = 100, leaseUntil: Int64 = 10_000
     ) async throws -> [TransformUnit.ID] {
-        try await claimTransformUnits(job: job, owner: owner, limit: limit, leaseUntil: timestamp(leaseUntil)).map(\.id)
+        try await claimTransformUnits(job, owner: owner, limit: limit, leaseUntil: leaseUntil).map(\.id)
     }
 
-    /// Finishes a unit of 10 records, one of them failed, and 100 bytes, at 3,000.
-    func finishUnit(_ unit: TransformUnit.ID, job: String = "job", owner: String = "A") async throws -> Bool {
-        try await finishTransformUnit(
-            job: job, unit: unit, owner: owner, recordsDone: 9, recordsFailed: 1, bytes: 100, now: timestamp(3_000))
+    /// Finishes a unit through the queue at `now`; by default one of 10 records, one of them failed, and 100 bytes,
+    /// at 3,000.
+    func finishUnit(
+        _ unit: TransformUnit.ID, job: String = "job", owner: String = "A",
+        progress: TransformUnitProgress = TransformUnitProgress(recordsDone: 9, recordsFailed: 1, bytes: 100),
+        now: Int64 = 3_000
+    ) async throws -> Bool {
+        try await transformUnitQueue.finish(in: job, id: unit, owner: owner, completion: progress, now: timestamp(now))
     }
 
     /// Marks an object of the job assembled at `now`.
@@ -365,19 +378,15 @@ struct TransformJobStoreConformanceTests {
     // MARK: Claims
 
     @Test(
-        "claims take the job's pending units in object and part order, up to the limit", arguments: StoreKind.allCases)
-    func claimOrderAndLimit(kind: StoreKind) async throws {
+        "claims take the job's pending units in object and part order and leave the job as it is",
+        arguments: StoreKind.allCases)
+    func claimOrder(kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in
             try await store.create([makeTransformJob("job"), makeTransformJob("other")])
             #expect(try await store.claimUnits().isEmpty)
             #expect(try await store.plan(parts: [3, 1, 2]))
             #expect(try await store.plan("other", parts: [2]))
-            #expect(try await store.claimUnits("nope").isEmpty)
-
-            #expect(try await store.claimUnits(limit: 0).isEmpty)
-            #expect(try await store.claimUnits(limit: -1).isEmpty)
-            let first = try await store.claimTransformUnits(
-                job: "job", owner: "A", limit: 2, leaseUntil: timestamp(9_000))
+            let first = try await store.claimTransformUnits(limit: 2, leaseUntil: 9_000)
             let plan = makeTransformPlan([3, 1, 2])
             let expected = plan.units.prefix(2).map { unit in
                 var claimed = unit
@@ -415,11 +424,12 @@ struct TransformJobStoreConformanceTests {
             _ = try await store.requestTransformJobStop(named: "job", now: timestamp(2_000))
             #expect(try await store.claimUnits(owner: "B").isEmpty)
             #expect(
-                try await store.renewTransformLeases(
-                    job: "job", units: [unitID(0, 0), unitID(0, 1)], owner: "A", until: timestamp(12_000)) == [])
+                try await store.transformUnitQueue.renew(
+                    in: "job", ids: [unitID(0, 0), unitID(0, 1)], owner: "A", until: timestamp(12_000)) == [])
             #expect(try await store.finishUnit(unitID(0, 0)))
             #expect(
-                try await store.releaseTransformUnit(job: "job", unit: unitID(0, 1), owner: "A", countAttempt: false))
+                try await store.transformUnitQueue.release(
+                    in: "job", id: unitID(0, 1), owner: "A", now: timestamp(3_000), countAttempt: false))
             #expect(try await store.claimUnits(owner: "B").isEmpty)
             #expect(
                 try await store.transformUnits(job: "job", objectIndex: 0).map(\.status) == [
@@ -432,85 +442,10 @@ struct TransformJobStoreConformanceTests {
         }
     }
 
-    @Test("two runners claiming at once never get the same unit", arguments: StoreKind.allCases)
-    func concurrentClaims(kind: StoreKind) async throws {
-        try await withStore(kind) { store, backend in
-            try await store.createTransformJob(makeTransformJob("job"))
-            #expect(try await store.plan(parts: [50, 50, 100]))
-            // One claimer on this store, one on another store on the same data (like a second process).
-            let other = try backend.open()
-            async let first = Self.claimAll(store, owner: "A")
-            async let second = Self.claimAll(other, owner: "B")
-            let (a, b) = try await (first, second)
-            #expect(Set(a).isDisjoint(with: b))
-            #expect(Set(a).union(b) == Set(makeTransformPlan([50, 50, 100]).units.map(\.id)))
-            #expect(a.count + b.count == 200)
-            // Each claimer got its units in order.
-            #expect(a == a.sorted())
-            #expect(b == b.sorted())
-        }
-    }
-
-    /// Claims in small batches until nothing is pending; returns the ids claimed.
-    private static func claimAll(_ store: any MetadataStore, owner: String) async throws -> [TransformUnit.ID] {
-        var claimed: [TransformUnit.ID] = []
-        while true {
-            let batch = try await store.claimUnits(owner: owner, limit: 7)
-            if batch.isEmpty { return claimed }
-            claimed += batch
-        }
-    }
-
-    // MARK: Leases
-
-    @Test("the owner renews its leases and learns which ones it lost", arguments: StoreKind.allCases)
-    func leaseRenewal(kind: StoreKind) async throws {
-        try await withStore(kind) { store, _ in
-            try await store.create([makeTransformJob("job"), makeTransformJob("other")])
-            #expect(try await store.plan(parts: [3]))
-            #expect(try await store.plan("other", parts: [3]))
-            let (x, y, z, nope) = (unitID(0, 0), unitID(0, 1), unitID(0, 2), unitID(7, 0))
-            _ = try await store.claimUnits(limit: 2, leaseUntil: 1_000)
-            #expect(
-                try await store.renewTransformLeases(job: "job", units: [], owner: "A", until: timestamp(2_000)) == [])
-            // z is pending, nope does not exist, and the leases are not B's nor of the other job.
-            #expect(
-                try await store.renewTransformLeases(
-                    job: "job", units: [x, y, z, nope], owner: "A", until: timestamp(2_000)) == [z, nope])
-            #expect(
-                try await store.renewTransformLeases(job: "job", units: [x, y], owner: "B", until: timestamp(9_000))
-                    == [x, y])
-            #expect(
-                try await store.renewTransformLeases(job: "other", units: [x], owner: "A", until: timestamp(9_000)) == [
-                    x
-                ])
-
-            // Renewed until 2,000: nothing to rescue at 1,500; both at 2,001.
-            #expect(try await store.requeueExpiredTransformLeases(now: timestamp(1_500)) == 0)
-            #expect(try await store.requeueExpiredTransformLeases(now: timestamp(2_001)) == 2)
-            #expect(
-                try await store.renewTransformLeases(job: "job", units: [x, y], owner: "A", until: timestamp(3_000))
-                    == [x, y])
-            // Claimed again by B, they are B's.
-            #expect(try await store.claimUnits(owner: "B", limit: 3) == [x, y, z])
-            #expect(
-                try await store.renewTransformLeases(job: "job", units: [x, y, z], owner: "B", until: timestamp(4_000))
-                    == [])
-            #expect(
-                try await store.renewTransformLeases(job: "job", units: [x], owner: "A", until: timestamp(4_000))
-                    == [x])
-            // A finished unit's lease is gone.
-            #expect(try await store.finishUnit(x, owner: "B"))
-            #expect(
-                try await store.renewTransformLeases(job: "job", units: [x, y], owner: "B", until: timestamp(5_000))
-                    == [x])
-        }
-    }
-
     @Test(
-        "only the lease's owner finishes a unit, and its records add to the job's progress once",
+        "finishing a unit adds its records to the job's progress once, and only by the lease's owner",
         arguments: StoreKind.allCases)
-    func finishByOwnerOnly(kind: StoreKind) async throws {
+    func finishAddsProgress(kind: StoreKind) async throws {
         try await withStore(kind) { store, _ in
             try await store.createTransformJob(makeTransformJob("job"))
             #expect(try await store.plan(parts: [2, 2]))
@@ -526,13 +461,12 @@ struct TransformJobStoreConformanceTests {
             #expect(try await store.allUnits().map(\.status) == [.inProgress, .inProgress, .inProgress, .pending])
 
             #expect(
-                try await store.finishTransformUnit(
-                    job: "job", unit: unitID(0, 0), owner: "A", recordsDone: 7, recordsFailed: 3, bytes: 1_000,
-                    now: timestamp(3_000)))
+                try await store.finishUnit(
+                    unitID(0, 0), progress: TransformUnitProgress(recordsDone: 7, recordsFailed: 3, bytes: 1_000)))
             #expect(
-                try await store.finishTransformUnit(
-                    job: "job", unit: unitID(1, 0), owner: "A", recordsDone: 10, recordsFailed: 0, bytes: 2_500,
-                    now: timestamp(3_500)))
+                try await store.finishUnit(
+                    unitID(1, 0), progress: TransformUnitProgress(recordsDone: 10, recordsFailed: 0, bytes: 2_500),
+                    now: 3_500))
             var expected = before
             expected.progress.recordsDone = 17
             expected.progress.recordsFailed = 3
@@ -548,79 +482,6 @@ struct TransformJobStoreConformanceTests {
             #expect(try await store.transformJob(named: "job") == expected)
             // A done unit is never claimed again.
             #expect(try await store.claimUnits(limit: 10) == [unitID(1, 1)])
-        }
-    }
-
-    @Test("release puts a unit back, taking the attempt back unless it counts", arguments: StoreKind.allCases)
-    func release(kind: StoreKind) async throws {
-        try await withStore(kind) { store, _ in
-            try await store.createTransformJob(makeTransformJob("job"))
-            #expect(try await store.plan(parts: [2]))
-            let unit = unitID(0, 0)
-            _ = try await store.claimUnits(limit: 1)
-            #expect(
-                try await store.releaseTransformUnit(job: "job", unit: unit, owner: "B", countAttempt: false) == false)
-            #expect(
-                try await store.releaseTransformUnit(job: "job", unit: unitID(0, 1), owner: "A", countAttempt: false)
-                    == false)
-            #expect(try await store.transformUnits(job: "job", objectIndex: 0).first?.status == .inProgress)
-
-            #expect(try await store.releaseTransformUnit(job: "job", unit: unit, owner: "A", countAttempt: false))
-            var released = try #require(try await store.transformUnits(job: "job", objectIndex: 0).first)
-            #expect(released.status == .pending)
-            #expect(released.attempts == 0)
-            #expect(
-                try await store.renewTransformLeases(job: "job", units: [unit], owner: "A", until: timestamp(1)) == [
-                    unit
-                ])
-            #expect(
-                try await store.releaseTransformUnit(job: "job", unit: unit, owner: "A", countAttempt: false) == false)
-            #expect(try await store.finishUnit(unit) == false)
-
-            // Released, it is first in line again.
-            #expect(try await store.claimUnits(owner: "B", limit: 1) == [unit])
-            #expect(try await store.releaseTransformUnit(job: "job", unit: unit, owner: "B", countAttempt: true))
-            released = try #require(try await store.transformUnits(job: "job", objectIndex: 0).first)
-            #expect(released.status == .pending)
-            #expect(released.attempts == 1)
-            let again = try await store.claimTransformUnits(
-                job: "job", owner: "C", limit: 1, leaseUntil: timestamp(10_000))
-            #expect(again.map(\.attempts) == [2])
-            #expect(try await store.transformJob(named: "job")?.progress.unitsDone == 0)
-        }
-    }
-
-    @Test("expired leases go back to Pending with their attempt counted", arguments: StoreKind.allCases)
-    func requeueExpiredLeases(kind: StoreKind) async throws {
-        try await withStore(kind) { store, _ in
-            try await store.create([makeTransformJob("job"), makeTransformJob("other")])
-            #expect(try await store.plan(parts: [2]))
-            #expect(try await store.plan("other", parts: [1]))
-            #expect(try await store.requeueExpiredTransformLeases(now: timestamp(Int64.max)) == 0)
-            _ = try await store.claimUnits(limit: 1, leaseUntil: 5_000)
-            _ = try await store.claimUnits("other", owner: "B", leaseUntil: 6_000)
-            // A lease ending exactly now still holds.
-            #expect(try await store.requeueExpiredTransformLeases(now: timestamp(5_000)) == 0)
-            #expect(try await store.requeueExpiredTransformLeases(now: timestamp(5_001)) == 1)
-            let rescued = try #require(try await store.transformUnits(job: "job", objectIndex: 0).first)
-            #expect(rescued.status == .pending)
-            #expect(rescued.attempts == 1)
-            #expect(try await store.transformUnits(job: "other", objectIndex: 0).first?.status == .inProgress)
-
-            // The stalled owner cannot finish it any more; the next claim is its second attempt, still first in line.
-            #expect(try await store.finishUnit(unitID(0, 0)) == false)
-            #expect(try await store.transformJob(named: "job")?.progress.unitsDone == 0)
-            let again = try await store.claimTransformUnits(
-                job: "job", owner: "C", limit: 1, leaseUntil: timestamp(7_000))
-            #expect(again.map(\.id) == [unitID(0, 0)])
-            #expect(again.map(\.attempts) == [2])
-            #expect(try await store.requeueExpiredTransformLeases(now: timestamp(7_001)) == 2)
-            #expect(try await store.requeueExpiredTransformLeases(now: timestamp(7_001)) == 0)
-            // Done and pending units are never rescued.
-            _ = try await store.claimUnits(owner: "D", limit: 1, leaseUntil: 8_000)
-            #expect(try await store.finishUnit(unitID(0, 0), owner: "D"))
-            #expect(try await store.requeueExpiredTransformLeases(now: timestamp(Int64.max)) == 0)
-            #expect(try await store.allUnits().map(\.status) == [.done, .pending])
         }
     }
 
@@ -715,13 +576,13 @@ struct TransformJobStoreConformanceTests {
             // Nothing of its units is left to claim, renew, finish, release or rescue.
             #expect(try await store.claimUnits().isEmpty)
             #expect(
-                try await store.renewTransformLeases(
-                    job: "job", units: [unitID(0, 1)], owner: "A", until: timestamp(9_000)) == [unitID(0, 1)])
+                try await store.transformUnitQueue.renew(
+                    in: "job", ids: [unitID(0, 1)], owner: "A", until: timestamp(9_000)) == [unitID(0, 1)])
             #expect(try await store.finishUnit(unitID(0, 1)) == false)
             #expect(
-                try await store.releaseTransformUnit(job: "job", unit: unitID(0, 1), owner: "A", countAttempt: true)
-                    == false)
-            #expect(try await store.requeueExpiredTransformLeases(now: timestamp(Int64.max)) == 0)
+                try await store.transformUnitQueue.release(
+                    in: "job", id: unitID(0, 1), owner: "A", now: timestamp(4_500), countAttempt: true) == false)
+            #expect(try await store.transformUnitQueue.rescueExpired(now: timestamp(Int64.max)) == 0)
             // The other job's units stay.
             #expect(try await store.allUnits("other").count == 1)
 
@@ -767,12 +628,8 @@ struct TransformJobStoreConformanceTests {
             #expect(try await reopened.allUnits() == units)
             #expect(try await reopened.activeTransformJobs().map(\.name) == ["job"])
             #expect(try await reopened.plan(parts: [1]) == false)
-            // The lease survives: the owner still holds it, the rescuer takes it only once it ends.
-            #expect(
-                try await reopened.renewTransformLeases(
-                    job: "job", units: [unitID(1, 0)], owner: "A", until: timestamp(10_000)) == [])
-            #expect(try await reopened.requeueExpiredTransformLeases(now: timestamp(10_000)) == 0)
-            #expect(try await reopened.requeueExpiredTransformLeases(now: timestamp(10_001)) == 1)
+            // The lease survives (the leased queue's suite checks renewals); rescued, the unit goes back in its place.
+            #expect(try await reopened.transformUnitQueue.rescueExpired(now: timestamp(10_001)) == 1)
             #expect(try await reopened.claimUnits(owner: "B") == [unitID(1, 0), unitID(1, 1)])
             #expect(try await reopened.transformJob(named: "job")?.progress.unitsDone == 2)
         }
