@@ -39,7 +39,7 @@ public final class AsyncDispatcher: Service, Sendable {
         var stopping = false
     }
 
-    private let store: any MetadataStore
+    private let store: any DeploymentStore & AsyncInvocationStore
     private var queue: any LeasedQueue<AsyncInvocation> { store.asyncInvocationQueue }
     private let objects: any ObjectStore
     private let inference: InferenceService
@@ -54,8 +54,8 @@ public final class AsyncDispatcher: Service, Sendable {
 
     /// Creates the dispatcher.
     public init(
-        store: any MetadataStore, objects: any ObjectStore, inference: InferenceService, clock: any WallClock,
-        settings: AsyncSettings, logger: Logger
+        store: any DeploymentStore & AsyncInvocationStore, objects: any ObjectStore, inference: InferenceService,
+        clock: any WallClock, settings: AsyncSettings, logger: Logger
     ) {
         self.store = store
         self.objects = objects

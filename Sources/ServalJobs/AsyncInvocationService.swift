@@ -52,13 +52,16 @@ public struct AsyncSubmission: Sendable {
 ///
 /// A submission is committed to the store before it is acknowledged; the ``AsyncDispatcher`` runs it.
 public struct AsyncInvocationService: Sendable {
-    let store: any MetadataStore
+    let store: any DeploymentStore & AsyncInvocationStore
     let objects: any ObjectStore
     let dispatcher: AsyncDispatcher
     let clock: any WallClock
 
     /// Creates the service.
-    public init(store: any MetadataStore, objects: any ObjectStore, dispatcher: AsyncDispatcher, clock: any WallClock) {
+    public init(
+        store: any DeploymentStore & AsyncInvocationStore, objects: any ObjectStore, dispatcher: AsyncDispatcher,
+        clock: any WallClock
+    ) {
         self.store = store
         self.objects = objects
         self.dispatcher = dispatcher

@@ -69,7 +69,7 @@ public final class TransformRunner: Service, Sendable {
         var stopping = false
     }
 
-    private let store: any MetadataStore
+    private let store: any DeploymentStore & TransformJobStore
     private var queue: any LeasedQueue<TransformUnit> { store.transformUnitQueue }
     private let objects: any ObjectStore
     private let packages: PackageStore
@@ -84,7 +84,8 @@ public final class TransformRunner: Service, Sendable {
 
     /// Creates the runner.
     public init(
-        store: any MetadataStore, objects: any ObjectStore, packages: PackageStore, variants: VariantFactory,
+        store: any DeploymentStore & TransformJobStore, objects: any ObjectStore, packages: PackageStore,
+        variants: VariantFactory,
         inference: InferenceService, clock: any WallClock, settings: TransformSettings, logger: Logger
     ) {
         self.store = store

@@ -1,13 +1,19 @@
 public import ServalCore
 
-/// Where Serval keeps its metadata: models, endpoint configs and endpoints, the queue of asynchronous
-/// invocations (``AsyncInvocationStore``), transform jobs (``TransformJobStore``), access keys
-/// (``AccessKeyStore``) and the resources' tags (``TagStore``), so that one store object carries everything.
+/// Where Serval keeps its metadata: what is deployed (``DeploymentStore``), the queue of asynchronous invocations
+/// (``AsyncInvocationStore``), transform jobs (``TransformJobStore``), access keys (``AccessKeyStore``) and the resources' tags
+/// (``TagStore``), so that one store object carries everything. The executable opens one store and hands it to each consumer; a consumer
+/// that needs only part of it names the narrow protocols it uses (the async dispatcher and the transform runner do).
 ///
-/// Every implementation (SQLite today, PostgreSQL for clusters) passes the same conformance suite in
-/// `ServalStoreTests`. Creating something that exists throws ``ServalError/Code/conflict``; reads of missing
-/// names return `nil`; deletes return whether something was deleted.
-public protocol MetadataStore: AsyncInvocationStore, TransformJobStore, AccessKeyStore, TagStore {
+/// Every implementation (SQLite today, PostgreSQL for clusters) passes the same conformance suites in
+/// `ServalStoreTests`.
+public protocol MetadataStore: DeploymentStore, AsyncInvocationStore, TransformJobStore, AccessKeyStore, TagStore {}
+
+/// Where models, endpoint configs and endpoints are kept.
+///
+/// Creating something that exists throws ``ServalError/Code/conflict``; reads of missing names return `nil`; deletes
+/// return whether something was deleted.
+public protocol DeploymentStore: Sendable {
     /// Stores a new model.
     func createModel(_ model: Model) async throws
     /// The model named `name`, if any.
