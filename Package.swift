@@ -61,10 +61,10 @@ let package = Package(
             dependencies: ["ServalCore", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
-        // Metadata store protocol and its SQLite implementation.
+        // Metadata store protocols, the leased work queue, and their SQLite implementation.
         .target(
             name: "ServalStore",
-            dependencies: ["ServalCore", "ServalAuth", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["ServalCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         // Model workers' output as CloudWatch-style log events: its own SQLite database, bounded, written off the

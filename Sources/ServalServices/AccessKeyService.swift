@@ -60,15 +60,18 @@ public final class AccessKeyService: AccessKeyDirectory {
         } catch {
             throw ServalError(.internalFailure, "Cannot seal the new secret: \(error.description)")
         }
-        try await store.createAccessKey(StoredAccessKey(key: new.key, description: description, sealedSecret: sealed))
+        try await store.createAccessKey(
+            StoredAccessKey(
+                id: new.key.id, role: new.key.role.rawValue, createdAt: new.key.createdAt, description: description,
+                sealedSecret: sealed.bytes))
         logger.notice(
             "Created access key", metadata: ["access_key": "\(new.key.id)", "role": "\(new.key.role.rawValue)"])
         return new
     }
 
     /// Every key, oldest first, without secrets.
-    public func list() async throws -> [StoredAccessKey] {
-        try await store.accessKeys()
+    public func list() async throws -> [(key: AccessKey, description: String?)] {
+        try await store.accessKeys().map { stored in (try Self.accessKey(stored), stored.description) }
     }
 
     /// Deletes a key; requests made with it are refused from then on.
@@ -85,9 +88,10 @@ public final class AccessKeyService: AccessKeyDirectory {
     /// internal failure: clients learn nothing of the server's keys.
     public func accessKey(id: String) async throws -> (key: AccessKey, secret: AccessKeySecret)? {
         guard let stored = try await store.accessKey(id: id) else { return nil }
+        let key = try Self.accessKey(stored)
         let sealer = try sealerLoadingKey()
         do {
-            return (stored.key, try sealer.open(stored.sealedSecret, accessKeyID: id))
+            return (key, try sealer.open(SealedSecret(bytes: stored.sealedSecret), accessKeyID: id))
         } catch {
             logger.error(
                 "Cannot open the secret of an access key",
@@ -95,6 +99,16 @@ public final class AccessKeyService: AccessKeyDirectory {
             throw ServalError(
                 .internalFailure, "Serval cannot check access keys right now; the server log has the details.")
         }
+    }
+
+    /// The key record of a stored key; a role this Serval does not know (a row written by another version, or
+    /// altered) is an internal failure.
+    private static func accessKey(_ stored: StoredAccessKey) throws -> AccessKey {
+        guard let role = AccessKeyRole(rawValue: stored.role) else {
+            throw ServalError(
+                .internalFailure, "Access key \(stored.id) has the unknown role '\(stored.role)' in the database.")
+        }
+        return AccessKey(id: stored.id, role: role, createdAt: stored.createdAt)
     }
 
     /// Loads (or creates) the master key now, so that a bad key file stops the server at startup rather than at

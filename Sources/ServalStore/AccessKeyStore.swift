@@ -1,19 +1,27 @@
-public import ServalAuth
-import ServalCore
+public import ServalCore
 
-/// An access key as stored: its record, an optional description, and its secret sealed with the master key
-/// (``ServalAuth/SecretSealer``). The plaintext secret is never stored.
+/// An access key as stored: its id, role and creation time, an optional description, and its secret sealed with
+/// the master key. The plaintext secret is never stored.
+///
+/// The store keeps these as plain values; what a role permits and how a secret is sealed and opened are
+/// `ServalAuth`'s (`AccessKeyRole`, `SecretSealer`), applied by the access key service.
 public struct StoredAccessKey: Sendable, Equatable {
-    /// The id, role and creation time.
-    public var key: AccessKey
+    /// The access key id.
+    public var id: String
+    /// The role's name (`admin`, `deployer`, `invoker`).
+    public var role: String
+    /// When the key was created.
+    public var createdAt: Timestamp
     /// What the key is for, as its creator wrote it.
     public var description: String?
-    /// The secret, sealed for ``AccessKey/id``.
-    public var sealedSecret: SealedSecret
+    /// The secret, sealed for ``id``.
+    public var sealedSecret: [UInt8]
 
     /// Creates a stored key.
-    public init(key: AccessKey, description: String?, sealedSecret: SealedSecret) {
-        self.key = key
+    public init(id: String, role: String, createdAt: Timestamp, description: String?, sealedSecret: [UInt8]) {
+        self.id = id
+        self.role = role
+        self.createdAt = createdAt
         self.description = description
         self.sealedSecret = sealedSecret
     }

@@ -1,6 +1,5 @@
 import Foundation
 import GRDB
-import ServalAuth
 import ServalCore
 
 /// Access keys in SQLite: one row per key, the secret sealed (`sealed_secret`), never in clear.
@@ -26,30 +25,30 @@ extension SQLiteMetadataStore {
                         VALUES (?, ?, ?, ?, ?)
                         """,
                     arguments: [
-                        stored.key.id, stored.key.role.rawValue, Data(stored.sealedSecret.bytes),
-                        stored.key.createdAt.millisecondsSinceEpoch, stored.description,
+                        stored.id, stored.role, Data(stored.sealedSecret), stored.createdAt.millisecondsSinceEpoch,
+                        stored.description,
                     ])
             }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-            throw ServalError(.conflict, "Access key \"\(stored.key.id)\" already exists.")
+            throw ServalError(.conflict, "Access key \"\(stored.id)\" already exists.")
         }
     }
 
     public func accessKey(id: String) async throws -> StoredAccessKey? {
-        let row = try database.read { db in
+        try await database.read { db in
             try Row.fetchOne(
                 db, sql: "SELECT id, role, sealed_secret, created_at, description FROM access_key WHERE id = ?",
-                arguments: [id])
+                arguments: [id]
+            ).map(Self.accessKey)
         }
-        return try row.map(Self.accessKey)
     }
 
     public func accessKeys() async throws -> [StoredAccessKey] {
-        let rows = try database.read { db in
+        try await database.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT id, role, sealed_secret, created_at, description FROM access_key ORDER BY created_at, id")
+                db, sql: "SELECT id, role, sealed_secret, created_at, description FROM access_key ORDER BY created_at, id"
+            ).map(Self.accessKey)
         }
-        return try rows.map(Self.accessKey)
     }
 
     public func deleteAccessKey(id: String) async throws -> Bool {
@@ -59,15 +58,9 @@ extension SQLiteMetadataStore {
         }
     }
 
-    private static func accessKey(_ row: Row) throws -> StoredAccessKey {
-        let id: String = row["id"]
-        let roleName: String = row["role"]
-        guard let role = AccessKeyRole(rawValue: roleName) else {
-            throw ServalError(.internalFailure, "Access key \(id) has the unknown role '\(roleName)' in the database.")
-        }
-        let sealed: Data = row["sealed_secret"]
-        return StoredAccessKey(
-            key: AccessKey(id: id, role: role, createdAt: Timestamp(millisecondsSinceEpoch: row["created_at"])),
-            description: row["description"], sealedSecret: SealedSecret(bytes: Array(sealed)))
+    private static func accessKey(_ row: Row) -> StoredAccessKey {
+        StoredAccessKey(
+            id: row["id"], role: row["role"], createdAt: Timestamp(millisecondsSinceEpoch: row["created_at"]),
+            description: row["description"], sealedSecret: Array(row["sealed_secret"] as Data))
     }
 }
