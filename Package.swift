@@ -52,7 +52,7 @@ let package = Package(
         // Pure state machines for batching, admission and restart backoff.
         .target(
             name: "ServalScheduling",
-            dependencies: ["ServalCore", .product(name: "DequeModule", package: "swift-collections")],
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: swiftSettings
         ),
         // The versioned, length-prefixed frame codec spoken with model workers.
@@ -98,12 +98,11 @@ let package = Package(
         .target(
             name: "ServalRuntime",
             dependencies: [
-                "ServalCore", "ServalScheduling", "ServalWorkerIPC", "ServalArtifacts", "CServalSpawn",
+                "ServalCore", "ServalScheduling", "ServalWorkerIPC", "CServalSpawn",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -115,7 +114,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -141,7 +139,7 @@ let package = Package(
         .target(
             name: "ServalServices",
             dependencies: [
-                "ServalCore", "ServalStore", "ServalArtifacts", "ServalRuntime", "ServalObjects", "ServalAuth",
+                "ServalCore", "ServalStore", "ServalArtifacts", "ServalRuntime", "ServalAuth", "ServalObjects",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -237,7 +235,7 @@ let package = Package(
             name: "ServalHTTP",
             dependencies: [
                 "ServalCore", "ServalAPI", "ServalServices", "ServalRuntime", "ServalOIP", "ServalJobs", "ServalObjects",
-                "ServalArtifacts", "ServalAuth", "ServalMetrics", "ServalLogs",
+                "ServalStore", "ServalArtifacts", "ServalAuth", "ServalMetrics", "ServalLogs",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
