@@ -1,9 +1,10 @@
 public import ServalCore
 
 /// Where Serval keeps its metadata: what is deployed (``DeploymentStore``), the queue of asynchronous invocations
-/// (``AsyncInvocationStore``), transform jobs (``TransformJobStore``), access keys (``AccessKeyStore``) and the resources' tags
-/// (``TagStore``), so that one store object carries everything. The executable opens one store and hands it to each consumer; a consumer
-/// that needs only part of it names the narrow protocols it uses (the async dispatcher and the transform runner do).
+/// (``AsyncInvocationStore``), transform jobs (``TransformJobStore``), access keys (``AccessKeyStore``) and the
+/// resources' tags (``TagStore``), so that one store object carries everything. The executable opens one store and
+/// hands it to each consumer; a consumer that needs only part of it names the narrow protocols it uses (the async
+/// dispatcher and the transform runner do).
 ///
 /// Every implementation (SQLite today, PostgreSQL for clusters) passes the same conformance suites in
 /// `ServalStoreTests`.
@@ -45,7 +46,7 @@ public protocol DeploymentStore: Sendable {
     func deleteEndpoint(named name: String) async throws -> Bool
 }
 
-extension MetadataStore {
+extension DeploymentStore {
     /// The config `endpoint` runs: its own copy, or for records written before endpoints kept one, the stored
     /// config of that name.
     public func config(of endpoint: Endpoint) async throws -> EndpointConfig? {
