@@ -740,7 +740,11 @@ public actor VariantRuntime {
         else { return "The worker reported a load failure it could not describe." }
         let message = object["message"] as? String ?? "unknown error"
         let traceback = object["traceback"] as? String ?? ""
-        return traceback.isEmpty ? message : tail(traceback, lines: 12)
+        guard !traceback.isEmpty else { return message }
+        // Its header, then the last frames, where the user's code and the error are.
+        let lines = traceback.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count > 14, let header = lines.first else { return traceback }
+        return header + "\n  …\n" + tail(traceback, lines: 12)
     }
 
     private func waitForExit(_ worker: WorkerProcess) async -> ExitStatus {
