@@ -50,3 +50,17 @@ extension EndpointConfig {
         return config
     }
 }
+
+extension Endpoint {
+    /// The endpoint with the secrets of its own copy of its config and models passed through `transform`, each
+    /// with the context it has in the config's or model's own record.
+    public func mappingSecrets(_ transform: (_ value: String, _ context: String) throws -> String) rethrows -> Endpoint {
+        var endpoint = self
+        if let deployment {
+            endpoint.deployment = EndpointDeployment(
+                config: try deployment.config.mappingSecrets(transform),
+                models: try deployment.models.map { try $0.mappingSecrets(transform) })
+        }
+        return endpoint
+    }
+}

@@ -8,7 +8,8 @@ public import ServalCore
 /// fields need no migration.
 public final class SQLiteMetadataStore: MetadataStore {
     let database: DatabasePool
-    /// Seals secret values of models and endpoint configs before they are written; `nil` stores them as they are.
+    /// Seals secret values of models and endpoint configs (also endpoints' copies of them) before they are written;
+    /// `nil` stores them as they are.
     let sealer: (any ValueSealer)?
     public let asyncInvocationQueue: any LeasedQueue<AsyncInvocation>
     public let transformUnitQueue: any LeasedQueue<TransformUnit>
@@ -113,7 +114,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Endpoints
 
     public func createEndpoint(_ endpoint: Endpoint) async throws {
-        let body = try Self.encode(endpoint)
+        let body = try Self.encode(sealer.map { sealer in try endpoint.mappingSecrets(sealer.seal) } ?? endpoint)
         try await insert(kind: "endpoint", name: endpoint.name) { db in
             try db.execute(
                 sql: "INSERT INTO endpoint (name, config_name, body) VALUES (?, ?, ?)",
@@ -122,15 +123,15 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func endpoint(named name: String) async throws -> Endpoint? {
-        try await fetchOne(sql: "SELECT body FROM endpoint WHERE name = ?", name)
+        try await (fetchOne(sql: "SELECT body FROM endpoint WHERE name = ?", name) as Endpoint?).map(opened)
     }
 
     public func endpoints() async throws -> [Endpoint] {
-        try await fetchAll(sql: "SELECT body FROM endpoint ORDER BY name")
+        try await (fetchAll(sql: "SELECT body FROM endpoint ORDER BY name") as [Endpoint]).map(opened)
     }
 
     public func updateEndpoint(_ endpoint: Endpoint) async throws {
-        let body = try Self.encode(endpoint)
+        let body = try Self.encode(sealer.map { sealer in try endpoint.mappingSecrets(sealer.seal) } ?? endpoint)
         try await database.write { db in
             try db.execute(
                 sql: "UPDATE endpoint SET config_name = ?, body = ? WHERE name = ?",
@@ -156,6 +157,10 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     private func opened(_ config: EndpointConfig) throws -> EndpointConfig {
         try sealer.map { sealer in try config.mappingSecrets(sealer.open) } ?? config
+    }
+
+    private func opened(_ endpoint: Endpoint) throws -> Endpoint {
+        try sealer.map { sealer in try endpoint.mappingSecrets(sealer.open) } ?? endpoint
     }
 
     private func insert(kind: String, name: String, _ body: @escaping @Sendable (Database) throws -> Void) async throws {

@@ -16,12 +16,20 @@ import Testing
         var config = makeConfig("churn", models: ["churn"])
         config.asyncInference = AsyncInferenceConfig(outputPath: "s3://out/churn", webhookSecret: "whsec-91d3aa")
         try await store.createEndpointConfig(config)
+        // An endpoint's own copy of its config and models holds the same secrets; updated too.
+        var endpoint = makeEndpoint("churn", config: "churn")
+        endpoint.deployment = try await store.deployment(ofConfig: "churn")
+        try await store.createEndpoint(endpoint)
+        endpoint.status = .inService
+        try await store.updateEndpoint(endpoint)
 
         // Read back whole, by this store and by a new one (a restart).
         for reader in [store, try backend.open()] {
             #expect(try await reader.model(named: "churn") == model)
             #expect(try await reader.models() == [model])
             #expect(try await reader.endpointConfig(named: "churn")?.asyncInference?.webhookSecret == "whsec-91d3aa")
+            #expect(try await reader.endpoint(named: "churn") == endpoint)
+            #expect(try await reader.endpoints().first?.deployment == EndpointDeployment(config: config, models: [model]))
         }
         let raw = String(decoding: backend.rawBytes(), as: UTF8.self)
         for secret in ["tok-4f1e9a", "pw-77c2b0", "whsec-91d3aa"] {
