@@ -368,13 +368,14 @@ struct RealTimeInferenceTests {
         try await server.deploy(model.path, name: "durable", instances: 2)
         await server.kill()  // kill -9: no graceful shutdown
         try await server.restart()
-        try await eventually("the endpoint serves after the restart") {
+        // Two workers load the model again; under a full suite on two cores that took more than 30 s.
+        try await eventually(timeout: .seconds(120), "the endpoint serves after the restart") {
             try await server.invoke("durable", json: "[[1,2,3,4]]").status == 200
         }
         #expect(try await server.client.endpoint("durable").status == "InService")
         await server.stop()
         try await server.restart()  // and after a graceful stop too
-        try await eventually("the endpoint serves after the second restart") {
+        try await eventually(timeout: .seconds(120), "the endpoint serves after the second restart") {
             try await server.invoke("durable", json: "[[1,2,3,4]]").status == 200
         }
         await server.stop()
