@@ -289,9 +289,10 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
-    /// Looks for the worker package beside an installed binary, then up from the binary (a source checkout).
+    /// Looks for the worker package beside an installed binary, then up from the binary (a source checkout). The
+    /// binary is found from the running process, not from `argv[0]`, which is a bare name when it ran from `PATH`.
     private static func findWorker() -> String? {
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let executable = (Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])).resolvingSymlinksInPath()
         var folder = executable.deletingLastPathComponent()
         let installed = folder.appendingPathComponent("../share/serval/python").standardizedFileURL
         if FileManager.default.fileExists(atPath: installed.appendingPathComponent("serval_worker/__main__.py").path) {
