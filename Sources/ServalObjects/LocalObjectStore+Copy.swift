@@ -25,6 +25,20 @@ extension LocalObjectStore {
         }
     }
 
+    /// The MD5 digest of the bytes `range` of `file`, read a megabyte at a time.
+    func md5(of file: FileDescriptor, range: Range<Int64>) throws -> [UInt8] {
+        var md5 = Insecure.MD5()
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            let count = Int(min(Int64(Self.writeChunk), range.upperBound - offset))
+            let chunk = try FileSystem.readChunk(fd: file.fd, at: offset, count: count, path: file.path)
+            guard chunk.readableBytes > 0 else { throw ObjectStoreError.io("\(file.path) became shorter while it was copied.") }
+            chunk.withUnsafeReadableBytes { md5.update(bufferPointer: $0) }
+            offset += Int64(chunk.readableBytes)
+        }
+        return Array(md5.finalize())
+    }
+
     /// Copies the bytes `range` of `source` into a new file at `path` and flushes it; on any failure the file is
     /// removed. With `digest`, the bytes pass through memory a megabyte at a time and their MD5 is returned;
     /// without, the kernel copies them (where it can) and the result is `nil`.

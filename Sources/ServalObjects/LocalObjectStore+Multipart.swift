@@ -87,9 +87,43 @@ extension LocalObjectStore {
         let temporary = uploadPath(uploadID) + "/.tmp-" + Self.randomID()
         return try await io {
             _ = try self.upload(uploadID, for: location)
+            // The part is a hard link to the source's file and the range, its bytes copied once, by the completion:
+            // objects are replaced by renames, never rewritten in place, so the linked file keeps these bytes even
+            // when the source is replaced or deleted (and a file changed in place by hand is caught at completion by
+            // its modification time). Where no link can be made (another filesystem), the bytes are copied now.
+            if let linked = try self.link(opened.file, as: temporary) {
+                do {
+                    let md5 = try self.md5(of: opened.file, range: range)
+                    return try self.storePart(
+                        temporary, uploadID: uploadID, number: number, etag: md5.hex, size: Int64(range.count),
+                        source: PartSource(first: range.lowerBound, modified: linked.modified))
+                } catch {
+                    FileSystem.remove(temporary)
+                    throw error
+                }
+            }
             let md5 = try self.copyBytes(from: opened.file, range: range, to: temporary, digest: true)!
             return try self.storePart(temporary, uploadID: uploadID, number: number, etag: md5.hex, size: Int64(range.count))
         }
+    }
+
+    /// Where a part copied from another object finds its bytes: from `first` in its file, a hard link to the
+    /// source's, as long as that file still has the modification time it had when it was linked.
+    struct PartSource: Equatable {
+        var first: Int64
+        var modified: FileSystem.Timestamp
+    }
+
+    /// Makes `path` a hard link to the open file `source`; `nil` when it cannot be made or names another file (the
+    /// object was replaced between its opening and the link).
+    private func link(_ source: FileDescriptor, as path: String) throws -> FileSystem.Status? {
+        guard FileSystem.hardLink(source.path, path) == 0 else { return nil }
+        let opened = try FileSystem.status(fd: source.fd, path: source.path)
+        guard let linked = try FileSystem.status(path, follow: false), linked.kind == .file, linked.inode == opened.inode else {
+            FileSystem.remove(path)
+            return nil
+        }
+        return opened
     }
 
     private static func checkPartNumber(_ number: Int) throws(ObjectStoreError) {
@@ -98,19 +132,27 @@ extension LocalObjectStore {
         }
     }
 
-    /// Renames a complete part file into its upload's folder, replacing an earlier upload of the same part.
-    private func storePart(_ temporary: String, uploadID: String, number: Int, etag: String, size: Int64) throws -> PartInfo {
+    /// Renames a complete part file (or, with `source`, a link to a copied part's source) into its upload's folder,
+    /// replacing an earlier upload of the same part. Its name says the rest: `part-NNNNN-ETAG`, or for a linked
+    /// source `part-NNNNN-ETAG-FIRST-SIZE-SECONDS.NANOSECONDS`.
+    private func storePart(
+        _ temporary: String, uploadID: String, number: Int, etag: String, size: Int64, source: PartSource? = nil
+    ) throws -> PartInfo {
         let folder = uploadPath(uploadID)
         let name = Self.partName(number)
         for old in FileSystem.entries(folder) where old.hasPrefix(name + "-") { FileSystem.remove(folder + "/" + old) }
-        let target = folder + "/" + name + "-" + etag
+        var target = folder + "/" + name + "-" + etag
+        if let source {
+            target += "-\(source.first)-\(size)-\(source.modified.seconds).\(source.modified.nanoseconds)"
+        }
         let result = FileSystem.move(temporary, target)
         guard result == 0 else {
             FileSystem.remove(temporary)
             if result == ENOENT { throw ObjectStoreError.noSuchUpload(uploadID) }
             throw FileSystem.error("Cannot rename to", target, result)
         }
-        let modified = try FileSystem.status(target, follow: false)?.modified.date ?? Date()
+        // A linked part's file has its source's modification time.
+        let modified = source == nil ? try FileSystem.status(target, follow: false)?.modified.date ?? Date() : Date()
         return PartInfo(number: number, etag: etag, size: size, lastModified: modified)
     }
 
@@ -118,15 +160,35 @@ extension LocalObjectStore {
         "part-" + String(number).leftPadded(to: 5)
     }
 
-    /// The parts in an upload's folder, by number.
-    private func parts(in folder: String) throws -> [Int: (path: String, part: PartInfo)] {
-        var parts: [Int: (path: String, part: PartInfo)] = [:]
+    /// A part in an upload's folder.
+    private struct StoredPart {
+        var path: String
+        var info: PartInfo
+        /// For a part copied by a link to its source's file: where its bytes are in that file.
+        var source: PartSource?
+    }
+
+    /// The parts in an upload's folder, by number (see ``storePart(_:uploadID:number:etag:size:source:)`` for the
+    /// names).
+    private func parts(in folder: String) throws -> [Int: StoredPart] {
+        var parts: [Int: StoredPart] = [:]
         for name in FileSystem.entries(folder) where name.hasPrefix("part-") {
             let fields = name.split(separator: "-")
-            guard fields.count == 3, let number = Int(fields[1]) else { continue }
+            guard fields.count == 3 || fields.count == 6, let number = Int(fields[1]) else { continue }
             let path = folder + "/" + name
             guard let status = try FileSystem.status(path, follow: false) else { continue }
-            parts[number] = (path, PartInfo(number: number, etag: String(fields[2]), size: status.size, lastModified: status.modified.date))
+            var part = StoredPart(
+                path: path,
+                info: PartInfo(number: number, etag: String(fields[2]), size: status.size, lastModified: status.modified.date))
+            if fields.count == 6 {
+                let time = fields[5].split(separator: ".")
+                guard let first = Int64(fields[3]), let size = Int64(fields[4]), time.count == 2,
+                    let seconds = Int64(time[0]), let nanoseconds = Int64(time[1])
+                else { continue }
+                part.info.size = size
+                part.source = PartSource(first: first, modified: .init(seconds: seconds, nanoseconds: nanoseconds))
+            }
+            parts[number] = part
         }
         return parts
     }
@@ -134,7 +196,7 @@ extension LocalObjectStore {
     public func listParts(_ location: ObjectLocation, uploadID: String) async throws -> [PartInfo] {
         try await io {
             _ = try self.upload(uploadID, for: location)
-            return try self.parts(in: self.uploadPath(uploadID)).values.map(\.part).sorted { $0.number < $1.number }
+            return try self.parts(in: self.uploadPath(uploadID)).values.map(\.info).sorted { $0.number < $1.number }
         }
     }
 
@@ -153,29 +215,37 @@ extension LocalObjectStore {
         return try await io {
             let upload = try self.upload(uploadID, for: location)
             let stored = try self.parts(in: folder)
-            var paths: [String] = []
-            var sizes: [Int64] = []
+            var chosen: [StoredPart] = []
             var digests: [UInt8] = []
             for part in requested {
                 let etag = part.etag.trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
-                guard let found = stored[part.number], found.part.etag == etag else {
+                guard let found = stored[part.number], found.info.etag == etag else {
                     throw ObjectStoreError.invalidPart(part.number)
                 }
-                paths.append(found.path)
-                sizes.append(found.part.size)
+                chosen.append(found)
                 digests += Self.bytes(hex: etag)
             }
             let output = FileDescriptor(try FileSystem.create(temporary), path: temporary)
             do {
-                for path in paths {
-                    guard let fd = try FileSystem.openForReading(path) else { throw ObjectStoreError.noSuchUpload(uploadID) }
-                    let input = FileDescriptor(fd, path: path)
+                for part in chosen {
+                    guard let fd = try FileSystem.openForReading(part.path) else { throw ObjectStoreError.noSuchUpload(uploadID) }
+                    let input = FileDescriptor(fd, path: part.path)
+                    var range = 0..<part.info.size
+                    if let source = part.source {
+                        // The linked source file was changed in place since the part was copied: its bytes are gone.
+                        let status = try FileSystem.status(fd: fd, path: part.path)
+                        guard status.modified == source.modified, status.size >= source.first + part.info.size else {
+                            throw ObjectStoreError.invalidPart(part.info.number)
+                        }
+                        range = source.first..<(source.first + part.info.size)
+                    }
                     // The parts' digests are known: the kernel copies the bytes without passing them through memory.
-                    var offset: Int64 = 0
-                    while true {
+                    var offset = range.lowerBound
+                    while offset < range.upperBound {
+                        let count = Int(min(Int64(Self.writeChunk) * 8, range.upperBound - offset))
                         let copied = try FileSystem.copy(
-                            from: input.fd, at: offset, count: Self.writeChunk * 8, to: output.fd, paths: (path, temporary))
-                        if copied == 0 { break }
+                            from: input.fd, at: offset, count: count, to: output.fd, paths: (part.path, temporary))
+                        guard copied > 0 else { throw ObjectStoreError.invalidPart(part.info.number) }
                         offset += Int64(copied)
                     }
                 }
@@ -183,7 +253,7 @@ extension LocalObjectStore {
                 let etag = Insecure.MD5.hash(data: digests).hex + "-\(requested.count)"
                 let info = try self.install(
                     temporary, at: location, etag: etag, attributes: upload.attributes, condition: condition,
-                    partSizes: sizes)
+                    partSizes: chosen.map(\.info.size))
                 FileSystem.removeTree(folder)
                 return info
             } catch {

@@ -437,6 +437,55 @@ func text(_ store: LocalObjectStore, _ location: ObjectLocation, range: ClosedRa
         #expect(try await store.head(assembled)?.partSizes == [1 << 20, 2 << 20])
     }
 
+    @Test func partCopiesKeepTheSourcesBytesUntilCompletion() async throws {
+        let folder = try TemporaryStore()
+        let store = folder.store
+        try await store.createBucket("data")
+        let source = try location("data", "source")
+        let original = ByteBuffer(bytes: (0..<(2 << 20)).map { UInt8(truncatingIfNeeded: $0 * 13) })
+        _ = try await store.put(
+            source, attributes: ObjectAttributes(), body: Chunks(chunks: [original]), expectedLength: nil, expectedMD5: nil,
+            condition: nil)
+        let firstMiB = original.getSlice(at: 0, length: 1 << 20)!
+        let expected = try await store.put(
+            try location("data", "first"), attributes: ObjectAttributes(), body: Chunks(chunks: [firstMiB]),
+            expectedLength: nil, expectedMD5: nil, condition: nil)
+        let target = try location("data", "target")
+        let id = try await store.createMultipartUpload(target, attributes: ObjectAttributes())
+        let one = try await store.uploadPartCopy(from: source, to: target, uploadID: id, number: 1) { _ in 0...(1 << 20) - 1 }
+        let two = try await store.uploadPartCopy(from: source, to: target, uploadID: id, number: 2) { _ in nil }
+        #expect(one.etag == expected.etag && one.size == 1 << 20 && two.size == 2 << 20)
+
+        // The source replaced, then deleted: the parts keep the bytes they were copied from.
+        _ = try await store.put(
+            source, attributes: ObjectAttributes(), body: Chunks(chunks: [ByteBuffer(string: "replaced")]),
+            expectedLength: nil, expectedMD5: nil, condition: nil)
+        #expect(try await store.delete(source))
+        #expect(try await store.listParts(target, uploadID: id).map(\.size) == [1 << 20, 2 << 20])
+        let info = try await store.completeMultipartUpload(
+            target, uploadID: id, parts: [(1, one.etag), (2, two.etag)], condition: nil)
+        #expect(info.partSizes == [1 << 20, 2 << 20])
+        var whole = firstMiB
+        whole.writeImmutableBuffer(original)
+        #expect(try await store.readAll(target) == whole)
+
+        // A file changed in place by hand after a part was copied from it: the completion refuses that part.
+        let handPath = folder.root + "/data/hand"
+        try Data("0123456789".utf8).write(to: URL(fileURLWithPath: handPath))
+        let other = try location("data", "other")
+        let upload = try await store.createMultipartUpload(other, attributes: ObjectAttributes())
+        let part = try await store.uploadPartCopy(from: try location("data", "hand"), to: other, uploadID: upload, number: 1) { _ in 2...5 }
+        #expect(part.etag == "81b073de9370ea873f548e31b8adc081" && part.size == 4)  // md5("2345")
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: handPath))
+        try handle.seek(toOffset: 2)
+        try handle.write(contentsOf: Data("ABCD".utf8))
+        try handle.close()
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 1_000_000)], ofItemAtPath: handPath)
+        await #expect(throws: ObjectStoreError.invalidPart(1)) {
+            try await store.completeMultipartUpload(other, uploadID: upload, parts: [(1, part.etag)], condition: nil)
+        }
+    }
+
     @Test func committingAWorkersFile() async throws {
         let folder = try TemporaryStore()
         let store = folder.store
