@@ -134,10 +134,21 @@ package enum FileSystem {
     }
 
     /// Copies up to `count` bytes at `offset` of `source` to the end of `target`, in the kernel where the system
-    /// allows (`sendfile`); returns how many were copied, 0 only at the end of `source`.
+    /// allows: `copy_file_range` (which shares the blocks instead on filesystems with reflinks, such as XFS and
+    /// Btrfs), else `sendfile`; returns how many were copied, 0 only at the end of `source`.
     static func copy(from source: Int32, at offset: Int64, count: Int, to target: Int32, paths: (String, String)) throws(ObjectStoreError) -> Int {
         #if os(Linux)
         var position = off_t(offset)
+        if let copyFileRange {
+            while true {
+                let n = copyFileRange(source, &position, target, nil, count, 0)
+                if n >= 0 { return n }
+                if errno == EINTR { continue }
+                // Not between these files (another filesystem, an old kernel): sendfile copies them.
+                if [EXDEV, ENOSYS, EINVAL, EOPNOTSUPP].contains(errno) { break }
+                throw error("Cannot copy \(paths.0) to", paths.1)
+            }
+        }
         while true {
             let n = sendfile(target, source, &position, count)
             if n >= 0 { return n }
@@ -151,6 +162,17 @@ package enum FileSystem {
         return chunk.readableBytes
         #endif
     }
+
+    #if os(Linux)
+    private typealias CopyFileRange = @convention(c) (
+        Int32, UnsafeMutablePointer<off_t>?, Int32, UnsafeMutablePointer<off_t>?, Int, UInt32
+    ) -> Int
+
+    /// glibc's `copy_file_range` (2.27 and later), which Swift's Glibc module does not declare.
+    private static let copyFileRange: CopyFileRange? = dlsym(nil, "copy_file_range").map {
+        unsafeBitCast($0, to: CopyFileRange.self)
+    }
+    #endif
 
     package static func sync(_ fd: Int32, path: String) throws(ObjectStoreError) {
         guard fsync(fd) == 0 else { throw error("Cannot flush", path) }
