@@ -905,8 +905,12 @@ def versions(ctx):
 
 
 def serval_info(path):
+    """The binary's size, time and build; its path relative to the repository (only its name when outside), so that
+    result files name no folder of the machine."""
     stat = os.stat(path)
-    return {"path": path, "bytes": stat.st_size,
+    real = Path(os.path.realpath(path))
+    shown = str(real.relative_to(REPO_DIR)) if real.is_relative_to(REPO_DIR) else real.name
+    return {"path": shown, "bytes": stat.st_size,
             "modified": datetime.datetime.fromtimestamp(stat.st_mtime).isoformat(timespec="seconds"),
             "build": "release" if "/release/" in os.path.realpath(path) else "debug" if "/debug/" in path else "?"}
 
