@@ -1,5 +1,5 @@
 import GRDB
-public import ServalCore
+import ServalCore
 
 /// Reading the store: CloudWatch Logs' DescribeLogStreams, GetLogEvents and FilterLogEvents, and Serval's own
 /// tail of a resource's logs. Reads run beside the writer (SQLite's WAL) and see whole transactions only.
