@@ -126,7 +126,7 @@ struct PackageSourceTests {
         #expect(failure == PackageError.cancelled)
         // The stream never ends, so only the cancellation ends the extraction; the bound is loose because a whole
         // suite shares two cores (18 s was seen under load).
-        #expect(ContinuousClock.now - start < .seconds(60))
+        #expect(ContinuousClock.now - start < .seconds(240), "a never-ending stream ended only by cancellation, on a loaded machine")
     }
 
     // MARK: Source roots

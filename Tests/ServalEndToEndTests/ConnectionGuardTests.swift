@@ -59,12 +59,13 @@ import Glibc
                 }
             }
             let held = try #require(closedAfter, "port \(port) held a trickling client for \(ContinuousClock.now - start)")
-            #expect(held >= .milliseconds(900) && held < .seconds(30), "port \(port): \(held)")
+            // The upper bound only says the deadline acted; the whole suite shares two cores.
+            #expect(held >= .milliseconds(900) && held < .seconds(240), "port \(port): \(held)")
         }
         // A client that sends its head at once is not affected.
         let prompt = try RawConnection(port: server.port)
         prompt.send("GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        #expect(await prompt.readUntilClosed(timeout: .seconds(5)).text.hasPrefix("HTTP/1.1 200"))
+        #expect(await prompt.readUntilClosed(timeout: .seconds(60)).text.hasPrefix("HTTP/1.1 200"))
         await server.stop()
     }
 
@@ -73,7 +74,7 @@ import Glibc
         let connection = try RawConnection(port: server.s3Port)
         func answer() async -> String {
             var received = ""
-            let deadline = ContinuousClock.now + .seconds(10)
+            let deadline = ContinuousClock.now + .seconds(120)
             while ContinuousClock.now < deadline {
                 let (bytes, closed) = await connection.receive(timeout: .seconds(1))
                 received += String(decoding: bytes, as: UTF8.self)
@@ -121,16 +122,16 @@ import Glibc
         let second = try RawConnection(port: server.port)
         #expect(await served(second))
         let third = try RawConnection(port: server.port)
-        let (text, closed) = await third.readUntilClosed(timeout: .seconds(10))
+        let (text, closed) = await third.readUntilClosed(timeout: .seconds(120))
         #expect(closed)
         #expect(text.hasPrefix("HTTP/1.1 503"), "\(text)")
         #expect(text.contains("TooManyConnections") && text.contains("Retry-After: 1"), "\(text)")
         // Once one closes, a new connection is served.
         first = nil
-        try await eventually(timeout: .seconds(10), "a freed slot is served") {
+        try await eventually(timeout: .seconds(120), "a freed slot is served") {
             let again = try RawConnection(port: server.port)
             again.send("GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            return await again.readUntilClosed(timeout: .seconds(5)).text.hasPrefix("HTTP/1.1 200")
+            return await again.readUntilClosed(timeout: .seconds(60)).text.hasPrefix("HTTP/1.1 200")
         }
         await server.stop()
     }

@@ -367,7 +367,7 @@ struct TransformJobStoreConformanceTests {
             #expect(try await store.plan(parts: Array(repeating: 1_000, count: 100)))
             let elapsed = clock.now - start
             // Generous: a row-at-a-time plan without a reused statement or one transaction takes far longer.
-            #expect(elapsed < .seconds(30), "recording 100,000 units took \(elapsed)")
+            #expect(elapsed < .seconds(240), "recording 100,000 units took \(elapsed)")
             #expect(try await store.transformJob(named: "job")?.progress.unitsTotal == 100_000)
             #expect(try await store.claimUnits(limit: 1_500).last == unitID(1, 499))
             #expect(try await store.claimUnits(limit: 1).first == unitID(1, 500))
