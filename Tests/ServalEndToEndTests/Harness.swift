@@ -394,10 +394,15 @@ final class OutputBuffer: @unchecked Sendable {
 }
 
 /// Polls `condition` until it holds or `timeout` passes.
+/// How much longer than its stated timeout a polled wait may take (`SERVAL_TEST_TIME_SCALE`, default 4): the whole
+/// suite starts dozens of servers and workers at once on two cores, where a start that takes a second alone can
+/// take a minute. Widening a deadline only delays the report of a real failure.
+let testTimeScale = Double(ProcessInfo.processInfo.environment["SERVAL_TEST_TIME_SCALE"] ?? "") ?? 4
+
 func eventually(
     timeout: Duration = .seconds(30), _ what: String, _ condition: () async throws -> Bool
 ) async throws {
-    let deadline = ContinuousClock.now + timeout
+    let deadline = ContinuousClock.now + timeout * testTimeScale
     while ContinuousClock.now < deadline {
         if try await condition() { return }
         try await Task.sleep(for: .milliseconds(25))
