@@ -42,8 +42,17 @@ enum PortCheck {
         return listen(descriptor, 1) == 0 ? 0 : errno
     }
 
-    /// "pid 123 (serval)" for the process with a socket listening on TCP `port`, when `/proc` tells.
+    /// "pid 123 (serval)" for the process with a socket listening on TCP `port`, when `/proc` tells. The kernel
+    /// hands `/proc/net/tcp` out a page at a time, so a read while other sockets open and close may skip the line
+    /// sought: a search that finds nothing is made again, three times at most.
     static func holder(ofPort port: Int) -> String? {
+        for _ in 0..<3 {
+            if let found = searchHolder(ofPort: port) { return found }
+        }
+        return nil
+    }
+
+    private static func searchHolder(ofPort port: Int) -> String? {
         var inodes = Set<String>()
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
             guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
