@@ -59,7 +59,9 @@ public struct InferenceService: Sendable {
             try Self.validate(request, timeoutSeconds: context.timeoutSeconds)
             return try await variant.invoke(request, timeoutSeconds: context.timeoutSeconds)
         }
-        if let config = served.capture, let capture, Double.random(in: 0..<100) < Double(config.samplingPercentage) {
+        if let config = served.capture, let capture,
+            config.samplingPercentage >= 100 || Double.random(in: 0..<100) < Double(config.samplingPercentage)
+        {
             capture.offer(
                 CaptureEvent(
                     config: config, endpoint: name, variant: served.variant.spec.variant.name,
