@@ -33,12 +33,19 @@ from bench import (cpu_busy, finish_run, http_json, instances_body, log, lua_scr
                    train_models, v2_body, versions, wait_for_log_line)
 
 
+def worker_path(binary):
+    """The Python worker that belongs to a Serval binary: its checkout's python/ (a binary in
+    CHECKOUT/.build/release/serval), else this checkout's."""
+    checkout = Path(binary).resolve().parent.parent.parent
+    return checkout / "python" if (checkout / "python" / "serval_worker").is_dir() else REPO_DIR / "python"
+
+
 def serve(ctx, binary, label, extra=()):
-    """Starts a Serval process; returns (server, base URL, gRPC port)."""
+    """Starts a Serval process with its own checkout's worker; returns (server, base URL, gRPC port)."""
     data_dir = ctx.tmp / f"{label}-data"
     server = Server(f"serval ({label})",
                     [binary, "serve", "--host", "127.0.0.1", "--port", 0, "--grpc-port", 0, "--s3-port", 0,
-                     "--data-dir", data_dir, "--python", sys.executable, "--worker-path", REPO_DIR / "python",
+                     "--data-dir", data_dir, "--python", sys.executable, "--worker-path", worker_path(binary),
                      "--model-source-root", ctx.tmp / "packages", *extra],
                     ctx.tmp / f"{label}.log")
     http = wait_for_log_line(server, r"Serval is listening on http://([\d.]+):(\d+)", ctx.start_timeout)
