@@ -374,7 +374,7 @@ let package = Package(
         .testTarget(
             name: "ServalEndToEndTests",
             dependencies: [
-                "ServalCore", "ServalAPI", "ServalClient", "ServalArtifacts",
+                "ServalCore", "ServalAPI", "ServalClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
