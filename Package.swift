@@ -49,10 +49,10 @@ let package = Package(
             dependencies: ["ServalCore"],
             swiftSettings: swiftSettings
         ),
-        // Pure state machines for batching, admission and restart backoff.
+        // Pure state machines for batching, admission, restart backoff, traffic routing and deployments.
         .target(
             name: "ServalScheduling",
-            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            dependencies: ["ServalCore", .product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: swiftSettings
         ),
         // The versioned, length-prefixed frame codec spoken with model workers.
@@ -286,7 +286,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "ServalCoreTests", dependencies: ["ServalCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "ServalSchedulingTests", dependencies: ["ServalScheduling"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServalSchedulingTests", dependencies: ["ServalScheduling", "ServalCore"], swiftSettings: swiftSettings
+        ),
         .testTarget(name: "ServalMetricsTests", dependencies: ["ServalMetrics", "ServalCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServalServicesTests",
