@@ -139,7 +139,7 @@ let package = Package(
         .target(
             name: "ServalServices",
             dependencies: [
-                "ServalCore", "ServalStore", "ServalArtifacts", "ServalRuntime", "ServalAuth", "ServalObjects",
+                "ServalCore", "ServalStore", "ServalArtifacts", "ServalRuntime", "ServalScheduling", "ServalAuth", "ServalObjects",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -4,7 +4,7 @@ import NIOCore
 import ServalCore
 public import ServalJobs
 public import ServalMetrics
-import ServalRuntime
+public import ServalRuntime
 import ServalStore
 public import ServalServices
 
@@ -13,16 +13,16 @@ public struct MetricsSource: Sendable {
     /// The instruments.
     public var metrics: ServalMetrics
     /// The running endpoints.
-    public var endpoints: EndpointManager
+    public var endpoints: any EndpointRegistry
     /// The async queues.
     public var asyncInvocations: AsyncInvocationService
     /// The variants of the transform jobs running now.
-    public var transformVariants: @Sendable () -> [VariantRuntime]
+    public var transformVariants: @Sendable () -> [any VariantServing]
 
     /// Creates the source.
     public init(
-        metrics: ServalMetrics, endpoints: EndpointManager, asyncInvocations: AsyncInvocationService,
-        transformVariants: @escaping @Sendable () -> [VariantRuntime]
+        metrics: ServalMetrics, endpoints: any EndpointRegistry, asyncInvocations: AsyncInvocationService,
+        transformVariants: @escaping @Sendable () -> [any VariantServing]
     ) {
         self.metrics = metrics
         self.endpoints = endpoints
@@ -34,7 +34,7 @@ public struct MetricsSource: Sendable {
     /// endpoint's async queue by status.
     func readings() async -> [ServalMetrics.Reading] {
         var readings: [ServalMetrics.Reading] = []
-        var variants: [VariantRuntime] = endpoints.runningEndpoints().flatMap(\.variants)
+        var variants: [any VariantServing] = endpoints.runningEndpoints().flatMap(\.variants)
         variants += transformVariants()
         for variant in variants {
             let spec = variant.spec

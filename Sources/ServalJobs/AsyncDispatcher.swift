@@ -43,7 +43,7 @@ public final class AsyncDispatcher: Service, Sendable {
     private var queue: any LeasedQueue<AsyncInvocation> { store.asyncInvocationQueue }
     private let objects: any ObjectStore
     private let inference: InferenceService
-    private var endpoints: EndpointManager { inference.endpoints }
+    private var endpoints: any EndpointRegistry { inference.endpoints }
     private let clock: any WallClock
     private let settings: AsyncSettings
     private let logger: Logger
@@ -251,7 +251,7 @@ public final class AsyncDispatcher: Service, Sendable {
                 return .finish(.completed(outputContentType: existing.contentType))
             }
             // The variant is chosen here, by weight, so that a failure is recorded against it too.
-            variant = try runtime.variant(target: nil).spec.variant.name
+            variant = try runtime.variant(target: nil).name
             let contentType = try await execute(invocation, on: variant!, output: output)
             return .finish(.completed(outputContentType: contentType), variant: variant)
         } catch {

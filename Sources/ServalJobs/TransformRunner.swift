@@ -52,7 +52,7 @@ public final class TransformRunner: Service, Sendable {
     /// One job this process runs.
     private struct Running {
         var spec: TransformJobSpec
-        var runtime: VariantRuntime?
+        var runtime: (any VariantServing)?
         /// Units in flight.
         var inFlight: Set<TransformUnit.ID> = []
         /// Whether planning is under way.
@@ -99,7 +99,7 @@ public final class TransformRunner: Service, Sendable {
     }
 
     /// The workers of the jobs running now, one variant per job.
-    public func runningVariants() -> [VariantRuntime] {
+    public func runningVariants() -> [any VariantServing] {
         state.withLock { $0.jobs.values.compactMap(\.runtime) }
     }
 
@@ -175,7 +175,7 @@ public final class TransformRunner: Service, Sendable {
             state.withLock { $0.jobs[name]?.planning = true }
             // The workers start while the inputs are planned: loading a model takes about as long as reading
             // a few hundred megabytes.
-            let runtime: VariantRuntime
+            let runtime: any VariantServing
             do {
                 runtime = try await self.runtime(for: job, into: &group)
             } catch {
@@ -228,7 +228,7 @@ public final class TransformRunner: Service, Sendable {
     }
 
     /// The job's variant runtime, started on first use.
-    private func runtime(for job: TransformJob, into group: inout DiscardingTaskGroup) async throws -> VariantRuntime {
+    private func runtime(for job: TransformJob, into group: inout DiscardingTaskGroup) async throws -> any VariantServing {
         if let runtime = state.withLock({ $0.jobs[job.name]?.runtime }) { return runtime }
         guard var model = try await store.model(named: job.spec.modelName) else {
             throw ServalError.notFound("Model", job.spec.modelName)
@@ -287,7 +287,7 @@ public final class TransformRunner: Service, Sendable {
     /// marks the job started (SageMaker's TransformStartTime: when it starts on its instances). A job whose inputs
     /// cannot be planned (no objects any more, a record above the payload limit, corrupt framing) or whose model
     /// cannot load fails with the reason.
-    private func plan(_ job: TransformJob, runtime: VariantRuntime) async {
+    private func plan(_ job: TransformJob, runtime: any VariantServing) async {
         let spec = job.spec
         do {
             let inputs = try await TransformInputs.list(spec, objects: objects)
@@ -344,7 +344,7 @@ public final class TransformRunner: Service, Sendable {
     // MARK: Units
 
     /// Runs one claimed unit: writes its part, records it done, and assembles its object when it was the last.
-    private func process(_ unit: TransformUnit, of job: TransformJob, on runtime: VariantRuntime) async {
+    private func process(_ unit: TransformUnit, of job: TransformJob, on runtime: any VariantServing) async {
         let spec = job.spec
         let id = unit.id
         var logger = self.logger

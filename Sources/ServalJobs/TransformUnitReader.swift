@@ -62,7 +62,7 @@ struct TransformUnitReader {
     /// - Throws: `.overloaded` when the workers stayed busy while stopping; otherwise the error that made a
     ///   record fail after its retries, naming the object and the record.
     func run(
-        _ unit: TransformUnit, of location: ObjectLocation, on runtime: VariantRuntime, into part: TransformPart.Writer,
+        _ unit: TransformUnit, of location: ObjectLocation, on runtime: any VariantServing, into part: TransformPart.Writer,
         isStopping: @escaping @Sendable () -> Bool
     ) async throws {
         let settings = try TransformRecordSettings(spec: spec)
@@ -93,7 +93,7 @@ struct TransformUnitReader {
         let assembler: OutputAssembler
         let splitter: RecordSplitter
         let location: ObjectLocation
-        let runtime: VariantRuntime
+        let runtime: any VariantServing
         let part: TransformPart.Writer
         let isStopping: @Sendable () -> Bool
     }

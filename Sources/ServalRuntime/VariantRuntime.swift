@@ -40,7 +40,7 @@ public struct VariantSpec: Sendable {
 /// A snapshot of a running variant, for describe calls and metrics.
 public struct VariantStatus: Sendable, Equatable {
     /// The variant's lifecycle state.
-    public var state: VariantRuntime.State
+    public var state: VariantState
     /// Instances the variant should run.
     public var desiredInstances: Int
     /// Instances ready to take batches now.
@@ -58,18 +58,9 @@ public struct VariantStatus: Sendable, Equatable {
 /// timeout is killed and restarted with capped backoff, and the requests it held fail at once with a clear
 /// error. A worker that cannot load the model during the first start, or that crashes five times in a row,
 /// makes the variant ``State/failed(_:)`` with the worker's own words as the reason.
-public actor VariantRuntime {
+public actor VariantRuntime: VariantServing {
     /// The lifecycle of a variant.
-    public enum State: Sendable, Equatable {
-        /// Workers are starting; not every instance has loaded the model yet.
-        case starting
-        /// Every instance has loaded the model at least once; requests are served.
-        case ready
-        /// The variant cannot serve; the reason says why, for the user.
-        case failed(String)
-        /// The variant was stopped.
-        case stopped
-    }
+    public typealias State = VariantState
 
     /// What a queued request asks of the model.
     private enum Work: Sendable {

@@ -1,56 +1,52 @@
 public import ServalCore
 public import ServalRuntime
+import ServalScheduling
 
-/// The running form of an endpoint: one ``VariantRuntime`` per production variant and the traffic split.
+/// The running form of an endpoint: what serves each production variant, and the router that splits traffic.
 ///
-/// A value never changes: an update (new weights, new instances, a new config) builds a new runtime, which
-/// ``EndpointManager`` swaps in atomically.
+/// A value never changes: an update (new weights, new instances, a new config) builds a new runtime, which the
+/// endpoint registry swaps in atomically.
 public final class EndpointRuntime: Sendable {
     /// The endpoint's name.
     public let name: String
     /// The variants, in config order.
-    public let variants: [VariantRuntime]
+    public let variants: [any VariantServing]
     /// Each variant's traffic weight, in variant order: the config's, or an override.
     public let weights: [Double]
-    /// The manager's token of each variant, in variant order, naming it in state changes.
-    let tokens: [UInt64]
+    /// Each variant's id in the endpoint's deployments, in variant order.
+    let ids: [DeploymentStateMachine.VariantID]
     /// The config's data capture, when it is on.
     public let dataCapture: DataCaptureConfig?
-    private let cumulativeWeights: [Double]
+    /// Picks the variant of each request.
+    private let router: any TrafficRouter
 
-    init(name: String, variants: [VariantRuntime], weights: [Double], tokens: [UInt64], dataCapture: DataCaptureConfig?) {
-        precondition(variants.count == weights.count && variants.count == tokens.count)
+    init(
+        name: String, variants: [any VariantServing], weights: [Double], ids: [DeploymentStateMachine.VariantID],
+        dataCapture: DataCaptureConfig?
+    ) {
+        precondition(variants.count == weights.count && variants.count == ids.count)
         self.name = name
         self.variants = variants
         self.weights = weights
-        self.tokens = tokens
+        self.ids = ids
         self.dataCapture = dataCapture?.isActive == true ? dataCapture : nil
-        var total = 0.0
-        cumulativeWeights = weights.map {
-            total += $0
-            return total
-        }
+        router = WeightedRouter(endpoint: name, variants: variants.map(\.name), weights: weights)
     }
 
-    /// Picks the variant for a request: the one named by `target`, or one at random by weight.
-    public func variant(target: String?) throws(ServalError) -> VariantRuntime {
-        if let target {
-            guard let variant = variants.first(where: { $0.spec.variant.name == target }) else {
-                throw ServalError(
-                    .validationError,
-                    "Endpoint \"\(name)\" has no variant \"\(target)\" (X-Amzn-SageMaker-Target-Variant); its variants are \(variants.map { $0.spec.variant.name }.joined(separator: ", ")).")
-            }
-            return variant
-        }
-        guard variants.count > 1, let total = cumulativeWeights.last, total > 0 else { return variants[0] }
-        let point = Double.random(in: 0..<total)
-        let index = cumulativeWeights.firstIndex { point < $0 } ?? variants.count - 1
-        return variants[index]
+    /// Picks the variant for a request: the one named by `target`, or one the router chooses (at random by weight).
+    public func variant(target: String?) throws(ServalError) -> any VariantServing {
+        var random = SystemRandomNumberGenerator()
+        return variants[try router.route(target: target, using: &random)]
     }
 
-    /// The variant named `name`, with its weight and token.
-    func member(named name: String) -> (variant: VariantRuntime, weight: Double, token: UInt64)? {
-        guard let index = variants.firstIndex(where: { $0.spec.variant.name == name }) else { return nil }
-        return (variants[index], weights[index], tokens[index])
+    /// The variant named `name`, with its weight and id.
+    func member(named name: String) -> (variant: any VariantServing, weight: Double, id: DeploymentStateMachine.VariantID)? {
+        guard let index = variants.firstIndex(where: { $0.name == name }) else { return nil }
+        return (variants[index], weights[index], ids[index])
+    }
+
+    /// The endpoint's variants as the deployment state machine knows them.
+    var members: [DeploymentStateMachine.Member] {
+        zip(ids, variants).map { DeploymentStateMachine.Member(id: $0.0, name: $0.1.name) }
     }
 }

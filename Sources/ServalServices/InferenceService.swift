@@ -31,7 +31,7 @@ public struct InferenceContext: Sendable {
 /// version, requests are split across the variants by weight, as SageMaker invocations are.
 public struct InferenceService: Sendable {
     /// The endpoints it serves.
-    public let endpoints: EndpointManager
+    public let endpoints: any EndpointRegistry
     /// Where captured invocations go; `nil` to capture nothing.
     let capture: DataCaptureWriter?
     private let clock: any WallClock
@@ -39,7 +39,7 @@ public struct InferenceService: Sendable {
     /// Creates the service.
     ///
     /// - Parameter capture: the writer of endpoints' data capture; without one, capture configs are not acted on.
-    public init(endpoints: EndpointManager, capture: DataCaptureWriter? = nil, clock: any WallClock = SystemClock()) {
+    public init(endpoints: any EndpointRegistry, capture: DataCaptureWriter? = nil, clock: any WallClock = SystemClock()) {
         self.endpoints = endpoints
         self.capture = capture
         self.clock = clock
@@ -64,29 +64,29 @@ public struct InferenceService: Sendable {
         {
             capture.offer(
                 CaptureEvent(
-                    config: config, endpoint: name, variant: served.variant.spec.variant.name,
+                    config: config, endpoint: name, variant: served.variant.name,
                     observer: served.variant.observer,
                     input: config.captureInput ? (request.body, request.contentType) : nil,
                     output: config.captureOutput ? (served.response.body, served.response.contentType) : nil,
                     inferenceID: context.inferenceID, time: clock.now()))
         }
-        return (served.response, served.variant.spec.variant.name)
+        return (served.response, served.variant.name)
     }
 
     /// Runs a request whose body is a file and whose answer goes to a file (a large asynchronous input), and
-    /// returns the answer's content type and the variant that served it. See ``VariantRuntime/invoke(file:timeoutSeconds:)``.
+    /// returns the answer's content type and the variant that served it. See ``VariantServing/invoke(file:timeoutSeconds:)``.
     public func invoke(
         endpoint name: String, file request: FileInvocationRequest, targetVariant: String?, context: InferenceContext
     ) async throws(ServalError) -> (response: FileInvocationResponse, variant: String) {
         let served = try await onEndpoint(name, targetVariant: targetVariant, context: context) {
             variant throws(ServalError) in try await variant.invoke(file: request, timeoutSeconds: context.timeoutSeconds)
         }
-        return (served.response, served.variant.spec.variant.name)
+        return (served.response, served.variant.name)
     }
 
     /// The model's answer to one request on a variant its caller owns (a transform job's workers).
     public func invoke(
-        _ request: InvocationRequest, on variant: VariantRuntime, context: InferenceContext
+        _ request: InvocationRequest, on variant: any VariantServing, context: InferenceContext
     ) async throws(ServalError) -> InvocationResponse {
         try await observed(variant, context) { () throws(ServalError) in
             try Self.validate(request, timeoutSeconds: context.timeoutSeconds)
@@ -99,8 +99,8 @@ public struct InferenceService: Sendable {
     /// Returns the answer, the variant that gave it, and the endpoint's data capture when it is on.
     private func onEndpoint<Answer>(
         _ name: String, targetVariant: String?, context: InferenceContext,
-        _ call: (VariantRuntime) async throws(ServalError) -> Answer
-    ) async throws(ServalError) -> (response: Answer, variant: VariantRuntime, capture: DataCaptureConfig?) {
+        _ call: (any VariantServing) async throws(ServalError) -> Answer
+    ) async throws(ServalError) -> (response: Answer, variant: any VariantServing, capture: DataCaptureConfig?) {
         let runtime = try await endpoints.runtime(for: name)
         let variant = try runtime.variant(target: targetVariant)
         let started = ContinuousClock.now
@@ -128,7 +128,7 @@ public struct InferenceService: Sendable {
 
     /// Runs `call` and tells `variant`'s observer how it ended.
     private func observed<Answer>(
-        _ variant: VariantRuntime, _ context: InferenceContext, since started: ContinuousClock.Instant = .now,
+        _ variant: any VariantServing, _ context: InferenceContext, since started: ContinuousClock.Instant = .now,
         _ call: () async throws(ServalError) -> Answer
     ) async throws(ServalError) -> Answer {
         do {
@@ -173,12 +173,12 @@ public struct InferenceService: Sendable {
             let served = try await onEndpoint(model, targetVariant: nil, context: context) {
                 variant throws(ServalError) in try await variant.infer(request)
             }
-            return (served.response, served.variant.spec.variant.name)
+            return (served.response, served.variant.name)
         }
         let runtime = try await endpoints.runtime(for: model)
         let variant = try Self.select(runtime, version: version)[0]
         let response = try await observed(variant, context) { () throws(ServalError) in try await variant.infer(request) }
-        return (response, variant.spec.variant.name)
+        return (response, variant.name)
     }
 
     /// Whether the model (or the given version) can serve now. Throws ``ServalError/Code/notFound`` for an
@@ -209,7 +209,7 @@ public struct InferenceService: Sendable {
                 .modelNotReady, "Model \"\(model)\" is still loading; its metadata is known once it has loaded.",
                 retryAfterSeconds: 1)
         }
-        return (runtime.variants.map(\.spec.variant.name), signature, variant.spec.variant.batching.maxBatchSize)
+        return (runtime.variants.map(\.name), signature, variant.spec.variant.batching.maxBatchSize)
     }
 
     /// The statistics of each version of the model (or of the given one), by version.
@@ -219,18 +219,18 @@ public struct InferenceService: Sendable {
         let runtime = try await endpoints.runtime(for: model)
         var result: [(String, InferenceStatistics)] = []
         for variant in try Self.select(runtime, version: version) {
-            result.append((variant.spec.variant.name, await variant.inferenceStatistics()))
+            result.append((variant.name, await variant.inferenceStatistics()))
         }
         return result
     }
 
     /// The named version, or every version when `version` is empty or `nil`.
-    private static func select(_ runtime: EndpointRuntime, version: String?) throws(ServalError) -> [VariantRuntime] {
+    private static func select(_ runtime: EndpointRuntime, version: String?) throws(ServalError) -> [any VariantServing] {
         guard let version, !version.isEmpty else { return runtime.variants }
-        guard let variant = runtime.variants.first(where: { $0.spec.variant.name == version }) else {
+        guard let variant = runtime.variants.first(where: { $0.name == version }) else {
             throw ServalError(
                 .notFound,
-                "Model \"\(runtime.name)\" has no version \"\(version)\"; its versions (variants) are \(runtime.variants.map(\.spec.variant.name).joined(separator: ", ")).")
+                "Model \"\(runtime.name)\" has no version \"\(version)\"; its versions (variants) are \(runtime.variants.map(\.name).joined(separator: ", ")).")
         }
         return [variant]
     }

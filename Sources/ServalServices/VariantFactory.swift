@@ -29,7 +29,8 @@ public struct VariantFactory: Sendable {
         self.logger = logger
     }
 
-    /// A runtime for `spec`, not started: its owner runs ``VariantRuntime/run()``.
+    /// A runtime for `spec`, not started: its owner runs ``VariantRuntime/run()``. It is the first kind of
+    /// ``VariantServing``, and what endpoints and transform jobs serve with today.
     ///
     /// - Parameter onStateChange: called, in order, whenever the variant's state changes.
     public func make(
