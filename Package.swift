@@ -237,6 +237,7 @@ let package = Package(
                 "ServalCore", "ServalAPI", "ServalServices", "ServalRuntime", "ServalOIP", "ServalJobs", "ServalObjects",
                 "ServalStore", "ServalArtifacts", "ServalAuth", "ServalMetrics", "ServalLogs",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -353,7 +354,16 @@ let package = Package(
         ),
         .testTarget(
             name: "ServalHTTPTests",
-            dependencies: ["ServalHTTP", "ServalAuth", .product(name: "HTTPTypes", package: "swift-http-types")],
+            dependencies: [
+                "ServalHTTP", "ServalAuth", "ServalServices", "ServalStore", "ServalArtifacts", "ServalRuntime", "ServalJobs",
+                "ServalObjects", "ServalLogs", "ServalCore", "ServalMetrics",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -7,7 +7,7 @@ public import ServalServices
 import ServalStore
 
 /// Access keys on the HTTP port: the key management service behind `/access-keys`, and the authenticator that
-/// checks every request when authentication is on.
+/// checks every request (but those of the open routes) when authentication is on.
 public struct HTTPAccessControl: Sendable {
     /// Creates, lists and deletes keys.
     public var keys: AccessKeyService
@@ -20,13 +20,12 @@ public struct HTTPAccessControl: Sendable {
         self.authenticator = authenticator
     }
 
-    /// Adds the authentication middleware (when on) and the `/access-keys` routes.
-    func register(on router: Router<ServalRequestContext>) {
-        if let authenticator { router.add(middleware: AuthenticationMiddleware(authenticator: authenticator)) }
-        let routes = AccessKeyRoutes(keys: keys)
-        router.post("/access-keys", use: routes.create)
-        router.get("/access-keys", use: routes.list)
-        router.delete("/access-keys/{id}", use: routes.delete)
+    /// Registers the `/access-keys` routes, for admins only.
+    func register(on routes: ServalRoutes) {
+        let keys = AccessKeyRoutes(keys: keys)
+        routes.add(.post, "/access-keys", .requires(.manageAccessKeys), use: keys.create)
+        routes.add(.get, "/access-keys", .requires(.manageAccessKeys), use: keys.list)
+        routes.add(.delete, "/access-keys/{id}", .requires(.manageAccessKeys), use: keys.delete)
     }
 }
 

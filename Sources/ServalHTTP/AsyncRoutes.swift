@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import ServalAPI
+import ServalAuth
 import ServalCore
 import ServalJobs
 import ServalObjects
@@ -13,12 +14,14 @@ import ServalStore
 struct AsyncRoutes: Sendable {
     let service: AsyncInvocationService
 
-    func register(on router: Router<ServalRequestContext>) {
-        router.post("/endpoints/{name}/async-invocations", use: submit)
-        router.get("/endpoints/{name}/async-invocations", use: list)
-        router.get("/endpoints/{name}/async-invocations/{id}", use: describe)
-        router.get("/endpoints/{name}/async-invocations/{id}/result", use: result)
-        router.delete("/endpoints/{name}/async-invocations/{id}", use: cancel)
+    /// Registers the routes: submitting is SageMaker's runtime and invokes; status, listing and results are for
+    /// whoever may read invocation results; cancelling is for whoever may invoke.
+    func register(on routes: ServalRoutes) {
+        routes.add(.post, "/endpoints/{name}/async-invocations", .requires(.invoke), shape: .sageMakerRuntime, use: submit)
+        routes.add(.get, "/endpoints/{name}/async-invocations", .requires(.readInvocationResults), use: list)
+        routes.add(.get, "/endpoints/{name}/async-invocations/{id}", .requires(.readInvocationResults), use: describe)
+        routes.add(.get, "/endpoints/{name}/async-invocations/{id}/result", .requires(.readInvocationResults), use: result)
+        routes.add(.delete, "/endpoints/{name}/async-invocations/{id}", .requires(.invoke), use: cancel)
     }
 
     /// InvokeEndpointAsync: headers as SageMaker's (CONTRACTS.md §1), an input location or an inline body.

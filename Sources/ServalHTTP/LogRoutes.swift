@@ -1,5 +1,6 @@
 import Hummingbird
 import ServalAPI
+import ServalAuth
 import ServalCore
 import ServalJobs
 import ServalLogs
@@ -12,9 +13,10 @@ import ServalServices
 struct LogRoutes: Sendable {
     let services: HTTPServices
 
-    func register(on router: Router<ServalRequestContext>) {
-        router.get("/endpoints/{name}/logs", use: endpointLogs)
-        router.get("/transform-jobs/{name}/logs", use: transformJobLogs)
+    /// Registers the routes; reading logs describes.
+    func register(on routes: ServalRoutes) {
+        routes.add(.get, "/endpoints/{name}/logs", .requires(.describeResources), use: endpointLogs)
+        routes.add(.get, "/transform-jobs/{name}/logs", .requires(.describeResources), use: transformJobLogs)
     }
 
     @Sendable func endpointLogs(_ request: Request, context: ServalRequestContext) async throws -> Response {

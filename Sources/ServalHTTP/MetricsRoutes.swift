@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import ServalAuth
 import ServalCore
 public import ServalJobs
 public import ServalMetrics
@@ -59,9 +60,9 @@ public struct MetricsSource: Sendable {
         return readings
     }
 
-    /// Registers `GET /metrics`.
-    func register(on router: Router<ServalRequestContext>) {
-        router.get("/metrics") { _, _ in
+    /// Registers `GET /metrics`, for whoever may describe resources.
+    func register(on routes: ServalRoutes) {
+        routes.add(.get, "/metrics", .requires(.describeResources)) { _, _ in
             let text = metrics.exposition(readings: await readings())
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import ServalArtifacts
+import ServalAuth
 import ServalCore
 import ServalOIP
 import ServalServices
@@ -18,23 +19,27 @@ struct OIPRoutes: Sendable {
     /// The protocol extensions Serval speaks.
     static let extensions = ["binary_tensor_data", "model_repository", "statistics"]
 
-    /// Registers every route under `/v2`.
-    func register(on router: Router<ServalRequestContext>) {
-        let v2 = router.group("/v2")
-        v2.get("/", use: serverMetadata)
-        v2.get("/health/live") { _, _ in try Self.json(OIPHealth(live: true)) }
-        v2.get("/health/ready") { _, _ in try Self.json(OIPHealth(ready: true)) }
-        v2.get("/models/stats", use: allStatistics)
-        for prefix in ["/models/{model}", "/models/{model}/versions/{version}"] {
-            v2.get(RouterPath(prefix), use: modelMetadata)
-            v2.get(RouterPath(prefix + "/ready"), use: modelReady)
-            v2.get(RouterPath(prefix + "/config"), use: modelConfig)
-            v2.post(RouterPath(prefix + "/infer"), use: infer)
-            v2.get(RouterPath(prefix + "/stats"), use: statistics)
+    /// Registers every route under `/v2`: health and server metadata are open; what an inference client needs
+    /// (metadata, readiness, config, inference) invokes; statistics and the repository index describe; loading
+    /// and unloading manage endpoints.
+    func register(on routes: ServalRoutes) {
+        func add(_ method: HTTPRequest.Method, _ path: String, _ permission: Permission, use handler: @escaping ServalRoutes.Handler) {
+            routes.add(method, "/v2" + path, permission, shape: .openInference, use: handler)
         }
-        v2.post("/repository/index", use: repositoryIndex)
-        v2.post("/repository/models/{model}/load", use: load)
-        v2.post("/repository/models/{model}/unload", use: unload)
+        add(.get, "", .open, use: serverMetadata)
+        add(.get, "/health/live", .open) { _, _ in try Self.json(OIPHealth(live: true)) }
+        add(.get, "/health/ready", .open) { _, _ in try Self.json(OIPHealth(ready: true)) }
+        add(.get, "/models/stats", .requires(.describeResources), use: allStatistics)
+        for prefix in ["/models/{model}", "/models/{model}/versions/{version}"] {
+            add(.get, prefix, .requires(.invoke), use: modelMetadata)
+            add(.get, prefix + "/ready", .requires(.invoke), use: modelReady)
+            add(.get, prefix + "/config", .requires(.invoke), use: modelConfig)
+            add(.post, prefix + "/infer", .requires(.invoke), use: infer)
+            add(.get, prefix + "/stats", .requires(.describeResources), use: statistics)
+        }
+        add(.post, "/repository/index", .requires(.describeResources), use: repositoryIndex)
+        add(.post, "/repository/models/{model}/load", .requires(.manageEndpoints), use: load)
+        add(.post, "/repository/models/{model}/unload", .requires(.manageEndpoints), use: unload)
     }
 
     // MARK: Health and metadata

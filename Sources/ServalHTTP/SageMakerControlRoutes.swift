@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServalAPI
+import ServalAuth
 import ServalCore
 import ServalJobs
 public import ServalObjects
@@ -34,8 +35,33 @@ public struct SageMakerControlSettings: Sendable {
 struct SageMakerControlRoutes: Sendable {
     let services: HTTPServices
 
-    func register(on router: Router<ServalRequestContext>) {
-        router.post("/", use: handle)
+    /// Registers `POST /`: each operation needs the action ``action(target:)`` gives it.
+    func register(on routes: ServalRoutes) {
+        routes.add(
+            .post, "/", .decided { Self.action(target: $0.headers[.sageMakerControlTarget]) }, shape: .sageMakerJSON,
+            use: handle)
+    }
+
+    /// The action of a control-plane operation, from `X-Amz-Target: SageMaker.<Operation>`.
+    ///
+    /// `Describe*` and `List*` (`ListTags` too) describe; `AddTags` and `DeleteTags` manage tags; `Create*`,
+    /// `Delete*`, `Update*` and `Stop*` manage the resource the operation names. Any other operation, or none,
+    /// needs a deployer (``handle(_:context:)`` then refuses it); a mutating operation on a resource Serval does not
+    /// know needs an admin. CloudWatch Logs on the same route only reads workers' output.
+    static func action(target: String?) -> AccessAction {
+        guard let target, let dot = target.lastIndex(of: ".") else { return .describeResources }
+        if target.hasPrefix(CloudWatchLogsRoutes.targetPrefix) { return .describeResources }
+        let operation = target[target.index(after: dot)...]
+        if operation.hasPrefix("Describe") || operation.hasPrefix("List") { return .describeResources }
+        if operation == "AddTags" || operation == "DeleteTags" { return .manageTags }
+        guard ["Create", "Delete", "Update", "Stop"].contains(where: { operation.hasPrefix($0) }) else {
+            return .describeResources
+        }
+        if operation.contains("TransformJob") { return .manageTransformJobs }
+        if operation.contains("EndpointConfig") { return .manageEndpointConfigs }
+        if operation.contains("Endpoint") { return .manageEndpoints }
+        if operation.contains("Model") { return .manageModels }
+        return .manageAccessKeys
     }
 
     /// The largest request body: SageMaker's requests are small JSON documents.

@@ -1,11 +1,11 @@
 import Foundation
 import HTTPTypes
-public import Hummingbird
+import Hummingbird
 import Logging
 import NIOCore
-import NIOPosix
 import ServalAPI
 import ServalArtifacts
+import ServalAuth
 import ServalCore
 public import ServalJobs
 public import ServalLogs
@@ -13,10 +13,6 @@ import ServalObjects
 import ServalRuntime
 public import ServalServices
 import ServalStore
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The services the HTTP frontend calls.
 public struct HTTPServices: Sendable {
@@ -36,10 +32,6 @@ public struct HTTPServices: Sendable {
     public var logs: WorkerLogStore
     /// The time shown in descriptions.
     public var clock: any WallClock
-    /// Where uploaded packages are staged before they are extracted.
-    public var stagingDirectory: String
-    /// The largest model package upload accepted, in bytes.
-    public var maxPackageUploadBytes: Int
     /// The SageMaker control plane's object store, account id and default region.
     public var sageMaker = SageMakerControlSettings()
     /// What `GET /metrics` reports; `nil` when metrics are off (`serve --no-metrics`).
@@ -51,9 +43,7 @@ public struct HTTPServices: Sendable {
     public init(
         models: ModelService, configs: EndpointConfigService, endpoints: EndpointManager, inference: InferenceService,
         repository: ModelRepositoryService, asyncInvocations: AsyncInvocationService,
-        transformJobs: TransformJobService, tags: ResourceTagService, logs: WorkerLogStore, clock: any WallClock,
-        stagingDirectory: String,
-        maxPackageUploadBytes: Int
+        transformJobs: TransformJobService, tags: ResourceTagService, logs: WorkerLogStore, clock: any WallClock
     ) {
         self.logs = logs
         self.repository = repository
@@ -65,52 +55,7 @@ public struct HTTPServices: Sendable {
         self.configs = configs
         self.endpoints = endpoints
         self.inference = inference
-        self.stagingDirectory = stagingDirectory
-        self.maxPackageUploadBytes = maxPackageUploadBytes
     }
-}
-
-/// Builds the router for Serval's HTTP port: health, the REST API, the SageMaker runtime routes, the Open
-/// Inference Protocol under `/v2`, and the OpenAPI document; with `accessControl`, the `/access-keys` routes and,
-/// when it is on, authentication of every request.
-public func makeRouter(services: HTTPServices, accessControl: HTTPAccessControl? = nil) -> Router<ServalRequestContext> {
-    let router = Router(context: ServalRequestContext.self)
-    if let metrics = services.metrics {
-        // Outermost, so that it sees the status every request ends with, refusals included.
-        router.add(middleware: HTTPMetricsMiddleware(metrics: metrics.metrics))
-    }
-    router.add(middleware: ErrorMiddleware())
-    accessControl?.register(on: router)
-
-    router.get("/ping") { _, _ in Response(status: .ok) }
-    services.metrics?.register(on: router)
-    router.get("/openapi.json") { _, _ in
-        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: OpenAPIDocument.bytes))
-    }
-
-    let runtime = SageMakerRuntimeRoutes(inference: services.inference)
-    router.post("/endpoints/{name}/invocations", use: runtime.invoke)
-    AsyncRoutes(service: services.asyncInvocations).register(on: router)
-    TransformRoutes(service: services.transformJobs, clock: services.clock).register(on: router)
-    LogRoutes(services: services).register(on: router)
-    SageMakerControlRoutes(services: services).register(on: router)
-
-    let api = RESTRoutes(services: services)
-    router.post("/models", use: api.createModel)
-    router.get("/models", use: api.listModels)
-    router.get("/models/{name}", use: api.describeModel)
-    router.delete("/models/{name}", use: api.deleteModel)
-    router.post("/endpoint-configs", use: api.createEndpointConfig)
-    router.get("/endpoint-configs", use: api.listEndpointConfigs)
-    router.get("/endpoint-configs/{name}", use: api.describeEndpointConfig)
-    router.delete("/endpoint-configs/{name}", use: api.deleteEndpointConfig)
-    router.post("/endpoints", use: api.createEndpoint)
-    router.get("/endpoints", use: api.listEndpoints)
-    router.get("/endpoints/{name}", use: api.describeEndpoint)
-    router.delete("/endpoints/{name}", use: api.deleteEndpoint)
-
-    OIPRoutes(inference: services.inference, repository: services.repository).register(on: router)
-    return router
 }
 
 /// The SageMaker runtime contract: `POST /endpoints/{name}/invocations`.
@@ -142,6 +87,22 @@ struct SageMakerRuntimeRoutes: Sendable {
 struct RESTRoutes: Sendable {
     let services: HTTPServices
 
+    /// Registers the routes: reading describes; creating and deleting manage the resource.
+    func register(on routes: ServalRoutes) {
+        routes.add(.post, "/models", .requires(.manageModels), use: createModel)
+        routes.add(.get, "/models", .requires(.describeResources), use: listModels)
+        routes.add(.get, "/models/{name}", .requires(.describeResources), use: describeModel)
+        routes.add(.delete, "/models/{name}", .requires(.manageModels), use: deleteModel)
+        routes.add(.post, "/endpoint-configs", .requires(.manageEndpointConfigs), use: createEndpointConfig)
+        routes.add(.get, "/endpoint-configs", .requires(.describeResources), use: listEndpointConfigs)
+        routes.add(.get, "/endpoint-configs/{name}", .requires(.describeResources), use: describeEndpointConfig)
+        routes.add(.delete, "/endpoint-configs/{name}", .requires(.manageEndpointConfigs), use: deleteEndpointConfig)
+        routes.add(.post, "/endpoints", .requires(.manageEndpoints), use: createEndpoint)
+        routes.add(.get, "/endpoints", .requires(.describeResources), use: listEndpoints)
+        routes.add(.get, "/endpoints/{name}", .requires(.describeResources), use: describeEndpoint)
+        routes.add(.delete, "/endpoints/{name}", .requires(.manageEndpoints), use: deleteEndpoint)
+    }
+
     // MARK: Models
 
     /// `POST /models`: JSON `{"name", "modelDataUrl"}` for a package in the object store or under a source root on
@@ -159,10 +120,7 @@ struct RESTRoutes: Sendable {
                 throw ServalError.invalid(
                     "name", "is required: upload a package with POST /models?name=NAME, or send JSON {\"name\", \"modelDataUrl\"}.")
             }
-            try ResourceName.validate(name, field: "name")
-            let archive = try await stage(request.body)
-            defer { unlink(archive) }
-            model = try await services.models.create(name: name, source: .archive(path: archive), environment: [:])
+            model = try await services.models.create(name: name, upload: request.body)
         }
         return try Self.json(ModelDescription(model), status: .created)
     }
@@ -277,47 +235,6 @@ struct RESTRoutes: Sendable {
         return EndpointDescription(
             endpoint, variants: variants, asyncQueue: queue.map { AsyncQueueState(queued: $0.queued, inProgress: $0.inProgress) },
             urls: urls)
-    }
-
-    /// Streams an upload to a staging file, refusing more than the configured limit. The file is written on
-    /// the thread pool, never on the event loops that serve requests.
-    private func stage(_ body: RequestBody) async throws -> String {
-        let path = services.stagingDirectory + "/upload-\(UUID().uuidString.lowercased())"
-        let pool = NIOThreadPool.singleton
-        let stagingDirectory = services.stagingDirectory
-        let fd = try await pool.runIfActive { () throws -> Int32 in
-            try FileManager.default.createDirectory(atPath: stagingDirectory, withIntermediateDirectories: true)
-            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard fd >= 0 else {
-                throw ServalError(.internalFailure, "Cannot stage the upload: \(String(cString: strerror(errno))).")
-            }
-            return fd
-        }
-        var ok = false
-        defer {
-            close(fd)
-            if !ok { unlink(path) }
-        }
-        var total = 0
-        for try await chunk in body {
-            total += chunk.readableBytes
-            guard total <= services.maxPackageUploadBytes else {
-                throw ServalError(.payloadTooLarge, "The package is larger than \(services.maxPackageUploadBytes) bytes, the upload limit (--max-package-bytes).")
-            }
-            try await pool.runIfActive { try Self.writeAll(chunk, to: fd) }
-        }
-        guard total > 0 else {
-            throw ServalError(.validationError, "The upload is empty: send the package (tar or tar.gz) as the request body.")
-        }
-        ok = true
-        return path
-    }
-
-    private static func writeAll(_ chunk: ByteBuffer, to fd: Int32) throws {
-        let failure = chunk.withUnsafeReadableBytes { writeFully(fd, $0) }
-        if failure != 0 {
-            throw ServalError(.internalFailure, "Cannot stage the upload: \(String(cString: strerror(failure))).")
-        }
     }
 
     /// Where `modelDataUrl` points: an object in Serval's object store (`s3://bucket/key`), or a path on the server

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import ServalAPI
+import ServalAuth
 import ServalCore
 import ServalJobs
 import ServalStore
@@ -10,11 +11,12 @@ struct TransformRoutes: Sendable {
     let service: TransformJobService
     let clock: any WallClock
 
-    func register(on router: Router<ServalRequestContext>) {
-        router.post("/transform-jobs", use: create)
-        router.get("/transform-jobs", use: list)
-        router.get("/transform-jobs/{name}", use: describe)
-        router.post("/transform-jobs/{name}/stop", use: stop)
+    /// Registers the routes: reading describes, creating and stopping manage transform jobs.
+    func register(on routes: ServalRoutes) {
+        routes.add(.post, "/transform-jobs", .requires(.manageTransformJobs), use: create)
+        routes.add(.get, "/transform-jobs", .requires(.describeResources), use: list)
+        routes.add(.get, "/transform-jobs/{name}", .requires(.describeResources), use: describe)
+        routes.add(.post, "/transform-jobs/{name}/stop", .requires(.manageTransformJobs), use: stop)
     }
 
     /// `CreateTransformJob`: 201 with the job's description.

@@ -1,3 +1,5 @@
+import Foundation
+public import NIOCore
 import NIOPosix
 public import ServalArtifacts
 public import ServalCore
@@ -75,6 +77,59 @@ public struct ModelService: Sendable {
             throw error
         }
         return model
+    }
+
+    /// Stores an uploaded package (a tar or tar.gz archive, streamed as it arrives) and records the model.
+    ///
+    /// The body is staged in the package store's staging folder, written on the thread pool (never on the event
+    /// loops that serve requests), and refused past the package limit (`serve --max-package-bytes`) as it
+    /// arrives; the staged file is removed once the package is stored or refused.
+    public func create<Body: AsyncSequence>(name: String, upload body: Body) async throws -> Model
+    where Body.Element == ByteBuffer {
+        try ResourceName.validate(name, field: "name")
+        let archive = try await stage(body)
+        defer { unlink(archive) }
+        return try await create(name: name, source: .archive(path: archive), environment: [:])
+    }
+
+    /// Streams `body` to a new file in the staging folder and returns its path.
+    private func stage<Body: AsyncSequence>(_ body: Body) async throws -> String where Body.Element == ByteBuffer {
+        let folder = packages.stagingDirectory
+        let path = folder + "/upload-\(UUID().uuidString.lowercased())"
+        let limit = packages.maxPackageBytes
+        let pool = NIOThreadPool.singleton
+        let fd = try await pool.runIfActive { () throws -> Int32 in
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                throw ServalError(.internalFailure, "Cannot stage the upload: \(String(cString: strerror(errno))).")
+            }
+            return fd
+        }
+        var staged = false
+        defer {
+            close(fd)
+            if !staged { unlink(path) }
+        }
+        var total: Int64 = 0
+        for try await chunk in body {
+            total += Int64(chunk.readableBytes)
+            guard total <= limit else {
+                throw ServalError(
+                    .payloadTooLarge, "The package is larger than \(limit) bytes, the upload limit (--max-package-bytes).")
+            }
+            try await pool.runIfActive {
+                let failure = chunk.withUnsafeReadableBytes { writeFully(fd, $0) }
+                if failure != 0 {
+                    throw ServalError(.internalFailure, "Cannot stage the upload: \(String(cString: strerror(failure))).")
+                }
+            }
+        }
+        guard total > 0 else {
+            throw ServalError(.validationError, "The upload is empty: send the package (tar or tar.gz) as the request body.")
+        }
+        staged = true
+        return path
     }
 
     /// The named model.

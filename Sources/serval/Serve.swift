@@ -210,9 +210,7 @@ struct Serve: AsyncParsableCommand {
             transformJobs: TransformJobService(store: store, objects: objects, runner: transforms, clock: clock),
             tags: ResourceTagService(store: store),
             logs: logs,
-            clock: clock,
-            stagingDirectory: packages.stagingDirectory,
-            maxPackageUploadBytes: maxPackageBytes)
+            clock: clock)
         guard SageMakerARN.isAccount(accountId), SageMakerARN.isRegion(region) else {
             throw ValidationError("--account-id must be 12 digits and --region lowercase letters, digits and hyphens.")
         }
@@ -226,8 +224,8 @@ struct Serve: AsyncParsableCommand {
         let grpcListening = Mutex<Int?>(nil)
         services.grpcPort = { grpcListening.withLock { $0 } }
         let host = self.host
-        let app = Application(
-            router: makeRouter(services: services, accessControl: access.http),
+        let app = HTTPApplication(services: services, accessControl: access.http).application(
+            configuration: .init(address: .hostname(host, port: port), serverName: "Serval"),
             server: .guardedHTTP1(
                 configuration: .init(idleTimeout: .seconds(Int64(idleTimeout))),
                 limits: ConnectionLimits(
@@ -236,7 +234,6 @@ struct Serve: AsyncParsableCommand {
                         let body = (try? JSONEncoder().encode(ErrorBody(code: code, message: message))) ?? Data()
                         return ("application/json", String(decoding: body, as: UTF8.self))
                     })),
-            configuration: .init(address: .hostname(host, port: port), serverName: "Serval"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 FileHandle.standardOutput.write(Data("Serval is listening on http://\(host):\(port)\n".utf8))

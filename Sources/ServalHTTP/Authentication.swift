@@ -1,49 +1,45 @@
 import Foundation
 import HTTPTypes
-public import Hummingbird
+import Hummingbird
 import Logging
 import NIOCore
 import ServalAPI
-public import ServalAuth
+import ServalAuth
 import ServalCore
 
-/// Authenticates and authorizes every request on Serval's HTTP port, except `GET /ping`, `GET /v2`,
-/// `GET /v2/health/live` and `GET /v2/health/ready`.
+/// Authenticates and authorizes a request on Serval's HTTP port for the action its route was registered with
+/// (``ServalRoutes``); open routes (`GET /ping`, `GET /v2`, `GET /v2/health/live`, `GET /v2/health/ready`) never
+/// come here.
 ///
 /// Credentials are either `Authorization: Bearer ACCESS_KEY_ID:SECRET` (Serval's CLI and REST clients) or an AWS
 /// Signature Version 4 for the signing name `sagemaker` (boto3's `sagemaker` and `sagemaker-runtime` clients) or
 /// `logs` (its CloudWatch Logs client).
 /// For SigV4 the body is read (up to the invocation limit) and its SHA-256 is what the signature must cover; a
-/// request that declares `x-amz-content-sha256: UNSIGNED-PAYLOAD` is not read. The route decides the
-/// ``ServalAuth/AccessAction`` (``RouteAccess``) the key's role must permit. Refusals are 401 (no, unreadable or
-/// wrong credentials) or 403 (a role without the right), written in the route's protocol.
+/// request that declares `x-amz-content-sha256: UNSIGNED-PAYLOAD` is not read. Refusals are 401 (no, unreadable or
+/// wrong credentials) or 403 (a role without the right), written in the route's ``ErrorShape``.
 ///
 /// Neither the `Authorization` header nor a secret is ever logged; the access key id is, as `access_key`.
-public struct AuthenticationMiddleware: RouterMiddleware {
-    public typealias Context = ServalRequestContext
-
+struct Authentication: Sendable {
     let authenticator: RequestAuthenticator
     let verifier: SigV4Verifier
 
-    private static let targetHeader = HTTPField.Name("X-Amz-Target")!
     private static let contentSHA256Header = HTTPField.Name("x-amz-content-sha256")!
 
-    /// Creates the middleware; SigV4 requests must be scoped to the `sagemaker` signing name, or `logs` (boto3's
+    /// Creates the check; SigV4 requests must be scoped to the `sagemaker` signing name, or `logs` (boto3's
     /// CloudWatch Logs client).
-    public init(authenticator: RequestAuthenticator) {
+    init(authenticator: RequestAuthenticator) {
         self.authenticator = authenticator
         self.verifier = SigV4Verifier(services: ["sagemaker", "logs"])
     }
 
-    public func handle(
-        _ incoming: Request, context incomingContext: Context, next: (Request, Context) async throws -> Response
+    /// Calls `next` when the request's key may perform `action`; otherwise answers the refusal in `shape`.
+    func authorize(
+        _ incoming: Request, context incomingContext: ServalRequestContext, action: AccessAction, shape: ErrorShape,
+        next: (Request, ServalRequestContext) async throws -> Response
     ) async throws -> Response {
         var request = incoming
         var context = incomingContext
         let rawPath = request.head.path ?? "/"
-        let route = RouteAccess(method: request.method, path: rawPath, target: request.headers[Self.targetHeader])
-        guard let action = route.action else { return try await next(request, context) }
-
         let authorization = request.headers[values: .authorization]
         let rawQuery = rawPath.firstIndex(of: "?").map { String(rawPath[rawPath.index(after: $0)...]) } ?? ""
         let key: AccessKey
@@ -60,14 +56,14 @@ public struct AuthenticationMiddleware: RouterMiddleware {
             context.logger.notice(
                 "Request refused: not authenticated",
                 metadata: ["reason": "\(failure)", "path": "\(request.uri.path)"])
-            return Self.refusal(failure, shape: route.shape)
+            return Self.refusal(failure, shape: shape)
         }
         context.logger[metadataKey: "access_key"] = .string(key.id)
         guard key.role.permits(action) else {
             context.logger.notice(
                 "Request refused: role not permitted",
                 metadata: ["role": "\(key.role.rawValue)", "action": "\(action.rawValue)"])
-            return Self.refusal(AccessDenied(accessKeyID: key.id, role: key.role, action: action), shape: route.shape)
+            return Self.refusal(AccessDenied(accessKeyID: key.id, role: key.role, action: action), shape: shape)
         }
         return try await next(request, context)
     }
@@ -95,7 +91,7 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     // MARK: Refusals
 
     /// A refusal in the route's protocol: 401 for ``AuthenticationFailure``, 403 for ``AccessDenied``.
-    static func refusal(_ failure: AuthenticationFailure, shape: RouteAccess.Shape) -> Response {
+    static func refusal(_ failure: AuthenticationFailure, shape: ErrorShape) -> Response {
         let aws = failure.sageMakerError
         switch shape {
         case .rest:
@@ -109,14 +105,14 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         }
     }
 
-    static func refusal(_ denied: AccessDenied, shape: RouteAccess.Shape) -> Response {
+    static func refusal(_ denied: AccessDenied, shape: ErrorShape) -> Response {
         let aws = denied.sageMakerError
         return errorResponse(
             status: aws.httpStatus, code: shape == .rest ? "AccessDenied" : aws.code, message: aws.message,
             shape: shape)
     }
 
-    private static func errorResponse(status: Int, code: String, message: String, shape: RouteAccess.Shape) -> Response {
+    private static func errorResponse(status: Int, code: String, message: String, shape: ErrorShape) -> Response {
         var headers: HTTPFields = [:]
         let body: Data
         switch shape {
