@@ -49,6 +49,7 @@ struct RegisteredRoute: Sendable {
 /// against the route's permission; routes nobody registered are checked by ``UnmatchedRouteGuard`` before their
 /// 404. With authentication off every route is served as is.
 final class ServalRoutes {
+    /// A route's handler.
     typealias Handler = @Sendable (Request, ServalRequestContext) async throws -> Response
 
     /// The router the routes are added to.
