@@ -294,9 +294,11 @@ let package = Package(
         .testTarget(
             name: "ServalServicesTests",
             dependencies: [
-                "ServalServices", "ServalCore", "ServalObjects",
+                "ServalServices", "ServalCore", "ServalObjects", "ServalRuntime", "ServalStore", "ServalArtifacts",
+                "ServalWorkerFake",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -307,7 +309,15 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings),
-        .testTarget(name: "ServalRuntimeTests", dependencies: ["ServalRuntime", "ServalCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServalRuntimeTests",
+            dependencies: [
+                "ServalRuntime", "ServalCore", "ServalWorkerFake", "ServalWorkerIPC",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ServalTransformTests", dependencies: ["ServalTransform", "ServalCore"], swiftSettings: swiftSettings
         ),
@@ -340,6 +350,7 @@ let package = Package(
             name: "ServalJobsTests",
             dependencies: [
                 "ServalJobs", "ServalStore", "ServalObjects", "ServalCore", "ServalServices", "ServalRuntime", "ServalArtifacts",
+                "ServalWorkerFake",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -376,6 +387,19 @@ let package = Package(
         ),
         // Seeds and a time budget for the seeded random tests (fuzzing) of the test targets below.
         .target(name: "ServalFuzzSupport", path: "Tests/ServalFuzzSupport", swiftSettings: swiftSettings),
+        // An in-process model worker for tests: scripted fake models behind the real worker protocol (a socketpair,
+        // ServalWorkerIPC's codec), so that Runtime, Services and Jobs are tested without Python.
+        .target(
+            name: "ServalWorkerFake",
+            dependencies: [
+                "ServalCore", "ServalWorkerIPC", "ServalRuntime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/ServalWorkerFake",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ServalArtifactsTests",
             dependencies: [

@@ -1,5 +1,5 @@
 import Foundation
-import ServalCore
+public import ServalCore
 
 #if canImport(Glibc)
 import Glibc
@@ -10,12 +10,12 @@ import Glibc
 /// unguessable name, the output is created there for the worker's user, and after the answer the output is moved
 /// to the path Serval asked for and given back to Serval's user. The exchange folder is Serval's (0700); the
 /// worker's user may only pass through it, to the names it is given.
-struct FileExchange: Sendable {
+public struct FileExchange: Sendable {
     let directory: String
     let user: ProcessUser
 
     /// The request as the worker sees it.
-    func stage(_ request: FileInvocationRequest) throws(ServalError) -> FileInvocationRequest {
+    public func stage(_ request: FileInvocationRequest) throws(ServalError) -> FileInvocationRequest {
         let name = directory + "/" + UUID().uuidString.lowercased()
         var staged = request
         staged.inputPath = name + ".in"
@@ -39,7 +39,7 @@ struct FileExchange: Sendable {
     }
 
     /// Moves the staged output to the requested path, as Serval's own file, and removes the staged input.
-    func finish(_ staged: FileInvocationRequest, as request: FileInvocationRequest) throws(ServalError) {
+    public func finish(_ staged: FileInvocationRequest, as request: FileInvocationRequest) throws(ServalError) {
         unlink(staged.inputPath)
         guard chown(staged.outputPath, geteuid(), getegid()) == 0, chmod(staged.outputPath, 0o644) == 0,
             rename(staged.outputPath, request.outputPath) == 0
@@ -51,7 +51,7 @@ struct FileExchange: Sendable {
     }
 
     /// Removes what ``stage(_:)`` made.
-    func discard(_ staged: FileInvocationRequest) {
+    public func discard(_ staged: FileInvocationRequest) {
         unlink(staged.inputPath)
         unlink(staged.outputPath)
     }

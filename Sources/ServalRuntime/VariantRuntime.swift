@@ -1,6 +1,6 @@
 import Foundation
 public import Logging
-public import NIOCore
+import NIOCore
 public import ServalCore
 import ServalScheduling
 import ServalWorkerIPC
@@ -53,8 +53,8 @@ public struct VariantStatus: Sendable, Equatable {
 
 /// Runs one production variant: its worker instances, its dynamic batcher and its router.
 ///
-/// The batching and routing decisions are ``BatchScheduler``'s; this actor carries them out against real
-/// worker processes. Each instance slot is supervised: a worker that exits or hangs past the invocation
+/// The batching and routing decisions are ``BatchScheduler``'s; this actor carries them out against the workers
+/// its ``WorkerLauncher`` starts (Python processes in production). Each instance slot is supervised: a worker that exits or hangs past the invocation
 /// timeout is killed and restarted with capped backoff, and the requests it held fail at once with a clear
 /// error. A worker that cannot load the model during the first start, or that crashes five times in a row,
 /// makes the variant ``State/failed(_:)`` with the worker's own words as the reason.
@@ -110,14 +110,12 @@ public actor VariantRuntime: VariantServing {
     public nonisolated let observer: any VariantObserver
     /// The variant's last minute, for its deploy card.
     public nonisolated let activity: RecentActivity
-    private let environments: PythonEnvironments
-    private let eventLoopGroup: any EventLoopGroup
-    private let logs: (any WorkerLogSink)?
+    private let launcher: any WorkerLauncher
     private let logger: Logger
     private let onStateChange: @Sendable (State) async -> Void
 
     private var scheduler: BatchScheduler<Pending>
-    private var workers: [Int: WorkerProcess] = [:]
+    private var workers: [Int: any ModelWorker] = [:]
     private var state: State = .starting
     private var slotsEverReady = Set<Int>()
     private var drainWaiters: [CheckedContinuation<Void, Never>] = []
@@ -142,15 +140,12 @@ public actor VariantRuntime: VariantServing {
     /// Creates a variant runtime; ``run()`` starts it.
     ///
     /// - Parameters:
-    ///   - logs: where the workers' output lines go, in the streams ``VariantSpec/logDestination`` names; `nil`
-    ///     keeps them only in Serval's own log.
+    ///   - launcher: starts the variant's workers.
     ///   - onStateChange: called, in order, whenever ``State`` changes.
     public init(
         spec: VariantSpec,
-        environments: PythonEnvironments,
-        eventLoopGroup: any EventLoopGroup,
+        launcher: any WorkerLauncher,
         observer: any VariantObserver = NoInferenceObserver(),
-        logs: (any WorkerLogSink)? = nil,
         logger: Logger,
         onStateChange: @escaping @Sendable (State) async -> Void = { _ in }
     ) {
@@ -158,9 +153,7 @@ public actor VariantRuntime: VariantServing {
         let activity = RecentActivity()
         self.activity = activity
         self.observer = ActivityRecorder(activity: activity, next: observer)
-        self.environments = environments
-        self.eventLoopGroup = eventLoopGroup
-        self.logs = logs
+        self.launcher = launcher
         var logger = logger
         logger[metadataKey: "endpoint"] = "\(spec.endpointName)"
         logger[metadataKey: "variant"] = "\(spec.variant.name)"
@@ -221,7 +214,7 @@ public actor VariantRuntime: VariantServing {
         let batchClass = nextLoneClass
         nextLoneClass -= 1
         // A worker running as another user cannot reach Serval's object folders: its files are handed over.
-        let exchange = environments.runAs.fileExchange
+        let exchange = launcher.fileExchange
         let staged = try exchange?.stage(request) ?? request
         let answer: Answer
         do {
@@ -348,7 +341,7 @@ public actor VariantRuntime: VariantServing {
 
     /// The resident memory of the variant's worker processes, in bytes (their children not included).
     public func workerMemoryBytes() -> Int {
-        workers.values.reduce(0) { $0 + residentBytes(pid: $1.process.pid) }
+        workers.values.reduce(0) { $0 + $1.residentMemoryBytes() }
     }
 
     // MARK: Lifecycle
@@ -377,7 +370,9 @@ public actor VariantRuntime: VariantServing {
         for pending in unserved {
             resolve(pending, .failure(ServalError(.serviceUnavailable, "Endpoint \"\(spec.endpointName)\" stopped before this request ran.")))
         }
-        for worker in workers.values { worker.shutdown() }
+        var shutdown = allocator.buffer(capacity: 6)
+        WorkerMessages.writeShutdown(into: &shutdown)
+        for worker in workers.values { worker.send(shutdown) }
         let deadline = ContinuousClock.now + exitTimeout
         while !workers.isEmpty && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
@@ -421,32 +416,20 @@ public actor VariantRuntime: VariantServing {
 
     /// Starts one worker process and serves batches with it until it exits.
     private func runInstance(slot: Int) async -> InstanceOutcome {
-        let environment: PythonEnvironment
-        do {
-            environment = try await environments.environment(for: spec.model.package)
-        } catch {
-            return .launchFailed(error)
-        }
         let id = nextInstanceID
         nextInstanceID += 1
         let launchedAt = ContinuousClock.now
-        let stream = spec.logDestination.stream(slot: slot)
-        let worker: WorkerProcess
+        let worker: any ModelWorker
         do {
-            worker = try await WorkerProcess.launch(
-                WorkerLaunchSpec(
-                    python: environment.python, workerPath: environments.workerPath,
-                    modelDirectory: spec.modelDirectory, environment: spec.model.environment,
-                    label: "\(spec.endpointName)/\(spec.variant.name)/\(slot)", identity: environments.runAs,
-                    log: logs.map { ($0, stream) }),
-                group: eventLoopGroup, logger: logger)
+            worker = try await launcher.launch(spec, slot: slot, logger: logger)
         } catch {
             return .launchFailed(error)
         }
         scheduler.addInstance(id)
         workers[id] = worker
         logger.info(
-            "Started model worker", metadata: ["pid": "\(worker.process.pid)", "slot": "\(slot)", "log_stream": "\(stream)"])
+            "Started model worker",
+            metadata: ["worker": "\(worker)", "slot": "\(slot)", "log_stream": "\(spec.logDestination.stream(slot: slot))"])
 
         var frames = worker.frames.makeAsyncIterator()
         let loadTimedOut = Flag()
@@ -491,7 +474,7 @@ public actor VariantRuntime: VariantServing {
             retryAfterSeconds: 1)
         for pending in lost { resolve(pending, .failure(error)) }
         notifyDrainIfIdle()
-        let output = await worker.outputTail()
+        let output = await worker.outputTail(lines: 20)
         let timedOut = loadTimedOut.isSet
         if timedOut, case .exited = outcome {
             outcome = .loadFailed(
@@ -506,7 +489,7 @@ public actor VariantRuntime: VariantServing {
 
     /// Reads RESULT and INFER_RESULT frames until the worker's channel closes.
     private func serve(
-        instance id: Int, worker: WorkerProcess, frames: inout AsyncStream<WorkerFrame>.Iterator
+        instance id: Int, worker: any ModelWorker, frames: inout AsyncStream<WorkerFrame>.Iterator
     ) async {
         while let frame = await frames.next(isolation: self) {
             guard frame.type == .result || frame.type == .inferResult || frame.type == .fileResult,
@@ -738,7 +721,7 @@ public actor VariantRuntime: VariantServing {
         return header + "\n  …\n" + tail(traceback, lines: 12)
     }
 
-    private func waitForExit(_ worker: WorkerProcess) async -> ExitStatus {
+    private func waitForExit(_ worker: any ModelWorker) async -> ExitStatus {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 try? await Task.sleep(for: .seconds(2))
@@ -784,14 +767,6 @@ private final class Flag: Sendable {
     private let value = Mutex(false)
     func set() { value.withLock { $0 = true } }
     var isSet: Bool { value.withLock { $0 } }
-}
-
-/// The resident set of process `pid` in bytes, from `/proc/<pid>/statm`; 0 when it cannot be read.
-private func residentBytes(pid: Int32) -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return 0 }
-    let fields = text.split(separator: " ")
-    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
-    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
 /// Keeps a variant's ``RecentActivity`` and passes every event on.

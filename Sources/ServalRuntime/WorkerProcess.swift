@@ -25,17 +25,14 @@ struct WorkerLaunchSpec: Sendable {
 }
 
 /// One running Python worker: its process, the framed channel to it, and the tail of its output.
-final class WorkerProcess: Sendable {
+final class WorkerProcess: ModelWorker {
     let process: ChildProcess
-    /// Frames from the worker; finishes when the channel closes or the worker breaks the protocol.
-    let frames: AsyncStream<WorkerFrame>
-    private let channel: any Channel
+    private let channel: WorkerChannel
     private let output: OutputTail
 
-    private init(process: ChildProcess, channel: any Channel, frames: AsyncStream<WorkerFrame>, output: OutputTail) {
+    private init(process: ChildProcess, channel: WorkerChannel, output: OutputTail) {
         self.process = process
         self.channel = channel
-        self.frames = frames
         self.output = output
     }
 
@@ -56,19 +53,9 @@ final class WorkerProcess: Sendable {
                 arguments: [spec.python, "-m", "serval_worker", "--model-dir", spec.modelDirectory, "--fd", "3"],
                 environment: environment, directory: spec.modelDirectory, user: spec.identity.user, withChannel: true))
         let output = OutputTail(descriptor: process.outputDescriptor, logger: logger, label: spec.label, log: spec.log)
-        let (frames, continuation) = AsyncStream<WorkerFrame>.makeStream()
         do {
-            let channel = try await ClientBootstrap(group: group)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandlers(
-                            ByteToMessageHandler(WorkerFrameDecoder()),
-                            FrameForwarder(continuation: continuation, logger: logger))
-                    }
-                }
-                .withConnectedSocket(process.channelDescriptor!)
-                .get()
-            return WorkerProcess(process: process, channel: channel, frames: frames, output: output)
+            let channel = try await WorkerChannel.connect(socket: process.channelDescriptor!, group: group, logger: logger)
+            return WorkerProcess(process: process, channel: channel, output: output)
         } catch {
             close(process.channelDescriptor!)
             process.signal(SIGKILL)
@@ -77,64 +64,39 @@ final class WorkerProcess: Sendable {
         }
     }
 
-    /// Sends an encoded frame. Failures surface as the channel closing, which ends ``frames``.
+    var frames: AsyncStream<WorkerFrame> { channel.frames }
+
+    var description: String { "pid \(process.pid)" }
+
     func send(_ buffer: ByteBuffer) {
-        channel.writeAndFlush(buffer, promise: nil)
+        channel.send(buffer)
     }
 
     /// Kills the worker and its children at once.
     func kill() {
         process.signal(SIGKILL)
-        channel.close(promise: nil)
-    }
-
-    /// Asks the worker to finish its batch and exit.
-    func shutdown() {
-        var buffer = channel.allocator.buffer(capacity: 6 + 4)
-        WorkerMessages.writeShutdown(into: &buffer)
-        send(buffer)
+        channel.close()
     }
 
     /// Waits for the process to end, closing the channel, and returns how it ended.
     func waitForExit() async -> ExitStatus {
         let status = await process.waitForExit()
-        try? await channel.close()
+        await channel.closeAndWait()
         return status
     }
 
-    /// The last lines the worker printed, once its output has ended or after at most `timeout`.
-    func outputTail(lines: Int = 20, timeout: Duration = .seconds(1)) async -> String {
-        await output.finished(lines: lines, timeout: timeout)
-    }
-}
-
-/// Passes decoded frames into an `AsyncStream`, finishing it when the channel closes.
-private final class FrameForwarder: ChannelInboundHandler, Sendable {
-    typealias InboundIn = WorkerFrame
-
-    let continuation: AsyncStream<WorkerFrame>.Continuation
-    let logger: Logger
-
-    init(continuation: AsyncStream<WorkerFrame>.Continuation, logger: Logger) {
-        self.continuation = continuation
-        self.logger = logger
+    /// The last lines the worker printed, once its output has ended or after at most a second.
+    func outputTail(lines: Int) async -> String {
+        await output.finished(lines: lines, timeout: .seconds(1))
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        continuation.yield(unwrapInboundIn(data))
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        continuation.finish()
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if !(error is ChannelError) {
-            logger.error("Worker protocol error; closing the worker's channel", metadata: ["error": "\(error)"])
-        }
-        continuation.finish()
-        context.close(promise: nil)
+    /// The resident set of the process in bytes, from `/proc/<pid>/statm` (its children not included); 0 when it
+    /// cannot be read.
+    func residentMemoryBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(process.pid)/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }
 

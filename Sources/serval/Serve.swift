@@ -173,8 +173,9 @@ struct Serve: AsyncParsableCommand {
         }
         let metrics = noMetrics ? nil : ServalMetrics()
         let variants = VariantFactory(
-            environments: environments, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
-            observer: metrics ?? NoInferenceObserver(), logs: logs, logger: logger)
+            launcher: PythonWorkerLauncher(
+                environments: environments, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logs: logs),
+            observer: metrics ?? NoInferenceObserver(), logger: logger)
         let manager = EndpointManager(store: store, packages: packages, variants: variants, clock: clock, logger: logger)
         let capture = DataCaptureWriter(objects: objects, clock: clock, logger: logger)
         let inference = InferenceService(endpoints: manager, capture: capture, clock: clock)

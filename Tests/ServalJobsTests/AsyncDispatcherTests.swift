@@ -1,14 +1,13 @@
 import Foundation
 import Logging
 import NIOCore
-import NIOPosix
 import ServalArtifacts
 import ServalCore
 @testable import ServalJobs
 import ServalObjects
-import ServalRuntime
 import ServalServices
 import ServalStore
+import ServalWorkerFake
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -47,11 +46,7 @@ struct DispatcherFixture {
         objects = try LocalObjectStore(root: folder + "/objects")
         clock = ManualClock(1_800_000_000_000)
         let logger = Logger(label: "test")
-        let variants = VariantFactory(
-            environments: PythonEnvironments(
-                settings: PythonSettings(executable: "python3", workerPath: folder, cacheDirectory: folder, basePackages: []),
-                logger: logger),
-            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        let variants = VariantFactory(launcher: FakeWorkerLauncher(), logger: logger)
         let endpoints = EndpointManager(
             store: store, packages: PackageStore(dataDirectory: folder), variants: variants, clock: clock, logger: logger)
         dispatcher = AsyncDispatcher(
