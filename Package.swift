@@ -295,7 +295,7 @@ let package = Package(
             name: "ServalServicesTests",
             dependencies: [
                 "ServalServices", "ServalCore", "ServalObjects", "ServalRuntime", "ServalStore", "ServalArtifacts",
-                "ServalWorkerFake",
+                "ServalWorkerFake", "ServalWorkerIPC",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
