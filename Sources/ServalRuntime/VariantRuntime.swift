@@ -54,9 +54,9 @@ public struct VariantStatus: Sendable, Equatable {
 /// Runs one production variant: its worker instances, its dynamic batcher and its router.
 ///
 /// The batching and routing decisions are ``BatchScheduler``'s; this actor carries them out against the workers
-/// its ``WorkerLauncher`` starts (Python processes in production). Each instance slot is supervised: a worker that exits or hangs past the invocation
-/// timeout is killed and restarted with capped backoff, and the requests it held fail at once with a clear
-/// error. A worker that cannot load the model during the first start, or that crashes five times in a row,
+/// its ``WorkerLauncher`` starts (Python processes in production). Each instance slot is supervised: a worker that
+/// exits or hangs past the invocation timeout is killed and restarted with capped backoff, and the requests it held
+/// fail at once with a clear error. A worker that cannot load the model during the first start, or that crashes five times in a row,
 /// makes the variant ``State/failed(_:)`` with the worker's own words as the reason.
 public actor VariantRuntime: VariantServing {
     /// The lifecycle of a variant.
@@ -414,7 +414,7 @@ public actor VariantRuntime: VariantServing {
         return false
     }
 
-    /// Starts one worker process and serves batches with it until it exits.
+    /// Starts one worker and serves batches with it until it exits.
     private func runInstance(slot: Int) async -> InstanceOutcome {
         let id = nextInstanceID
         nextInstanceID += 1
