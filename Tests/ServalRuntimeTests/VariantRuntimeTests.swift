@@ -282,6 +282,32 @@ struct VariantRuntimeTests {
         }
     }
 
+    @Test("a worker that breaks the protocol is killed and replaced; its batch fails, the next request is served")
+    func protocolViolations() async throws {
+        var model = FakeModel()
+        model.batches[1] = FakeBatchScript(outcome: .malformedAnswer)
+        model.batches[2] = FakeBatchScript(outcome: .wrongVersion)
+        try await RunningVariant.with(model) { variant in
+            #expect(await variant.wait(for: .ready))
+            let malformed = await caught { try await variant.runtime.invoke(csv("1")) }
+            #expect(malformed?.code == .internalFailure)
+            #expect(malformed?.message == "The model worker sent a malformed answer; Serval restarted it.")
+            #expect(await eventually { variant.launcher.exits()[1] == .signaled(SIGKILL) })
+
+            // A frame of another protocol version closes the channel: the worker sees the end of its socket and exits.
+            #expect(await eventually { await variant.runtime.status().readyInstances == 1 })
+            let wrongVersion = await caught { try await variant.runtime.invoke(csv("2")) }
+            #expect(wrongVersion?.code == .serviceUnavailable)
+            #expect(await eventually { variant.launcher.exits()[2] == .exited(0) })
+
+            #expect(await eventually { await variant.runtime.status().readyInstances == 1 })
+            let answer = try await variant.runtime.invoke(csv("3,4"))
+            #expect(String(buffer: answer.body) == "7")
+            #expect(variant.launcher.launchCount() == 3)
+            #expect(await variant.runtime.status().state == .ready)
+        }
+    }
+
     @Test("stop() refuses new requests, lets queued and running ones finish, then asks the workers to exit")
     func stopDrains() async throws {
         let gate = FakeGate()

@@ -203,6 +203,11 @@ public struct FakeBatchScript: Sendable {
         case crash(exitCode: Int32)
         /// The worker never answers (until it is killed).
         case hang
+        /// The worker answers a RESULT frame with no items, which answers no batch correctly (a protocol violation
+        /// in the payload).
+        case malformedAnswer
+        /// The worker writes a frame of protocol version 1 (a protocol violation in the framing).
+        case wrongVersion
     }
 
     /// Held until the test opens it.

@@ -97,13 +97,13 @@ final class FakeWorkerHandler: ChannelInboundHandler {
             switch frame.type {
             case .invoke:
                 let (batchID, requests) = try WorkerMessages.readInvoke(frame.payload)
-                run(.invoke, items: requests.count, rows: requests.count, context) { buffer in
+                run(.invoke, batchID: batchID, items: requests.count, rows: requests.count, context) { buffer in
                     let items = requests.map(self.model.answer)
                     try WorkerMessages.writeResult(WorkerBatchResult(batchID: batchID, items: items), into: &buffer)
                 }
             case .infer:
                 let (batchID, rows, inputs, outputs) = try WorkerMessages.readInfer(frame.payload)
-                run(.infer, items: rows.count, rows: rows.reduce(0, +), context) { buffer in
+                run(.infer, batchID: batchID, items: rows.count, rows: rows.reduce(0, +), context) { buffer in
                     switch self.model.infer(FakeInferBatch(rows: rows, inputs: inputs, outputs: outputs)) {
                     case .batch(let tensors):
                         try WorkerMessages.writeInferResult(batchID: batchID, batchOutputs: tensors, into: &buffer)
@@ -113,7 +113,7 @@ final class FakeWorkerHandler: ChannelInboundHandler {
                 }
             case .invokeFile:
                 let (batchID, request) = try WorkerMessages.readInvokeFile(frame.payload)
-                run(.invokeFile, items: 1, rows: 1, context) { buffer in
+                run(.invokeFile, batchID: batchID, items: 1, rows: 1, context) { buffer in
                     try WorkerMessages.writeFileResult(batchID: batchID, self.answer(file: request), into: &buffer)
                 }
             case .shutdown:
@@ -128,7 +128,7 @@ final class FakeWorkerHandler: ChannelInboundHandler {
 
     /// Runs a batch as its script says, then writes what `encode` makes of it and takes the next frame.
     private func run(
-        _ kind: WorkerMessageType, items: Int, rows: Int, _ context: ChannelHandlerContext,
+        _ kind: WorkerMessageType, batchID: UInt64, items: Int, rows: Int, _ context: ChannelHandlerContext,
         encode: @escaping (inout ByteBuffer) throws -> Void
     ) {
         let number = nextBatch(kind, items, rows)
@@ -151,6 +151,19 @@ final class FakeWorkerHandler: ChannelInboundHandler {
                     self.process.exit(.exited(exitCode))
                 case .hang:
                     break
+                case .malformedAnswer:
+                    var buffer = context.channel.allocator.buffer(capacity: 32)
+                    try? WorkerMessages.writeResult(WorkerBatchResult(batchID: batchID, items: []), into: &buffer)
+                    context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+                    self.next(context)
+                case .wrongVersion:
+                    var buffer = context.channel.allocator.buffer(capacity: 32)
+                    buffer.writeInteger(UInt32(10), endianness: .little)
+                    buffer.writeInteger(UInt8(1))
+                    buffer.writeInteger(WorkerMessageType.result.rawValue)
+                    buffer.writeInteger(batchID, endianness: .little)
+                    context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
+                    self.next(context)
                 }
             }
         }
