@@ -14,9 +14,12 @@ let quietLogger: Logger = {
 }()
 
 /// The spec of a variant of endpoint `e` serving model `m` (the fake launcher does not read its folder).
+///
+/// The timeouts are the largest allowed unless a test sets them, so that only the scripted workers decide how long
+/// things take (a loaded machine may hold this process's threads for minutes).
 func spec(
-    instances: Int = 1, batching: BatchingSettings = .off, invocationTimeoutSeconds: Int = 60,
-    modelLoadTimeoutSeconds: Int = 60
+    instances: Int = 1, batching: BatchingSettings = .off, invocationTimeoutSeconds: Int = 3600,
+    modelLoadTimeoutSeconds: Int = 3600
 ) -> VariantSpec {
     VariantSpec(
         endpointName: "e",

@@ -13,7 +13,7 @@ struct EndpointManagerTests {
     func create() async throws {
         let fixture = try ServicesFixture()
         try await fixture.models("m")
-        try await fixture.config("c", [ProductionVariant(name: "AllTraffic", modelName: "m", instanceCount: 2)])
+        try await fixture.config("c", [variant(name: "AllTraffic", modelName: "m", instanceCount: 2)])
         let gate = FakeGate()
         var model = FakeModel()
         model.loadGate = gate
@@ -41,7 +41,7 @@ struct EndpointManagerTests {
     func createFails() async throws {
         let fixture = try ServicesFixture()
         try await fixture.models("m")
-        try await fixture.config("c", [ProductionVariant(name: "AllTraffic", modelName: "m")])
+        try await fixture.config("c", [variant(name: "AllTraffic", modelName: "m")])
         let launcher = FakeWorkerLauncher(.failsToLoad("ModuleNotFoundError: No module named 'xgboost'"))
         try await fixture.running(launcher) { manager, inference in
             _ = try await manager.create(name: "e", configName: "c")
@@ -57,8 +57,8 @@ struct EndpointManagerTests {
     func update() async throws {
         let fixture = try ServicesFixture()
         try await fixture.models("m1", "m2")
-        try await fixture.config("c1", [ProductionVariant(name: "AllTraffic", modelName: "m1")])
-        try await fixture.config("c2", [ProductionVariant(name: "AllTraffic", modelName: "m2")])
+        try await fixture.config("c1", [variant(name: "AllTraffic", modelName: "m1")])
+        try await fixture.config("c2", [variant(name: "AllTraffic", modelName: "m2")])
         let gate = FakeGate()
         var second = FakeModel.echo(tag: "v2:")
         second.loadGate = gate
@@ -89,8 +89,8 @@ struct EndpointManagerTests {
     func failedUpdate() async throws {
         let fixture = try ServicesFixture()
         try await fixture.models("m1", "m2")
-        try await fixture.config("c1", [ProductionVariant(name: "AllTraffic", modelName: "m1")])
-        try await fixture.config("c2", [ProductionVariant(name: "AllTraffic", modelName: "m2")])
+        try await fixture.config("c1", [variant(name: "AllTraffic", modelName: "m1")])
+        try await fixture.config("c2", [variant(name: "AllTraffic", modelName: "m2")])
         let launcher = FakeWorkerLauncher(models: ["m1": .echo(tag: "v1:"), "m2": .failsToLoad("ValueError: bad weights")])
         try await fixture.running(launcher) { manager, inference in
             _ = try await manager.create(name: "e", configName: "c1")
@@ -109,8 +109,8 @@ struct EndpointManagerTests {
     func restore() async throws {
         let fixture = try ServicesFixture()
         try await fixture.models("m1", "m2")
-        try await fixture.config("c1", [ProductionVariant(name: "AllTraffic", modelName: "m1")])
-        try await fixture.config("c2", [ProductionVariant(name: "AllTraffic", modelName: "m2")])
+        try await fixture.config("c1", [variant(name: "AllTraffic", modelName: "m1")])
+        try await fixture.config("c2", [variant(name: "AllTraffic", modelName: "m2")])
         let first = FakeWorkerLauncher(models: ["m1": .echo(tag: "v1:"), "m2": .echo(tag: "v2:")])
         try await fixture.running(first) { manager, _ in
             _ = try await manager.create(name: "kept", configName: "c1")
@@ -137,7 +137,7 @@ struct EndpointManagerTests {
     func delete() async throws {
         let fixture = try ServicesFixture()
         try await fixture.models("m")
-        try await fixture.config("c", [ProductionVariant(name: "AllTraffic", modelName: "m")])
+        try await fixture.config("c", [variant(name: "AllTraffic", modelName: "m")])
         let launcher = FakeWorkerLauncher()
         try await fixture.running(launcher) { manager, inference in
             _ = try await manager.create(name: "e", configName: "c")

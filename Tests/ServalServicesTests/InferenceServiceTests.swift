@@ -17,8 +17,8 @@ struct InferenceServiceTests {
         try await fixture.config(
             "c",
             [
-                ProductionVariant(name: "A", modelName: "a", weight: 1),
-                ProductionVariant(
+                variant(name: "A", modelName: "a", weight: 1),
+                variant(
                     name: "B", modelName: "b", weight: 0,
                     batching: BatchingSettings(maxBatchSize: 8, maxQueueDelayMicroseconds: 0, maxQueueSize: 64)),
             ])
@@ -86,8 +86,8 @@ struct InferenceServiceTests {
     func endpointStates() async throws {
         let fixture = try ServicesFixture()
         try await fixture.models("m", "broken")
-        try await fixture.config("c", [ProductionVariant(name: "AllTraffic", modelName: "m")])
-        try await fixture.config("f", [ProductionVariant(name: "AllTraffic", modelName: "broken")])
+        try await fixture.config("c", [variant(name: "AllTraffic", modelName: "m")])
+        try await fixture.config("f", [variant(name: "AllTraffic", modelName: "broken")])
         let gate = FakeGate()
         var loading = FakeModel()
         loading.loadGate = gate
@@ -158,8 +158,8 @@ struct InferenceServiceTests {
     func retryAcrossUpdate() async throws {
         let fixture = try ServicesFixture()
         try await fixture.models("m1", "m2")
-        try await fixture.config("c1", [ProductionVariant(name: "AllTraffic", modelName: "m1")])
-        try await fixture.config("c2", [ProductionVariant(name: "AllTraffic", modelName: "m2")])
+        try await fixture.config("c1", [variant(name: "AllTraffic", modelName: "m1")])
+        try await fixture.config("c2", [variant(name: "AllTraffic", modelName: "m2")])
         let crash = FakeGate()
         var old = FakeModel.echo(tag: "v1:")
         old.batches[1] = .crash(exitCode: 1, after: crash)

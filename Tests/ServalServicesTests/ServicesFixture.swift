@@ -92,6 +92,16 @@ final class ServicesFixture: Sendable {
     }
 }
 
+/// A variant whose timeouts are the largest allowed, so that only the scripted workers decide how long things take
+/// (a loaded machine may hold this process's threads for minutes).
+func variant(
+    name: String, modelName: String, instanceCount: Int = 1, weight: Double = 1, batching: BatchingSettings = .off
+) -> ProductionVariant {
+    ProductionVariant(
+        name: name, modelName: modelName, instanceCount: instanceCount, weight: weight, batching: batching,
+        invocationTimeoutSeconds: 3600, modelLoadTimeoutSeconds: 3600)
+}
+
 /// A CSV request.
 func csv(_ body: String) -> InvocationRequest {
     InvocationRequest(body: ByteBuffer(string: body), contentType: "text/csv", accept: "", customAttributes: "")
