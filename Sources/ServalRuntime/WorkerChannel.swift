@@ -35,9 +35,6 @@ public final class WorkerChannel: Sendable {
         return WorkerChannel(channel: channel, frames: frames)
     }
 
-    /// The allocator of the channel, for encoding frames.
-    public var allocator: ByteBufferAllocator { channel.allocator }
-
     /// Sends an encoded frame. Failures surface as the channel closing, which ends ``frames``.
     public func send(_ buffer: ByteBuffer) {
         channel.writeAndFlush(buffer, promise: nil)

@@ -66,6 +66,8 @@ public struct PythonWorkerLauncher: WorkerLauncher {
     /// A worker running as another user cannot reach Serval's object folders: its files are handed over.
     public var fileExchange: FileExchange? { environments.runAs.fileExchange }
 
+    /// Resolves (creating it on first use) the Python environment of the model's package, then spawns
+    /// `python -m serval_worker` in the model's folder and connects to it.
     public func launch(_ spec: VariantSpec, slot: Int, logger: Logger) async throws(ServalError) -> any ModelWorker {
         let environment = try await environments.environment(for: spec.model.package)
         return try await WorkerProcess.launch(

@@ -123,8 +123,9 @@ public struct FakeReady: Sendable {
     public var batching: String
     /// The model's platform.
     public var platform: String
-    /// The model's inputs and outputs.
+    /// The model's inputs.
     public var inputs: [TensorMetadata]
+    /// The model's outputs.
     public var outputs: [TensorMetadata]
     /// The model's feature count, when it tells it.
     public var nFeatures: Int?

@@ -65,6 +65,7 @@ public final class FakeWorkerLauncher: WorkerLauncher {
     /// Fake workers read Serval's paths directly.
     public var fileExchange: FileExchange? { nil }
 
+    /// Starts a fake worker playing the model's ``FakeModel`` (or throws its ``FakeModel/launchError``).
     public func launch(_ spec: VariantSpec, slot: Int, logger: Logger) async throws(ServalError) -> any ModelWorker {
         let name = spec.model.name
         let model = models[name] ?? defaultModel
