@@ -40,10 +40,12 @@ struct HTTPApplicationFixture {
         self.packages = packages
         let objects = try LocalObjectStore(root: folder + "/objects")
         let variants = VariantFactory(
-            environments: PythonEnvironments(
-                settings: PythonSettings(executable: "python3", workerPath: folder, cacheDirectory: folder, basePackages: []),
-                logger: logger),
-            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
+            launcher: PythonWorkerLauncher(
+                environments: PythonEnvironments(
+                    settings: PythonSettings(executable: "python3", workerPath: folder, cacheDirectory: folder, basePackages: []),
+                    logger: logger),
+                eventLoopGroup: MultiThreadedEventLoopGroup.singleton),
+            logger: logger)
         let endpoints = EndpointManager(store: store, packages: packages, variants: variants, clock: clock, logger: logger)
         let inference = InferenceService(endpoints: endpoints, clock: clock)
         let configs = EndpointConfigService(store: store, clock: clock)
