@@ -78,7 +78,7 @@ struct AccessKeyTests {
     @Test("bootstrap an admin on the data folder, admin creates keys, 401 and 403, roles over REST, CLI and boto3")
     func keysAndRoles() async throws {
         let folder = try TemporaryFolder()
-        let package = try Packages.logisticRegression(in: folder.path)
+        let package = try await Packages.logisticRegression(in: folder.path)
         let data = folder.path + "/data"
         let admin = try await bootstrapKey(role: "admin", dataDirectory: data, description: "bootstrap")
         #expect(admin.Role == "admin")
@@ -155,7 +155,7 @@ struct AccessKeyTests {
         #expect(cliInvoke.status == 0, "\(cliInvoke.output)")
 
         // boto3: SigV4 on the runtime, the control plane and S3.
-        let output = try python(
+        let output = try await python(
             Self.boto3Script, server.url, server.s3URL, invoker, deployer, admin.apiKey, rows[0], "127.0.0.1:\(server.grpcPort)")
         #expect(output.contains("boto3 ok"), "\(output)")
 

@@ -94,7 +94,7 @@ struct AsyncInferenceTests {
     func manyComplete() async throws {
         let folder = try TemporaryFolder()
         let server = try await ServalServer()
-        let package = try Packages.logisticRegression(in: folder.path, features: 4)
+        let package = try await Packages.logisticRegression(in: folder.path, features: 4)
         try await server.deployAsync(package.path, name: "lr", maxConcurrency: 8, maxBatchSize: 8)
 
         let count = 120
@@ -439,7 +439,7 @@ struct AsyncInferenceTests {
         let folder = try TemporaryFolder()
         let server = try await ServalServer()
         try await server.deployAsync(try digestPackage(in: folder.path), name: "digest")
-        let output = try python(
+        let output = try await python(
             """
             import hashlib, os, sys, time, json
             import boto3
@@ -487,12 +487,12 @@ struct AsyncInferenceTests {
     @Test("an input uploaded as text/csv and invoked with no content type is read as CSV; failure objects are text/plain")
     func inputObjectContentType() async throws {
         let folder = try TemporaryFolder()
-        let model = try Packages.logisticRegression(in: folder.path)
+        let model = try await Packages.logisticRegression(in: folder.path)
         let server = try await ServalServer()
         try await server.deployAsync(model.path, name: "lr")
         let csv = model.probe.map { $0.map { "\($0)" }.joined(separator: ",") }.joined(separator: "\n")
         let json = "{\"instances\": [[1.0, 2.0]]}"
-        let output = try python(
+        let output = try await python(
             """
             import json, sys, time
             import boto3
@@ -545,17 +545,17 @@ struct AsyncInferenceTests {
         let input = folder.path + "/input.txt"
         try "from a file".write(toFile: input, atomically: true, encoding: .utf8)
         let environment = ["SERVAL_URL": server.url, "SERVAL_S3_URL": server.s3URL]
-        let submitted = try run(
+        let submitted = try await run(
             [servalBinary, "async", "submit", "digest", "--file", input, "--content-type", "text/plain", "--inference-id", "cli-1", "--wait"],
             environment: environment)
         #expect(submitted.status == 0, "\(submitted.output)")
         #expect(submitted.output.contains("\"status\" : \"Completed\""), "\(submitted.output)")
-        let result = try run([servalBinary, "async", "result", "digest", "cli-1"], environment: environment)
+        let result = try await run([servalBinary, "async", "result", "digest", "cli-1"], environment: environment)
         #expect(result.status == 0)
         #expect(try decodeDigest(Data(result.output.utf8)).echo == "from a file")
-        let status = try run([servalBinary, "async", "status", "digest", "cli-1"], environment: environment)
+        let status = try await run([servalBinary, "async", "status", "digest", "cli-1"], environment: environment)
         #expect(status.output.contains("s3://serval-inputs/digest/"))
-        let missing = try run([servalBinary, "async", "wait", "digest", "nope"], environment: environment)
+        let missing = try await run([servalBinary, "async", "wait", "digest", "nope"], environment: environment)
         #expect(missing.status != 0)
     }
 }

@@ -105,7 +105,7 @@ struct DataCaptureTests {
         let server = try await ServalServer()
         let folder = try TemporaryFolder()
         let sentFile = folder.path + "/sent.json"
-        let first = try python(
+        let first = try await python(
             Self.prelude + #"""
             # Bad settings are refused with the field named.
             for settings, field in (({"InitialSamplingPercentage": 101}, "InitialSamplingPercentage"),
@@ -134,7 +134,7 @@ struct DataCaptureTests {
         // A graceful stop flushes what is buffered.
         await server.stop()
         try await server.restart()
-        let second = try python(
+        let second = try await python(
             Self.prelude + #"""
             sent = json.load(open(sys.argv[3]))
             records, keys = captured("capture", "data/")
@@ -152,7 +152,7 @@ struct DataCaptureTests {
         let server = try await ServalServer()
         let folder = try TemporaryFolder()
         let sentFile = folder.path + "/sent.json"
-        let first = try python(
+        let first = try await python(
             Self.prelude + #"""
             deploy("crash", 100, "s3://capture/data")
             sent = {}
@@ -171,7 +171,7 @@ struct DataCaptureTests {
         #expect(first.contains("ok"), "\(first)")
         await server.kill()
         try await server.restart()
-        let second = try python(
+        let second = try await python(
             Self.prelude + #"""
             sent = json.load(open(sys.argv[3]))
             records, keys = captured("capture", "data/")

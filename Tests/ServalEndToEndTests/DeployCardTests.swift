@@ -12,7 +12,7 @@ struct DeployCardTests {
     func card() async throws {
         let folder = try TemporaryFolder()
         let server = try await ServalServer()
-        let model = try Packages.logisticRegression(in: folder.path)
+        let model = try await Packages.logisticRegression(in: folder.path)
         #expect(try await server.deploy(model.path, name: "churn", maxBatchSize: 4, maxDelayMs: 1).status == "InService")
         let rows = model.probe.map { $0.map { String($0) }.joined(separator: ",") }
         for row in rows {
@@ -36,7 +36,7 @@ struct DeployCardTests {
         #expect(urls.openInference.hasSuffix("/v2/models/churn/infer"))
         #expect(urls.grpc == "127.0.0.1:\(server.grpcPort)")
 
-        let printed = try run([servalBinary, "endpoints", "describe", "churn"], environment: ["SERVAL_URL": server.url])
+        let printed = try await run([servalBinary, "endpoints", "describe", "churn"], environment: ["SERVAL_URL": server.url])
         #expect(printed.status == 0)
         for expected in [
             "Endpoint churn — InService", "POST \(server.url)/endpoints/churn/invocations", "127.0.0.1:\(server.grpcPort)",
@@ -50,7 +50,7 @@ struct DeployCardTests {
     func listFilters() async throws {
         let folder = try TemporaryFolder()
         let server = try await ServalServer()
-        let model = try Packages.logisticRegression(in: folder.path)
+        let model = try await Packages.logisticRegression(in: folder.path)
         #expect(try await server.deploy(model.path, name: "fraud-a").status == "InService")
         #expect(try await server.deploy(model.path, name: "churn-b").status == "InService")
         let client = server.client
@@ -62,7 +62,7 @@ struct DeployCardTests {
         let refused = try await client.send(.GET, "/endpoints?status=Sleeping")
         #expect(refused.status == 400)
         #expect(String(buffer: refused.body).contains("status"))
-        let listed = try run(
+        let listed = try await run(
             [servalBinary, "endpoints", "list", "--name-contains", "churn"], environment: ["SERVAL_URL": server.url])
         #expect(listed.output.contains("churn-b") && !listed.output.contains("fraud-a"), "\(listed.output)")
     }

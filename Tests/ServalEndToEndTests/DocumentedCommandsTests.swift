@@ -53,7 +53,7 @@ import Glibc
         let blocks = try DocumentedBlock.parse(text, marker: Self.marker, file: document)
         #expect(!blocks.isEmpty)
         let folder = try TemporaryFolder()
-        try makeFixtures(in: folder.path)
+        try await makeFixtures(in: folder.path)
         let ports = try freePorts(3)
         let session = DocumentedSession(ports: ports)
         let script = session.script(for: blocks)
@@ -96,8 +96,8 @@ import Glibc
     }
 
     /// The files the documented commands expect in the reader's folder (see the suite's documentation).
-    private func makeFixtures(in folder: String) throws {
-        try python(
+    private func makeFixtures(in folder: String) async throws {
+        try await python(
             """
             import csv, json, os, sys, tarfile, joblib
             from sklearn.datasets import make_classification

@@ -148,8 +148,19 @@ final class RawConnection: @unchecked Sendable {
 }
 
 /// Runs a command to completion; returns its status and combined output.
+///
+/// The wait happens on a thread of its own, never on one of the few threads async tests share (two on a two-core
+/// machine): a test waiting for a long script must not stall every other test in the process.
 @discardableResult
-func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> (status: Int32, output: String) {
+func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) async throws -> (status: Int32, output: String) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result { try runBlocking(arguments, environment: environment, input: input) })
+        }
+    }
+}
+
+private func runBlocking(_ arguments: [String], environment: [String: String], input: String?) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: arguments[0].contains("/") ? arguments[0] : "/usr/bin/env")
     process.arguments = arguments[0].contains("/") ? Array(arguments.dropFirst()) : arguments
@@ -171,8 +182,8 @@ func run(_ arguments: [String], environment: [String: String] = [:], input: Stri
 
 /// Runs Python code with the test interpreter; fails the test with its output when it fails.
 @discardableResult
-func python(_ code: String, _ arguments: String...) throws -> String {
-    let result = try run([testPython, "-c", code] + arguments)
+func python(_ code: String, _ arguments: String...) async throws -> String {
+    let result = try await run([testPython, "-c", code] + arguments)
     guard result.status == 0 else {
         throw ServalError(.internalFailure, "python failed (\(result.status)):\n\(result.output)")
     }
@@ -183,9 +194,9 @@ func python(_ code: String, _ arguments: String...) throws -> String {
 enum Packages {
     /// A LogisticRegression on `features` features saved as `model.joblib`, and the predictions it gives for
     /// `probe`, computed in-process.
-    static func logisticRegression(in folder: String, features: Int = 4) throws -> (path: String, probe: [[Double]], expected: [Int]) {
+    static func logisticRegression(in folder: String, features: Int = 4) async throws -> (path: String, probe: [[Double]], expected: [Int]) {
         let path = folder + "/lr"
-        let output = try python(
+        let output = try await python(
             """
             import json, sys, os, joblib
             from sklearn.datasets import make_classification

@@ -72,7 +72,7 @@ import Glibc
 
     @Test func workersHoldNoneOfTheServersDescriptors() async throws {
         let folder = try TemporaryFolder()
-        let model = try Packages.logisticRegression(in: folder.path)
+        let model = try await Packages.logisticRegression(in: folder.path)
         let server = try await ServalServer()
         let endpoint = try await server.deploy(model.path, name: "fds", instances: 2)
         #expect(endpoint.status == "InService", "\(endpoint.failureReason ?? "")")
@@ -103,7 +103,7 @@ import Glibc
 
     @Test func restartRightAfterKill9Serves() async throws {
         let folder = try TemporaryFolder()
-        let model = try Packages.logisticRegression(in: folder.path)
+        let model = try await Packages.logisticRegression(in: folder.path)
         let ports = ["--port", "\(try Self.freePort())", "--grpc-port", "\(try Self.freePort())", "--s3-port", "\(try Self.freePort())"]
         let server = try await ServalServer(arguments: ports)
         let endpoint = try await server.deploy(model.path, name: "orphans")
@@ -128,7 +128,7 @@ import Glibc
         let server = try await ServalServer()
         let data = try TemporaryFolder()
         let start = ContinuousClock.now
-        let result = try run([
+        let result = try await run([
             servalBinary, "serve", "--port", "\(server.port)", "--grpc-port", "0", "--s3-port", "0",
             "--data-dir", data.path, "--python", testPython, "--worker-path", repositoryRoot + "/python",
         ])
@@ -146,7 +146,7 @@ import Glibc
         let folder = try TemporaryFolder()
         let data = try TemporaryFolder()
         // The master key exists before the server starts, as after any access key was made.
-        let keys = try run([servalBinary, "keys", "create", "--data-dir", data.path, "--role", "admin"])
+        let keys = try await run([servalBinary, "keys", "create", "--data-dir", data.path, "--role", "admin"])
         #expect(keys.status == 0, "\(keys.output)")
         #expect(FileManager.default.fileExists(atPath: data.path + "/master.key"))
         let source = """

@@ -10,7 +10,7 @@ struct MetricsTests {
     @Test("each of the five paths moves its counters by exactly the invocations sent; batches agree with /v2 stats")
     func everyPathCounts() async throws {
         let server = try await ServalServer()
-        let output = try python(
+        let output = try await python(
             SageMakerControlPlaneTests.prelude + #"""
             import urllib.request
             import joblib

@@ -12,7 +12,7 @@ struct ModelPackageTests {
     @Test func pathTraversalArchiveIsRejectedAndWritesNothingOutside() async throws {
         let folder = try TemporaryFolder()
         let archive = folder.path + "/evil.tar.gz"
-        try python(
+        try await python(
             """
             import io, sys, tarfile
             with tarfile.open(sys.argv[1], "w:gz") as tar:
@@ -34,7 +34,7 @@ struct ModelPackageTests {
         #expect(try await server.client.models().isEmpty)
 
         // A link out of the package is refused too.
-        try python(
+        try await python(
             """
             import sys, tarfile
             with tarfile.open(sys.argv[1], "w") as tar:
@@ -51,7 +51,7 @@ struct ModelPackageTests {
 
     @Test func sageMakerStyleTarGzWithRequirementsDeploys() async throws {
         let folder = try TemporaryFolder()
-        let model = try Packages.logisticRegression(in: folder.path)
+        let model = try await Packages.logisticRegression(in: folder.path)
         // code/inference.py that needs a package from code/requirements.txt (not in the base runtime).
         try FileManager.default.createDirectory(atPath: model.path + "/code", withIntermediateDirectories: true)
         try """
@@ -65,7 +65,7 @@ struct ModelPackageTests {
             """.write(toFile: model.path + "/code/inference.py", atomically: true, encoding: .utf8)
         try "six==1.16.0\n".write(toFile: model.path + "/code/requirements.txt", atomically: true, encoding: .utf8)
         let archive = folder.path + "/model.tar.gz"
-        try run(["tar", "-czf", archive, "-C", model.path, "."])
+        try await run(["tar", "-czf", archive, "-C", model.path, "."])
 
         let server = try await ServalServer()
         let endpoint = try await server.deploy(archive, name: "sm")
@@ -94,7 +94,7 @@ struct ModelPackageTests {
 
     @Test func xgboostAndONNXDefaultHandlers() async throws {
         let folder = try TemporaryFolder()
-        let output = try python(
+        let output = try await python(
             """
             import json, os, sys
             import numpy as np, xgboost as xgb, onnx
@@ -144,7 +144,7 @@ struct ModelPackageTests {
 
     @Test func missingPythonGivesAClearFailureReason() async throws {
         let folder = try TemporaryFolder()
-        let model = try Packages.logisticRegression(in: folder.path)
+        let model = try await Packages.logisticRegression(in: folder.path)
         let server = try await ServalServer(python: "/nonexistent/python3", pythonCache: folder.path + "/python")
         let endpoint = try await server.deploy(model.path, name: "m")
         #expect(endpoint.status == "Failed")
@@ -154,19 +154,19 @@ struct ModelPackageTests {
 
     @Test func cliListsAndDescribesAndTheOpenAPIDocumentIsServed() async throws {
         let folder = try TemporaryFolder()
-        let model = try Packages.logisticRegression(in: folder.path)
+        let model = try await Packages.logisticRegression(in: folder.path)
         let server = try await ServalServer()
-        let create = try run([servalBinary, "models", "create", "lr", model.path], environment: ["SERVAL_URL": server.url])
+        let create = try await run([servalBinary, "models", "create", "lr", model.path], environment: ["SERVAL_URL": server.url])
         #expect(create.status == 0, "\(create.output)")
-        let list = try run([servalBinary, "models", "list", "--server", server.url])
+        let list = try await run([servalBinary, "models", "list", "--server", server.url])
         #expect(list.output.contains("\"name\" : \"lr\""), "\(list.output)")
-        let missing = try run([servalBinary, "endpoints", "describe", "nope", "--server", server.url])
+        let missing = try await run([servalBinary, "endpoints", "describe", "nope", "--server", server.url])
         #expect(missing.status != 0)
         #expect(missing.output.contains("Endpoint \"nope\" does not exist"))
-        let deploy = try run([servalBinary, "deploy", model.path, "--name", "cli", "--max-batch-size", "4", "--server", server.url])
+        let deploy = try await run([servalBinary, "deploy", model.path, "--name", "cli", "--max-batch-size", "4", "--server", server.url])
         #expect(deploy.status == 0, "\(deploy.output)")
         let csvRow = model.probe[0].map { String($0) }.joined(separator: ",")
-        let invoke = try run(
+        let invoke = try await run(
             [servalBinary, "invoke", "cli", "--body", "-", "--content-type", "text/csv", "--accept", "text/csv", "--server", server.url],
             input: csvRow + "\n")
         #expect(invoke.status == 0, "\(invoke.output)")
@@ -187,7 +187,7 @@ struct ModelPackageTests {
         }
         // And it is a valid OpenAPI document.
         try Data(document.body.readableBytesView).write(to: URL(fileURLWithPath: folder.path + "/openapi.json"))
-        try python(
+        try await python(
             "import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1])))",
             folder.path + "/openapi.json")
         await server.stop()
@@ -195,9 +195,9 @@ struct ModelPackageTests {
 
     @Test func aBareInterpreterGetsABaseRuntimeBuiltAndCached() async throws {
         let folder = try TemporaryFolder()
-        let model = try Packages.logisticRegression(in: folder.path)
+        let model = try await Packages.logisticRegression(in: folder.path)
         // An interpreter without numpy or scikit-learn: Serval must build its base runtime from PyPI.
-        try run([testPython, "-m", "venv", folder.path + "/bare"])
+        try await run([testPython, "-m", "venv", folder.path + "/bare"])
         let data = try TemporaryFolder()
         let server = try await ServalServer(
             dataDirectory: data.path, python: folder.path + "/bare/bin/python", pythonCache: data.path + "/python")

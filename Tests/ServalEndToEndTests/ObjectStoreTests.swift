@@ -5,7 +5,7 @@ import Testing
 /// Runs a boto3 script against the server's S3 API; the script gets `s3` (a path-style client with dummy
 /// credentials), `TransferConfig`, `ClientError` and `DATA` (its first argument, the server's data folder).
 @discardableResult
-func s3Client(_ server: ServalServer, _ script: String) throws -> String {
+func s3Client(_ server: ServalServer, _ script: String) async throws -> String {
     let prelude = """
         import sys, os, time, hashlib
         import boto3
@@ -18,7 +18,7 @@ func s3Client(_ server: ServalServer, _ script: String) throws -> String {
         DATA = sys.argv[1]
 
         """
-    return try python(prelude + script, server.dataDirectory)
+    return try await python(prelude + script, server.dataDirectory)
 }
 
 @Suite("Object store, end to end with boto3 and the CLI", .serialized)
@@ -27,7 +27,7 @@ struct ObjectStoreTests {
     func boto3() async throws {
         let server = try await ServalServer()
         defer { Task { await server.stop() } }
-        let output = try s3Client(
+        let output = try await s3Client(
             server,
             """
             s3.create_bucket(Bucket="inputs")
@@ -138,25 +138,25 @@ struct ObjectStoreTests {
         try content.write(toFile: input, atomically: true, encoding: .utf8)
         let environment = ["SERVAL_S3_URL": server.s3URL]
 
-        let put = try run([servalBinary, "objects", "put", input, "s3://cli-bucket/in/input.json", "--content-type", "application/json"], environment: environment)
+        let put = try await run([servalBinary, "objects", "put", input, "s3://cli-bucket/in/input.json", "--content-type", "application/json"], environment: environment)
         #expect(put.status == 0, "\(put.output)")
         #expect(put.output.hasPrefix("s3://cli-bucket/in/input.json"))
 
-        let buckets = try run([servalBinary, "objects", "ls"], environment: environment)
+        let buckets = try await run([servalBinary, "objects", "ls"], environment: environment)
         #expect(buckets.output.split(separator: "\n") == ["s3://cli-bucket"])
-        let top = try run([servalBinary, "objects", "ls", "s3://cli-bucket"], environment: environment)
+        let top = try await run([servalBinary, "objects", "ls", "s3://cli-bucket"], environment: environment)
         #expect(top.output.contains("PRE in/"), "\(top.output)")
-        let under = try run([servalBinary, "objects", "ls", "s3://cli-bucket/in/"], environment: environment)
+        let under = try await run([servalBinary, "objects", "ls", "s3://cli-bucket/in/"], environment: environment)
         #expect(under.output.contains("\(content.utf8.count)  in/input.json"), "\(under.output)")
 
         let output = folder.path + "/output.json"
-        let get = try run([servalBinary, "objects", "get", "s3://cli-bucket/in/input.json", output], environment: environment)
+        let get = try await run([servalBinary, "objects", "get", "s3://cli-bucket/in/input.json", output], environment: environment)
         #expect(get.status == 0, "\(get.output)")
         #expect(try String(contentsOfFile: output, encoding: .utf8) == content)
-        let stdout = try run([servalBinary, "objects", "get", "s3://cli-bucket/in/input.json", "-", "--s3-url", server.s3URL])
+        let stdout = try await run([servalBinary, "objects", "get", "s3://cli-bucket/in/input.json", "-", "--s3-url", server.s3URL])
         #expect(stdout.output == content)
 
-        let missing = try run([servalBinary, "objects", "get", "s3://cli-bucket/nothing", output], environment: environment)
+        let missing = try await run([servalBinary, "objects", "get", "s3://cli-bucket/nothing", output], environment: environment)
         #expect(missing.status != 0)
         #expect(missing.output.contains("NoSuchKey"), "\(missing.output)")
         #expect(try String(contentsOfFile: output, encoding: .utf8) == content)

@@ -37,7 +37,7 @@ struct ObjectSubresourceTests {
     func subresourcesNeverTouchTheData() async throws {
         let server = try await ServalServer()
         defer { Task { await server.stop() } }
-        let output = try s3Client(
+        let output = try await s3Client(
             server,
             helpers + """
             s3.create_bucket(Bucket="data")
@@ -116,7 +116,7 @@ struct ObjectSubresourceTests {
     func taggingAttributesAndACL() async throws {
         let server = try await ServalServer()
         defer { Task { await server.stop() } }
-        let output = try s3Client(
+        let output = try await s3Client(
             server,
             helpers + """
             s3.create_bucket(Bucket="data")
@@ -180,7 +180,7 @@ struct ObjectSubresourceTests {
         #expect(output.contains("ok"), "\(output)")
         await server.stop()
         try await server.restart()
-        let after = try s3Client(server, """
+        let after = try await s3Client(server, """
             assert s3.get_object_tagging(Bucket="data", Key="t.txt")["TagSet"] == [{"Key": "kept", "Value": "yes"}]
             print("kept")
             """)
@@ -191,7 +191,7 @@ struct ObjectSubresourceTests {
     func conditionalWrites() async throws {
         let server = try await ServalServer()
         defer { Task { await server.stop() } }
-        let output = try s3Client(
+        let output = try await s3Client(
             server,
             helpers + """
             s3.create_bucket(Bucket="data")
@@ -222,7 +222,7 @@ struct ObjectSubresourceTests {
     func copies() async throws {
         let server = try await ServalServer()
         defer { Task { await server.stop() } }
-        let output = try s3Client(
+        let output = try await s3Client(
             server,
             helpers + """
             s3.create_bucket(Bucket="data")
@@ -286,7 +286,7 @@ struct ObjectSubresourceTests {
     func truncatedUpload() async throws {
         let server = try await ServalServer()
         defer { Task { await server.stop() } }
-        let output = try s3Client(
+        let output = try await s3Client(
             server,
             helpers + """
             s3.create_bucket(Bucket="data")

@@ -10,7 +10,7 @@ import Testing
 /// The script gets `HTTP` (host:port), `GRPC` (host:port) and `MODEL_DIR` (its first argument) as globals and
 /// asserts what it checks; a failing assertion fails the test with the script's output.
 @discardableResult
-func oipClient(_ server: ServalServer, modelDirectory: String = "", _ script: String) throws -> String {
+func oipClient(_ server: ServalServer, modelDirectory: String = "", _ script: String) async throws -> String {
     let prelude = """
         import sys, json
         import numpy as np
@@ -19,7 +19,7 @@ func oipClient(_ server: ServalServer, modelDirectory: String = "", _ script: St
         MODEL_DIR = sys.argv[1]
 
         """
-    return try python(prelude + script, modelDirectory)
+    return try await python(prelude + script, modelDirectory)
 }
 
 /// A package whose `code/inference.py` has a batched tensor hook and whose `model-settings.json` declares a
@@ -54,10 +54,10 @@ struct OpenInferenceProtocolTests {
     @Test("tritonclient.http: health, metadata, JSON and binary tensors, FP32/FP64/INT64 inputs, output selection")
     func httpClient() async throws {
         let folder = try TemporaryFolder()
-        let package = try Packages.logisticRegression(in: folder.path, features: 4)
+        let package = try await Packages.logisticRegression(in: folder.path, features: 4)
         let server = try await ServalServer()
         #expect(try await server.deploy(package.path, name: "lr", maxBatchSize: 8, maxDelayMs: 2).status == "InService")
-        try oipClient(
+        try await oipClient(
             server, modelDirectory: package.path,
             """
             import joblib
@@ -119,10 +119,10 @@ struct OpenInferenceProtocolTests {
     @Test("tritonclient.grpc: metadata and raw tensors; concurrent requests of different sizes batch together")
     func grpcClientBatches() async throws {
         let folder = try TemporaryFolder()
-        let package = try Packages.logisticRegression(in: folder.path, features: 4)
+        let package = try await Packages.logisticRegression(in: folder.path, features: 4)
         let server = try await ServalServer()
         #expect(try await server.deploy(package.path, name: "lr", maxBatchSize: 32, maxDelayMs: 20).status == "InService")
-        try oipClient(
+        try await oipClient(
             server, modelDirectory: package.path,
             """
             import joblib, threading
@@ -170,7 +170,7 @@ struct OpenInferenceProtocolTests {
         let folder = try TemporaryFolder()
         let server = try await ServalServer()
         #expect(try await server.deploy(try textPackage(in: folder.path), name: "text", maxBatchSize: 4, maxDelayMs: 2).status == "InService")
-        try oipClient(
+        try await oipClient(
             server,
             """
             import tritonclient.http as httpclient
@@ -203,7 +203,7 @@ struct OpenInferenceProtocolTests {
         let folder = try TemporaryFolder()
         let server = try await ServalServer()
         #expect(try await server.deploy(try textPackage(in: folder.path), name: "text").status == "InService")
-        try oipClient(
+        try await oipClient(
             server,
             """
             import grpc, queue
@@ -254,10 +254,10 @@ struct OpenInferenceProtocolTests {
     @Test("bad requests fail before queueing with 400 / INVALID_ARGUMENT; unknown models 404 / NOT_FOUND")
     func errors() async throws {
         let folder = try TemporaryFolder()
-        let package = try Packages.logisticRegression(in: folder.path, features: 4)
+        let package = try await Packages.logisticRegression(in: folder.path, features: 4)
         let server = try await ServalServer()
         #expect(try await server.deploy(package.path, name: "lr").status == "InService")
-        try oipClient(
+        try await oipClient(
             server,
             """
             import urllib.request, urllib.error
@@ -332,10 +332,10 @@ struct OpenInferenceProtocolTests {
     @Test("health and readiness answer JSON, get_model_config reads Triton's config; every /v2 error, unknown routes too, is {\"error\"}")
     func healthConfigAndRouterErrors() async throws {
         let folder = try TemporaryFolder()
-        let package = try Packages.logisticRegression(in: folder.path, features: 4)
+        let package = try await Packages.logisticRegression(in: folder.path, features: 4)
         let server = try await ServalServer()
         #expect(try await server.deploy(package.path, name: "lr", maxBatchSize: 8, maxDelayMs: 2).status == "InService")
-        try oipClient(
+        try await oipClient(
             server,
             """
             import urllib.request, urllib.error
@@ -385,10 +385,10 @@ struct OpenInferenceProtocolTests {
     @Test("tritonclient's request and response compression (gzip, deflate) give the model's own predictions; a gzip bomb is 413")
     func compression() async throws {
         let folder = try TemporaryFolder()
-        let package = try Packages.logisticRegression(in: folder.path, features: 4)
+        let package = try await Packages.logisticRegression(in: folder.path, features: 4)
         let server = try await ServalServer()
         #expect(try await server.deploy(package.path, name: "lr", maxBatchSize: 8, maxDelayMs: 2).status == "InService")
-        try oipClient(
+        try await oipClient(
             server, modelDirectory: package.path,
             """
             import gzip, zlib, joblib, urllib.request, urllib.error
@@ -443,10 +443,10 @@ struct OpenInferenceProtocolTests {
     @Test("gRPC: a message just over the limit is RESOURCE_EXHAUSTED naming the limit, one just under is served")
     func grpcMessageLimit() async throws {
         let folder = try TemporaryFolder()
-        let package = try Packages.logisticRegression(in: folder.path, features: 4)
+        let package = try await Packages.logisticRegression(in: folder.path, features: 4)
         let server = try await ServalServer()
         #expect(try await server.deploy(package.path, name: "lr").status == "InService")
-        try oipClient(
+        try await oipClient(
             server,
             """
             import grpc
@@ -508,10 +508,10 @@ struct OpenInferenceProtocolTests {
     @Test("model repository: a stored model loads as an endpoint, unloads, and loads again over gRPC")
     func repositoryLoadUnload() async throws {
         let folder = try TemporaryFolder()
-        let package = try Packages.logisticRegression(in: folder.path, features: 4)
+        let package = try await Packages.logisticRegression(in: folder.path, features: 4)
         let server = try await ServalServer()
         _ = try await server.client.createModel(name: "lr", package: package.path)
-        try oipClient(
+        try await oipClient(
             server,
             """
             import tritonclient.http as httpclient
@@ -572,7 +572,7 @@ struct OpenInferenceProtocolTests {
         _ = try await server.client.createModel(name: "slow", package: package)
         _ = try await server.client.createEndpointConfig(.init(name: "slow", variants: [.init(model: "slow")]))
         _ = try await server.client.createEndpoint(name: "slow", config: "slow")
-        try oipClient(
+        try await oipClient(
             server,
             """
             import urllib.request, urllib.error

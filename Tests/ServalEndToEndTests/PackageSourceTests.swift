@@ -38,8 +38,8 @@ struct PackageSourceTests {
     func localPathsStayUnderSourceRoots() async throws {
         let root = try TemporaryFolder()
         let outside = try TemporaryFolder()
-        let model = try Packages.logisticRegression(in: root.path)
-        _ = try Packages.logisticRegression(in: outside.path)
+        let model = try await Packages.logisticRegression(in: root.path)
+        _ = try await Packages.logisticRegression(in: outside.path)
         #expect(mkfifo(root.path + "/pipe", 0o644) == 0)
         try FileManager.default.createSymbolicLink(atPath: root.path + "/escape", withDestinationPath: outside.path + "/lr")
 
@@ -82,13 +82,13 @@ struct PackageSourceTests {
         #expect(prediction["predictions"] as? [Int] == model.expected)
 
         // The CLI uploads from its own machine, so a folder outside every root still works through it.
-        let cli = try run([servalBinary, "models", "create", "from-cli", outside.path + "/lr", "--server", server.url])
+        let cli = try await run([servalBinary, "models", "create", "from-cli", outside.path + "/lr", "--server", server.url])
         #expect(cli.status == 0, "\(cli.output)")
         #expect(try await server.client.model("from-cli").artifact == "sklearn")
 
         // An object in Serval's own object store is accepted too.
-        try run(["tar", "-czf", root.path + "/lr.tar.gz", "-C", model.path, "."])
-        try s3Client(server, "s3.create_bucket(Bucket='packages')\ns3.upload_file('\(root.path)/lr.tar.gz', 'packages', 'lr.tar.gz')")
+        try await run(["tar", "-czf", root.path + "/lr.tar.gz", "-C", model.path, "."])
+        try await s3Client(server, "s3.create_bucket(Bucket='packages')\ns3.upload_file('\(root.path)/lr.tar.gz', 'packages', 'lr.tar.gz')")
         let fromObject = try await createByPath(server, name: "from-s3", url: "s3://packages/lr.tar.gz")
         #expect(fromObject.response.status == 201, "\(fromObject.response.text)")
         let missingObject = try await createByPath(server, name: "missing-s3", url: "s3://packages/absent.tar.gz")
@@ -101,7 +101,7 @@ struct PackageSourceTests {
         let folder = try TemporaryFolder()
         let bomb = folder.path + "/bomb.tar.gz"
         // 300 MB of zeros after a model file, compressed as it is written.
-        try python(
+        try await python(
             """
             import io, sys, tarfile
             class Zeros(io.RawIOBase):
@@ -132,10 +132,10 @@ struct PackageSourceTests {
         #expect(try await server.client.models().isEmpty)
         await server.stop()
 
-        let package = try Packages.logisticRegression(in: folder.path)
+        let package = try await Packages.logisticRegression(in: folder.path)
         let reserved = try await ServalServer(arguments: ["--disk-reserve-bytes", String(Int.max / 2)])
         let tar = folder.path + "/lr.tar"
-        try run(["tar", "-cf", tar, "-C", package.path, "."])
+        try await run(["tar", "-cf", tar, "-C", package.path, "."])
         let refused = try await reserved.client.send(
             .POST, "/models?name=lr", headers: [("Content-Type", "application/x-tar")],
             body: ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: tar))))

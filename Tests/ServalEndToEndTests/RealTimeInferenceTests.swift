@@ -15,7 +15,7 @@ import Glibc
 struct RealTimeInferenceTests {
     @Test func deployAndInvokeWithJSONAndCSV() async throws {
         let folder = try TemporaryFolder()
-        let model = try Packages.logisticRegression(in: folder.path)
+        let model = try await Packages.logisticRegression(in: folder.path)
         let server = try await ServalServer()
         let endpoint = try await server.deploy(model.path, name: "churn")
         #expect(endpoint.status == "InService", "\(endpoint.failureReason ?? "")")
@@ -49,7 +49,7 @@ struct RealTimeInferenceTests {
 
     @Test func badInputGetsClearErrors() async throws {
         let folder = try TemporaryFolder()
-        let model = try Packages.logisticRegression(in: folder.path)
+        let model = try await Packages.logisticRegression(in: folder.path)
         let server = try await ServalServer()
         try await server.deploy(model.path, name: "m")
 
@@ -110,10 +110,10 @@ struct RealTimeInferenceTests {
     @Test("boto3: input the model cannot use is client.exceptions.ModelError (424) with the model's message; an empty body is ValidationError")
     func boto3ModelErrors() async throws {
         let folder = try TemporaryFolder()
-        let model = try Packages.logisticRegression(in: folder.path)
+        let model = try await Packages.logisticRegression(in: folder.path)
         let server = try await ServalServer()
         try await server.deploy(model.path, name: "m")
-        let output = try python(
+        let output = try await python(
             """
             import sys, boto3
             runtime = boto3.client("sagemaker-runtime", endpoint_url="http://127.0.0.1:" + sys.argv[1],
@@ -323,7 +323,7 @@ struct RealTimeInferenceTests {
                 """)
         let server = try await ServalServer()
         // Through the CLI, as a user would: it exits non-zero and prints the reason.
-        let deploy = try run([servalBinary, "deploy", package, "--name", "broken", "--server", server.url])
+        let deploy = try await run([servalBinary, "deploy", package, "--name", "broken", "--server", server.url])
         #expect(deploy.status != 0)
         #expect(deploy.output.contains("ValueError: the weights file is corrupt"), "\(deploy.output)")
         let endpoint = try await server.client.endpoint("broken")
@@ -363,7 +363,7 @@ struct RealTimeInferenceTests {
 
     @Test func endpointsComeBackAfterARestartOfServal() async throws {
         let folder = try TemporaryFolder()
-        let model = try Packages.logisticRegression(in: folder.path)
+        let model = try await Packages.logisticRegression(in: folder.path)
         let server = try await ServalServer()
         try await server.deploy(model.path, name: "durable", instances: 2)
         await server.kill()  // kill -9: no graceful shutdown

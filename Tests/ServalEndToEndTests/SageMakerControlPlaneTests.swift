@@ -64,8 +64,8 @@ struct SageMakerControlPlaneTests {
         """#
 
     @discardableResult
-    func runScript(_ body: String, server: ServalServer) throws -> String {
-        let output = try python(Self.prelude + body, "\(server.port)", "\(server.s3Port)")
+    func runScript(_ body: String, server: ServalServer) async throws -> String {
+        let output = try await python(Self.prelude + body, "\(server.port)", "\(server.s3Port)")
         #expect(output.contains("ok"), "\(output)")
         return output
     }
@@ -73,7 +73,7 @@ struct SageMakerControlPlaneTests {
     @Test("create_model → create_endpoint_config → create_endpoint → waiter → invoke → update_endpoint → waiter → weights and capacities → delete_endpoint → waiter endpoint_deleted")
     func lifecycle() async throws {
         let server = try await ServalServer()
-        try runScript(
+        try await runScript(
             #"""
             arn = sm.create_model(
                 ModelName="model-a",
@@ -189,7 +189,7 @@ struct SageMakerControlPlaneTests {
     @Test("an update interrupted by kill -9 starts again when Serval restarts, the old config serving meanwhile")
     func updateSurvivesRestart() async throws {
         let server = try await ServalServer()
-        try runScript(
+        try await runScript(
             #"""
             sm.create_model(ModelName="a", PrimaryContainer={"ModelDataUrl": upload("a")})
             sm.create_model(ModelName="slow", PrimaryContainer={"ModelDataUrl": upload("slow")})
@@ -204,7 +204,7 @@ struct SageMakerControlPlaneTests {
             """#, server: server)
         await server.kill()
         try await server.restart()
-        try runScript(
+        try await runScript(
             #"""
             endpoint = sm.describe_endpoint(EndpointName="ep")
             assert endpoint["EndpointStatus"] == "Updating" and endpoint["EndpointConfigName"] == "config-a", endpoint
@@ -227,7 +227,7 @@ struct SageMakerControlPlaneTests {
     @Test("list_models and list_endpoints page with NextToken, filter and sort; unknown names and invalid values are ClientErrors")
     func listingsAndErrors() async throws {
         let server = try await ServalServer()
-        try runScript(
+        try await runScript(
             #"""
             url = upload("a")
             for index in range(5):
@@ -314,7 +314,7 @@ struct SageMakerControlPlaneTests {
     @Test("the SDK's clean-up order: delete_endpoint_config and delete_model while the endpoint serves; it serves on across a restart and a new instance count and updates to a new config; a package goes when nothing uses it")
     func deleteInUse() async throws {
         let server = try await ServalServer()
-        try runScript(
+        try await runScript(
             #"""
             sm.create_model(ModelName="kept", PrimaryContainer={"ModelDataUrl": upload("kept")})
             sm.create_endpoint_config(EndpointConfigName="kept-config", ProductionVariants=[
@@ -340,7 +340,7 @@ struct SageMakerControlPlaneTests {
         #expect(kept.count == 1, "the endpoint's package stays while it serves: \(kept)")
         await server.kill()
         try await server.restart()
-        try runScript(
+        try await runScript(
             #"""
             deadline = time.time() + 120
             while True:  # InService again at once; its worker is loading its model
@@ -372,7 +372,7 @@ struct SageMakerControlPlaneTests {
             let left = try FileManager.default.contentsOfDirectory(atPath: packages)
             return left.count == 1 && left != kept
         }
-        try runScript(
+        try await runScript(
             #"""
             sm.delete_endpoint_config(EndpointConfigName="next-config")
             sm.delete_endpoint(EndpointName="kept")
@@ -381,7 +381,7 @@ struct SageMakerControlPlaneTests {
             """#, server: server)
         // The model "next" still exists, so its package stays; deleting it deletes the package.
         #expect(try FileManager.default.contentsOfDirectory(atPath: packages).count == 1)
-        try runScript("sm.delete_model(ModelName=\"next\")\nprint(\"ok\")\n", server: server)
+        try await runScript("sm.delete_model(ModelName=\"next\")\nprint(\"ok\")\n", server: server)
         try await eventually("the package goes with the last user") {
             try FileManager.default.contentsOfDirectory(atPath: packages).isEmpty
         }
@@ -391,7 +391,7 @@ struct SageMakerControlPlaneTests {
     @Test("over REST too: DELETE the config and the model while the endpoint serves; it serves on across a restart")
     func deleteInUseREST() async throws {
         let folder = try TemporaryFolder()
-        let model = try Packages.logisticRegression(in: folder.path)
+        let model = try await Packages.logisticRegression(in: folder.path)
         let server = try await ServalServer()
         #expect(try await server.deploy(model.path, name: "lr").status == "InService")
         try await server.client.deleteEndpointConfig("lr")
@@ -416,7 +416,7 @@ struct SageMakerControlPlaneTests {
     @Test("add_tags, list_tags and delete_tags on models, endpoint configs, endpoints and transform jobs, and Tags on their create calls; SageMaker's limits and errors; a deleted resource's tags go with it")
     func tags() async throws {
         let server = try await ServalServer()
-        try runScript(
+        try await runScript(
             #"""
             tags = [{"Key": "team", "Value": "ml"}, {"Key": "cost center", "Value": "42"}]
             url = upload("a")
@@ -514,7 +514,7 @@ struct SageMakerControlPlaneTests {
     @Test("create_transform_job, the transform_job_completed_or_stopped waiter, describe, list and stop")
     func transformJob() async throws {
         let server = try await ServalServer()
-        try runScript(
+        try await runScript(
             #"""
             sm.create_model(ModelName="model-a", PrimaryContainer={"ModelDataUrl": upload("a")})
             s3.create_bucket(Bucket="batch")

@@ -9,7 +9,7 @@ struct SageMakerFrameworkModelTests {
     @Test("the entry script from sourcedir.tar.gz answers endpoints and transform jobs; bad submit directories are ValidationExceptions naming the variable")
     func sourceDirectory() async throws {
         let server = try await ServalServer()
-        let output = try python(
+        let output = try await python(
             SageMakerControlPlaneTests.prelude + #"""
             import joblib
             import numpy as np

@@ -11,7 +11,7 @@ struct SageMakerSDKTests {
     @Test("deploy with tags → predict → update_endpoint to another model (its config from the old one's description and tags) → predict → delete_endpoint → delete_model")
     func deployUpdateDelete() async throws {
         let server = try await ServalServer()
-        let output = try python(
+        let output = try await python(
             #"""
             import io, os, sys, tarfile
             port, s3port = sys.argv[1], sys.argv[2]

@@ -21,9 +21,9 @@ struct TransformFixture {
     /// CRLF endings or no final newline.
     static func make(
         server: ServalServer, folder: String, bucket: String, files: [String: Int], kind: String = "csv"
-    ) throws -> TransformFixture {
+    ) async throws -> TransformFixture {
         let spec = files.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-        let output = try python(
+        let output = try await python(
             """
             import gzip, json, os, sys
             import numpy as np, joblib
@@ -121,7 +121,7 @@ struct TransformJobTests {
     func csvAcrossFiles() async throws {
         let folder = try TemporaryFolder()
         let server = try await ServalServer()
-        let fixture = try TransformFixture.make(
+        let fixture = try await TransformFixture.make(
             server: server, folder: folder.path, bucket: "tin",
             files: ["big/a.csv": 40_000, "big/b.csv": 1, "big/c.csv": 2_500, "big/d/e.csv": 30_000, "small/x.csv": 120, "small/y.csv": 80, "small/z.csv": 45])
         _ = try await server.client.createModel(name: "lr", package: fixture.model)
@@ -148,7 +148,7 @@ struct TransformJobTests {
     func gzipInputs() async throws {
         let folder = try TemporaryFolder()
         let server = try await ServalServer()
-        let fixture = try TransformFixture.make(
+        let fixture = try await TransformFixture.make(
             server: server, folder: folder.path, bucket: "tin", files: ["gz/a.csv.gz": 30_000, "gz/b.csv.gz": 7], kind: "gzip")
         _ = try await server.client.createModel(name: "lr", package: fixture.model)
         let job = try await server.runTransform(
@@ -162,7 +162,7 @@ struct TransformJobTests {
     func joinsAndFilters() async throws {
         let folder = try TemporaryFolder()
         let server = try await ServalServer()
-        let json = try TransformFixture.make(
+        let json = try await TransformFixture.make(
             server: server, folder: folder.path, bucket: "tin", files: ["jl/a.jsonl": 300, "jl/b.jsonl": 5], kind: "jsonl")
         _ = try await server.client.createModel(name: "lr", package: json.model)
         let job = try await server.runTransform(
@@ -172,7 +172,7 @@ struct TransformJobTests {
         #expect(job.TransformJobStatus == "Completed", "\(job.FailureReason ?? "")")
         expectOutputs(server, json, inputPrefix: "jl/", outputBucket: "tout", outputPrefix: "jl")
 
-        let csv = try TransformFixture.make(
+        let csv = try await TransformFixture.make(
             server: server, folder: folder.path, bucket: "tin", files: ["id/a.csv": 250, "id/b.csv": 3], kind: "csv-id")
         let joined = try await server.runTransform(
             transformRequest(
@@ -186,7 +186,7 @@ struct TransformJobTests {
     func badInput() async throws {
         let folder = try TemporaryFolder()
         let server = try await ServalServer()
-        let fixture = try TransformFixture.make(server: server, folder: folder.path, bucket: "tin", files: ["ok/a.csv": 10])
+        let fixture = try await TransformFixture.make(server: server, folder: folder.path, bucket: "tin", files: ["ok/a.csv": 10])
         _ = try await server.client.createModel(name: "lr", package: fixture.model)
 
         func refusal(_ request: CreateTransformJobRequest) async -> ServalError? {
@@ -235,7 +235,7 @@ struct TransformJobTests {
         let server = try await ServalServer(arguments: ["--lease-seconds", "2"])
         var files: [String: Int] = [:]
         for index in 0..<6 { files["r/part-\(index).csv"] = 25_000 + index }
-        let fixture = try TransformFixture.make(server: server, folder: folder.path, bucket: "tin", files: files)
+        let fixture = try await TransformFixture.make(server: server, folder: folder.path, bucket: "tin", files: files)
         let slow = try Packages.custom(
             in: folder.path, name: "slow-lr",
             source: """
@@ -273,7 +273,7 @@ struct TransformJobTests {
         let server = try await ServalServer()
         var files: [String: Int] = [:]
         for index in 0..<4 { files["s/part-\(index).csv"] = 20 }
-        let fixture = try TransformFixture.make(server: server, folder: folder.path, bucket: "tin", files: files)
+        let fixture = try await TransformFixture.make(server: server, folder: folder.path, bucket: "tin", files: files)
         let slow = try Packages.custom(
             in: folder.path, name: "sleepy",
             source: """
@@ -307,21 +307,21 @@ struct TransformJobTests {
     func cli() async throws {
         let folder = try TemporaryFolder()
         let server = try await ServalServer()
-        let fixture = try TransformFixture.make(server: server, folder: folder.path, bucket: "tin", files: ["c/a.csv": 500, "c/b.csv": 20])
+        let fixture = try await TransformFixture.make(server: server, folder: folder.path, bucket: "tin", files: ["c/a.csv": 500, "c/b.csv": 20])
         _ = try await server.client.createModel(name: "lr", package: fixture.model)
         let environment = ["SERVAL_URL": server.url]
-        let created = try run(
+        let created = try await run(
             [servalBinary, "transform", "create", "cli", "--model", "lr", "--input", "s3://tin/c/", "--output", "s3://tout/c",
              "--content-type", "text/csv", "--split-type", "Line", "--strategy", "MultiRecord", "--accept", "text/csv",
              "--assemble-with", "Line", "--instances", "1", "--wait"],
             environment: environment)
         #expect(created.status == 0, "\(created.output)")
         #expect(created.output.contains("Completed [##############################] 100% 520/520 records"), "\(created.output)")
-        let described = try run([servalBinary, "transform", "describe", "cli"], environment: environment)
+        let described = try await run([servalBinary, "transform", "describe", "cli"], environment: environment)
         #expect(described.status == 0 && described.output.contains("\"TransformJobStatus\" : \"Completed\""), "\(described.output)")
-        let listed = try run([servalBinary, "transform", "list"], environment: environment)
+        let listed = try await run([servalBinary, "transform", "list"], environment: environment)
         #expect(listed.output.contains("\"TransformJobName\" : \"cli\""), "\(listed.output)")
-        let missing = try run([servalBinary, "transform", "describe", "nope"], environment: environment)
+        let missing = try await run([servalBinary, "transform", "describe", "nope"], environment: environment)
         #expect(missing.status != 0 && missing.output.contains("does not exist"))
         expectOutputs(server, fixture, inputPrefix: "c/", outputBucket: "tout", outputPrefix: "c")
     }

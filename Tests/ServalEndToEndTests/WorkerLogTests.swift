@@ -87,7 +87,7 @@ struct WorkerLogTests {
         #expect(deployed.status == "InService", "\(deployed.failureReason ?? "")")
         let firstPid = try await invoke(server, tag: "first")
 
-        let first = try python(
+        let first = try await python(
             Self.prelude + #"""
             # The group appears with the worker's first line; one stream, <variant>/<instance id>, no nextToken.
             names, calls = wait_for(lambda: (lambda r: r if r[0] else None)(streams(group)), "a stream", 30)
@@ -146,7 +146,7 @@ struct WorkerLogTests {
             return true
         }
         #expect(secondPid != firstPid)
-        let second = try python(
+        let second = try await python(
             Self.prelude + #"""
             old = sys.argv[3]
             names, _ = wait_for(lambda: (lambda r: r if len(r[0]) == 2 else None)(streams(group)), "two streams")
@@ -236,7 +236,7 @@ struct WorkerLogTests {
     @Test("the SageMaker SDK's logs_for_transform_job(wait=True) prints a running transform job's worker output and returns when it ends; REST and serval logs --transform-job show it")
     func transformJobLogs() async throws {
         let server = try await ServalServer()
-        let output = try python(
+        let output = try await python(
             Self.prelude + #"""
             import contextlib, os
             os.environ["AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"] = f"http://127.0.0.1:{port}"
