@@ -1,5 +1,7 @@
-import ServalCore
+import Foundation
 import Testing
+
+@testable import ServalCore
 
 @Suite("RecentActivity: a variant's last minute")
 struct RecentActivityTests {
@@ -39,5 +41,63 @@ struct RecentActivityTests {
     func empty() {
         let snapshot = RecentActivity().snapshot()
         #expect(snapshot.invocations == 0 && snapshot.p50Milliseconds == nil && snapshot.requestsPerSecond == 0)
+    }
+
+    /// The bucket function as it was first written: multiply the first edge by 1.2 until it reaches the duration.
+    static func bucketByMultiplying(_ duration: Duration) -> Int {
+        let nanoseconds = Double(duration.components.seconds) * 1e9 + Double(duration.components.attoseconds) / 1e9
+        guard nanoseconds > 10_000 else { return 0 }
+        var edge = 10_000.0
+        var index = 0
+        while edge < nanoseconds && index < 87 {
+            edge *= 1.2
+            index += 1
+        }
+        return index
+    }
+
+    @Test("the binary search over the edge table finds the bucket the multiplying loop found, edges and their neighbours included")
+    func bucketAgreesWithTheLoop() {
+        var durations: [Duration] = [.zero, .nanoseconds(-5), .nanoseconds(1), .seconds(1000), .seconds(Int64.max / 2)]
+        // Every edge, and one nanosecond either side of it (at the scale Duration resolves).
+        for edge in RecentActivity.upperEdgesNanoseconds {
+            let nanoseconds = Int64(edge.rounded(.down))
+            durations += [.nanoseconds(nanoseconds - 1), .nanoseconds(nanoseconds), .nanoseconds(nanoseconds + 1)]
+            durations.append(.nanoseconds(Int64(edge.rounded(.up))))
+        }
+        // Log-uniform from 1 µs to 200 s, with attoseconds, from a fixed seed.
+        var generator = SplitMix(seed: 42)
+        for _ in 0..<100_000 {
+            let exponent = Double.random(in: 3...11.3, using: &generator)
+            let nanoseconds = Int64(pow(10, exponent))
+            let attoseconds = Int64.random(in: 0..<1_000_000_000, using: &generator)
+            durations.append(
+                Duration(
+                    secondsComponent: nanoseconds / 1_000_000_000,
+                    attosecondsComponent: (nanoseconds % 1_000_000_000) * 1_000_000_000 + attoseconds))
+        }
+        var mismatches: [String] = []
+        for duration in durations where RecentActivity.bucket(for: duration) != Self.bucketByMultiplying(duration) {
+            mismatches.append("\(duration): \(RecentActivity.bucket(for: duration)) vs \(Self.bucketByMultiplying(duration))")
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
+        // Bucket i ends at 10 µs × 1.2^i.
+        #expect(RecentActivity.upperEdgesNanoseconds.count == 88)
+        for index in [0, 1, 40, 87] {
+            #expect(abs(RecentActivity.upperEdgeMilliseconds(index) / (0.01 * pow(1.2, Double(index))) - 1) < 1e-12)
+        }
+    }
+}
+
+/// A small deterministic generator for reproducible test values.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
