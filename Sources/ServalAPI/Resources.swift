@@ -185,7 +185,7 @@ public struct DataCaptureSettings: Codable, Sendable, Equatable {
         let config = DataCaptureConfig(
             enabled: enabled ?? true, samplingPercentage: samplingPercentage ?? 100, destination: destination,
             captureInput: modes.contains("Input"), captureOutput: modes.contains("Output"))
-        try config.validate(field: "dataCapture")
+        try config.validate(fields: .rest("dataCapture"))
         return config
     }
 }

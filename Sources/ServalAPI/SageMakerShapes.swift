@@ -459,7 +459,7 @@ public struct SageMakerDataCaptureConfig: Codable, Sendable, Equatable {
             try SageMakerCheck.choice(
                 option.CaptureMode, "\(field).CaptureOptions[\(index)].CaptureMode", ["Input", "Output", "InputAndOutput"])
         }
-        try config().validate(field: field)
+        try config().validate(fields: .sageMaker(field))
     }
 
     /// Serval's capture settings.

@@ -156,6 +156,6 @@ public struct EndpointConfig: Codable, Sendable, Equatable {
             throw .invalid("variants", "every weight is 0; at least one variant must have a positive weight.")
         }
         try asyncInference?.validate(field: "asyncInference")
-        try dataCapture?.validate(field: "DataCaptureConfig")
+        try dataCapture?.validate(fields: .rest("dataCapture"))
     }
 }
