@@ -284,9 +284,14 @@ public struct EndpointDescription: Codable, Sendable, Equatable {
     public var asyncQueue: AsyncQueueState?
     /// Where to call it; absent in listings.
     public var urls: EndpointURLs?
+    /// Its data capture, when its config has one.
+    public var dataCapture: DataCaptureState?
 
     /// Describes an endpoint.
-    public init(_ endpoint: Endpoint, variants: [VariantState], asyncQueue: AsyncQueueState? = nil, urls: EndpointURLs? = nil) {
+    public init(
+        _ endpoint: Endpoint, variants: [VariantState], asyncQueue: AsyncQueueState? = nil, urls: EndpointURLs? = nil,
+        dataCapture: DataCaptureState? = nil
+    ) {
         name = endpoint.name
         config = endpoint.configName
         status = endpoint.status.rawValue
@@ -296,6 +301,42 @@ public struct EndpointDescription: Codable, Sendable, Equatable {
         self.variants = variants
         self.asyncQueue = asyncQueue
         self.urls = urls
+        self.dataCapture = dataCapture
+    }
+}
+
+/// An endpoint's data capture on its deploy card: the settings, and what became of its records since Serval
+/// started (docs/data-capture.md).
+public struct DataCaptureState: Codable, Sendable, Equatable {
+    /// `Started` while capture is enabled, `Stopped` when the config turns it off (as SageMaker reports `CaptureStatus`).
+    public var status: String
+    /// `s3://bucket/prefix` in Serval's object store.
+    public var destination: String
+    /// The share of invocations captured, 0–100.
+    public var samplingPercentage: Int
+    /// `Input`, `Output` or both.
+    public var captureModes: [String]
+    /// Records written to the object store.
+    public var recordsWritten: Int
+    /// Records dropped: the buffer was full, a record was too large, or writing it failed.
+    public var recordsDropped: Int
+    /// Why records were last dropped, and when (ISO 8601).
+    public var lastError: String?
+    public var lastErrorAt: String?
+
+    /// Creates the state.
+    public init(
+        status: String, destination: String, samplingPercentage: Int, captureModes: [String], recordsWritten: Int,
+        recordsDropped: Int, lastError: String? = nil, lastErrorAt: String? = nil
+    ) {
+        self.status = status
+        self.destination = destination
+        self.samplingPercentage = samplingPercentage
+        self.captureModes = captureModes
+        self.recordsWritten = recordsWritten
+        self.recordsDropped = recordsDropped
+        self.lastError = lastError
+        self.lastErrorAt = lastErrorAt
     }
 }
 

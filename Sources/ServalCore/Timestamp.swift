@@ -29,8 +29,21 @@ public struct Timestamp: Codable, Sendable, Hashable, Comparable {
 }
 
 extension Timestamp {
-    /// ISO 8601 in UTC with milliseconds, e.g. `2026-11-24T06:58:35.123Z` (proleptic Gregorian calendar).
-    public var iso8601: String {
+    /// The date and time in UTC (proleptic Gregorian calendar).
+    public struct Components: Sendable, Equatable {
+        public var year: Int64
+        /// 1–12.
+        public var month: Int64
+        /// 1–31.
+        public var day: Int64
+        public var hour: Int64
+        public var minute: Int64
+        public var second: Int64
+        public var millisecond: Int64
+    }
+
+    /// The date and time in UTC, computed without Foundation or allocation (Howard Hinnant's days-to-civil).
+    public var components: Components {
         let milliseconds = millisecondsSinceEpoch
         var days = milliseconds / 86_400_000
         var rest = milliseconds % 86_400_000
@@ -38,7 +51,6 @@ extension Timestamp {
             rest += 86_400_000
             days -= 1
         }
-        // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
         let shifted = days + 719_468
         let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
         let dayOfEra = shifted - era * 146_097
@@ -47,12 +59,19 @@ extension Timestamp {
         let monthIndex = (5 * dayOfYear + 2) / 153
         let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
         let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        return Components(
+            year: yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month: month, day: day, hour: rest / 3_600_000,
+            minute: rest / 60_000 % 60, second: rest / 1000 % 60, millisecond: rest % 1000)
+    }
+
+    /// ISO 8601 in UTC with milliseconds, e.g. `2026-11-24T06:58:35.123Z` (proleptic Gregorian calendar).
+    public var iso8601: String {
+        let time = components
         func pad(_ value: Int64, _ width: Int) -> String {
             let text = String(value)
             return String(repeating: "0", count: max(0, width - text.count)) + text
         }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(rest / 3_600_000, 2)):\(pad(rest / 60_000 % 60, 2)):\(pad(rest / 1000 % 60, 2)).\(pad(rest % 1000, 3))Z"
+        return "\(pad(time.year, 4))-\(pad(time.month, 2))-\(pad(time.day, 2))T\(pad(time.hour, 2)):\(pad(time.minute, 2)):\(pad(time.second, 2)).\(pad(time.millisecond, 3))Z"
     }
 }
 

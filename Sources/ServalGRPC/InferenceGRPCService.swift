@@ -106,10 +106,10 @@ public struct InferenceGRPCService: Inference_GRPCInferenceService.SimpleService
 
     private func infer(_ message: Inference_ModelInferRequest) async throws(ServalError) -> Inference_ModelInferResponse {
         let request = try TensorConversion.request(from: message)
-        let (response, version) = try await inference.infer(
+        let (response, version, capture) = try await inference.infer(
             model: message.modelName, version: message.modelVersion, request: request,
-            context: InferenceContext(path: .oipGRPC))
-        return .with {
+            context: InferenceContext(path: .oipGRPC, inferenceID: message.id.isEmpty ? nil : message.id))
+        let answer = Inference_ModelInferResponse.with {
             $0.modelName = message.modelName
             $0.modelVersion = version
             $0.id = message.id
@@ -123,6 +123,19 @@ public struct InferenceGRPCService: Inference_GRPCInferenceService.SimpleService
             // tritonclient.grpc reads outputs from raw_output_contents, one entry per output, in order.
             $0.rawOutputContents = response.outputs.map { Data($0.data.readableBytesView) }
         }
+        capture?.record(
+            input: Self.wireBytes(message), inputType: Self.capturedContentType, output: Self.wireBytes(answer),
+            outputType: Self.capturedContentType)
+        return answer
+    }
+
+    /// How data capture records a call: the `ModelInferRequest` and `ModelInferResponse` messages in protobuf's
+    /// binary encoding (as in the call's frames, base64 in the record), with this content type.
+    static let capturedContentType = "application/grpc+proto"
+
+    /// A message in protobuf's binary encoding.
+    private static func wireBytes(_ message: some SwiftProtobuf.Message) -> ByteBuffer {
+        (try? message.serializedBytes() as [UInt8]).map { ByteBuffer(bytes: $0) } ?? ByteBuffer()
     }
 
     // MARK: Statistics and repository

@@ -92,8 +92,9 @@ struct OIPRoutes: Sendable {
             }
         }
         let decoded = try decoder.finish()
-        let (response, servedVersion) = try await inference.infer(
-            model: model, version: version, request: decoded.request, context: InferenceContext(path: .oipREST))
+        let (response, servedVersion, capture) = try await inference.infer(
+            model: model, version: version, request: decoded.request,
+            context: InferenceContext(path: .oipREST, inferenceID: decoded.request.id.isEmpty ? nil : decoded.request.id))
         var body = ByteBuffer()
         let jsonLength = try OIPCodec.encodeInferResponse(
             modelName: model, modelVersion: servedVersion, id: decoded.request.id, outputs: response.outputs,
@@ -105,6 +106,10 @@ struct OIPRoutes: Sendable {
         } else {
             headers[.contentType] = "application/json"
         }
+        capture?.record(
+            input: decoder.receivedBody,
+            inputType: headerLength.map(Self.binaryContentType) ?? request.headers[.contentType] ?? "application/json",
+            output: body, outputType: jsonLength.map(Self.binaryContentType) ?? "application/json")
         if body.readableBytes >= ContentCoding.minimumCompressedBytes,
             let coding = ContentCoding.preferred(acceptEncoding: request.headers[.acceptEncoding])
         {
@@ -112,6 +117,12 @@ struct OIPRoutes: Sendable {
             headers[.contentEncoding] = coding.name
         }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    /// How data capture records a body with binary tensors (Triton's binary extension): SageMaker's content type for
+    /// it, whose `json-header-size` says where the JSON header ends (`Inference-Header-Content-Length`).
+    static func binaryContentType(headerLength: Int) -> String {
+        "application/vnd.sagemaker-triton.binary+json;json-header-size=\(headerLength)"
     }
 
     /// Feeds a compressed request body to `decoder` as it decompresses. Both sides are bounded by the request limit:

@@ -234,7 +234,19 @@ struct RESTRoutes: Sendable {
         let queue = await services.asyncInvocations.queueDepth(endpoint: endpoint.name)
         return EndpointDescription(
             endpoint, variants: variants, asyncQueue: queue.map { AsyncQueueState(queued: $0.queued, inProgress: $0.inProgress) },
-            urls: urls)
+            urls: urls, dataCapture: await captureState(endpoint))
+    }
+
+    /// The endpoint config's data capture with what became of the endpoint's records.
+    private func captureState(_ endpoint: Endpoint) async -> DataCaptureState? {
+        guard let config = try? await services.configs.get(endpoint.configName).dataCapture else { return nil }
+        let status = services.inference.captureStatus(endpoint: endpoint.name) ?? DataCaptureStatus()
+        return DataCaptureState(
+            status: config.enabled ? "Started" : "Stopped", destination: config.destination,
+            samplingPercentage: config.samplingPercentage,
+            captureModes: (config.captureInput ? ["Input"] : []) + (config.captureOutput ? ["Output"] : []),
+            recordsWritten: status.recordsWritten, recordsDropped: status.recordsDropped, lastError: status.lastError,
+            lastErrorAt: status.lastErrorAt?.iso8601)
     }
 
     /// Where `modelDataUrl` points: an object in Serval's object store (`s3://bucket/key`), or a path on the server

@@ -46,6 +46,9 @@ public struct OIPInferBodyDecoder: Sendable {
                 + "server's body limit.")
     }
 
+    /// The body's bytes received so far, as they came (no copy): after ``finish()``, the whole body.
+    public var receivedBody: ByteBuffer { body }
+
     /// Takes the next chunk of the body.
     public mutating func feed(_ chunk: ByteBuffer) throws(ServalError) {
         do throws(ServalError) {

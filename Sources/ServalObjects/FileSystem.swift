@@ -12,10 +12,10 @@ import Darwin
 /// system's reason. All of them block: call them on a thread pool.
 package enum FileSystem {
     /// What `lstat`/`stat` say about a path.
-    struct Status {
-        enum Kind { case file, directory, symlink, other }
-        var kind: Kind
-        var size: Int64
+    package struct Status {
+        package enum Kind { case file, directory, symlink, other }
+        package var kind: Kind
+        package var size: Int64
         var inode: UInt64
         var modified: Timestamp
     }
@@ -49,7 +49,7 @@ package enum FileSystem {
     }
 
     /// `lstat` (`follow: false`) or `stat`; `nil` when the path does not exist.
-    static func status(_ path: String, follow: Bool) throws(ObjectStoreError) -> Status? {
+    package static func status(_ path: String, follow: Bool) throws(ObjectStoreError) -> Status? {
         var info = stat()
         let result = follow ? stat(path, &info) : lstat(path, &info)
         guard result == 0 else {

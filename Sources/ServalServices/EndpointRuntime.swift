@@ -19,6 +19,8 @@ public final class EndpointRuntime: Sendable {
     public let dataCapture: DataCaptureConfig?
     /// Picks the variant of each request.
     private let router: any TrafficRouter
+    /// Each variant's capture stream, in variant order; empty when capture is off.
+    let captureStreams: [CaptureStream]
 
     init(
         name: String, variants: [any VariantServing], weights: [Double], ids: [DeploymentStateMachine.VariantID],
@@ -31,12 +33,21 @@ public final class EndpointRuntime: Sendable {
         self.ids = ids
         self.dataCapture = dataCapture?.isActive == true ? dataCapture : nil
         router = WeightedRouter(endpoint: name, variants: variants.map(\.name), weights: weights)
+        captureStreams = self.dataCapture.map { config in
+            variants.map { CaptureStream(endpoint: name, variant: $0.name, config: config, observer: $0.observer) }
+        } ?? []
     }
 
     /// Picks the variant for a request: the one named by `target`, or one the router chooses (at random by weight).
     public func variant(target: String?) throws(ServalError) -> any VariantServing {
         var random = SystemRandomNumberGenerator()
         return variants[try router.route(target: target, using: &random)]
+    }
+
+    /// The capture stream of `variant`, when the endpoint captures.
+    func captureStream(of variant: any VariantServing) -> CaptureStream? {
+        guard !captureStreams.isEmpty, let index = variants.firstIndex(where: { $0 === variant }) else { return nil }
+        return captureStreams[index]
     }
 
     /// The variant named `name`, with its weight and id.

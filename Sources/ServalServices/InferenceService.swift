@@ -9,7 +9,8 @@ public struct InferenceContext: Sendable {
     /// The request's own timeout in seconds (asynchronous invocations, transform jobs), which also lets its answer
     /// exceed the real-time 6 MB; `nil` for a real-time request under the variant's `invocationTimeoutSeconds`.
     public var timeoutSeconds: Int?
-    /// The caller's id of this inference (SageMaker's `X-Amzn-SageMaker-Inference-Id`, an async invocation's id).
+    /// The caller's id of this inference (SageMaker's `X-Amzn-SageMaker-Inference-Id`, an async invocation's id, an
+    /// Open Inference Protocol request's `id`), recorded by data capture.
     public var inferenceID: String?
 
     /// Creates a context.
@@ -34,15 +35,19 @@ public struct InferenceService: Sendable {
     public let endpoints: any EndpointRegistry
     /// Where captured invocations go; `nil` to capture nothing.
     let capture: DataCaptureWriter?
-    private let clock: any WallClock
 
     /// Creates the service.
     ///
     /// - Parameter capture: the writer of endpoints' data capture; without one, capture configs are not acted on.
-    public init(endpoints: any EndpointRegistry, capture: DataCaptureWriter? = nil, clock: any WallClock = SystemClock()) {
+    public init(endpoints: any EndpointRegistry, capture: DataCaptureWriter? = nil) {
         self.endpoints = endpoints
         self.capture = capture
-        self.clock = clock
+    }
+
+    /// What became of the endpoint's captured records since Serval started; `nil` before its first one, or without
+    /// a capture writer.
+    public func captureStatus(endpoint: String) -> DataCaptureStatus? {
+        capture?.status(endpoint: endpoint)
     }
 
     // MARK: SageMaker-style payloads
@@ -59,17 +64,9 @@ public struct InferenceService: Sendable {
             try Self.validate(request, timeoutSeconds: context.timeoutSeconds)
             return try await variant.invoke(request, timeoutSeconds: context.timeoutSeconds)
         }
-        if let config = served.capture, let capture,
-            config.samplingPercentage >= 100 || Double.random(in: 0..<100) < Double(config.samplingPercentage)
-        {
-            capture.offer(
-                CaptureEvent(
-                    config: config, endpoint: name, variant: served.variant.name,
-                    observer: served.variant.observer,
-                    input: config.captureInput ? (request.body, request.contentType) : nil,
-                    output: config.captureOutput ? (served.response.body, served.response.contentType) : nil,
-                    inferenceID: context.inferenceID, time: clock.now()))
-        }
+        captureTicket(served.capture, context)?.record(
+            input: request.body, inputType: request.contentType, output: served.response.body,
+            outputType: served.response.contentType)
         return (served.response, served.variant.name)
     }
 
@@ -81,6 +78,9 @@ public struct InferenceService: Sendable {
         let served = try await onEndpoint(name, targetVariant: targetVariant, context: context) {
             variant throws(ServalError) in try await variant.invoke(file: request, timeoutSeconds: context.timeoutSeconds)
         }
+        await captureTicket(served.capture, context)?.record(
+            inputFile: request.inputPath, inputType: request.contentType, outputFile: request.outputPath,
+            outputType: served.response.contentType)
         return (served.response, served.variant.name)
     }
 
@@ -96,18 +96,18 @@ public struct InferenceService: Sendable {
 
     /// Runs `call` on the endpoint's variant for `targetVariant`, observed; when an update retired that variant
     /// while the request was on its way (it refuses requests once it stops), once more on the variant that serves now.
-    /// Returns the answer, the variant that gave it, and the endpoint's data capture when it is on.
+    /// Returns the answer, the variant that gave it, and that variant's capture stream when the endpoint captures.
     private func onEndpoint<Answer>(
         _ name: String, targetVariant: String?, context: InferenceContext,
         _ call: (any VariantServing) async throws(ServalError) -> Answer
-    ) async throws(ServalError) -> (response: Answer, variant: any VariantServing, capture: DataCaptureConfig?) {
+    ) async throws(ServalError) -> (response: Answer, variant: any VariantServing, capture: CaptureStream?) {
         let runtime = try await endpoints.runtime(for: name)
         let variant = try runtime.variant(target: targetVariant)
         let started = ContinuousClock.now
         do {
             let answer = try await call(variant)
             variant.observer.invocationEnded(path: context.path, duration: .now - started, failure: nil)
-            return (answer, variant, runtime.dataCapture)
+            return (answer, variant, runtime.captureStream(of: variant))
         } catch where error.code == .serviceUnavailable {
             let current = try? await endpoints.runtime(for: name)
             guard let current, current !== runtime, let replacement = try? current.variant(target: targetVariant),
@@ -119,11 +119,17 @@ public struct InferenceService: Sendable {
             let answer = try await observed(replacement, context, since: started) { () throws(ServalError) in
                 try await call(replacement)
             }
-            return (answer, replacement, current.dataCapture)
+            return (answer, replacement, current.captureStream(of: replacement))
         } catch {
             variant.observer.invocationEnded(path: context.path, duration: .now - started, failure: .init(error.code))
             throw error
         }
+    }
+
+    /// A ticket to capture this invocation, when its variant captures and the sampling draw picks it.
+    private func captureTicket(_ stream: CaptureStream?, _ context: InferenceContext) -> CaptureTicket? {
+        guard let stream, let capture else { return nil }
+        return capture.ticket(stream, inferenceID: context.inferenceID)
     }
 
     /// Runs `call` and tells `variant`'s observer how it ended.
@@ -162,23 +168,24 @@ public struct InferenceService: Sendable {
 
     // MARK: Open Inference Protocol
 
-    /// The model's answer to a tensor request, and the version (variant) that served it.
+    /// The model's answer to a tensor request, the version (variant) that served it, and a ticket when the
+    /// invocation is to be captured: the frontend hands it the request and the answer as they went over the wire.
     ///
     /// The request is validated against the model's signature before it is queued; a model that is loading or
     /// failed answers ``ServalError/Code/modelNotReady`` or ``ServalError/Code/serviceUnavailable``.
     public func infer(
         model: String, version: String?, request: InferenceRequest, context: InferenceContext
-    ) async throws(ServalError) -> (response: InferenceResponse, version: String) {
+    ) async throws(ServalError) -> (response: InferenceResponse, version: String, capture: CaptureTicket?) {
         guard let version, !version.isEmpty else {
             let served = try await onEndpoint(model, targetVariant: nil, context: context) {
                 variant throws(ServalError) in try await variant.infer(request)
             }
-            return (served.response, served.variant.name)
+            return (served.response, served.variant.name, captureTicket(served.capture, context))
         }
         let runtime = try await endpoints.runtime(for: model)
         let variant = try Self.select(runtime, version: version)[0]
         let response = try await observed(variant, context) { () throws(ServalError) in try await variant.infer(request) }
-        return (response, variant.name)
+        return (response, variant.name, captureTicket(runtime.captureStream(of: variant), context))
     }
 
     /// Whether the model (or the given version) can serve now. Throws ``ServalError/Code/notFound`` for an

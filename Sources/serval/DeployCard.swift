@@ -15,6 +15,13 @@ struct DeployCard {
         if let queue = endpoint.asyncQueue {
             lines.append("  Async queue        \(queue.queued) queued, \(queue.inProgress) in progress")
         }
+        if let capture = endpoint.dataCapture {
+            lines.append(
+                "  Data capture       \(capture.status): \(capture.samplingPercentage) % of \(capture.captureModes.joined(separator: " and ").lowercased()) to \(capture.destination); \(capture.recordsWritten) records written, \(capture.recordsDropped) dropped")
+            if let error = capture.lastError {
+                lines.append("  Last capture error \(capture.lastErrorAt ?? "–"): \(error)")
+            }
+        }
         if endpoint.variants.isEmpty { lines.append("  No variant is running.") }
         for variant in endpoint.variants {
             lines.append("  Variant \(variant.name) (model \(variant.model))")

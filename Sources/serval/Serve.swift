@@ -178,7 +178,7 @@ struct Serve: AsyncParsableCommand {
             observer: metrics ?? NoInferenceObserver(), logger: logger)
         let manager = EndpointManager(store: store, packages: packages, variants: variants, clock: clock, logger: logger)
         let capture = DataCaptureWriter(objects: objects, clock: clock, logger: logger)
-        let inference = InferenceService(endpoints: manager, capture: capture, clock: clock)
+        let inference = InferenceService(endpoints: manager, capture: capture)
         let webhookPolicy = try WebhookPolicy(allow: webhookAllow.isEmpty ? ["*"] : webhookAllow)
         let configs = EndpointConfigService(store: store, clock: clock, webhookPolicy: webhookPolicy)
         let owner = UUID().uuidString.lowercased()
