@@ -124,8 +124,23 @@ def overhead(ctx, lr):
             ("metrics on, capture 100 %", sagemaker_target("on", on_base, "lr-capture", row)),
         ])
         cells = {label: summary(result) for label, result in runs.items()}
+        capture = captured(ctx, on_base, "lr-capture")
         scrape = scrape_figures(ctx, on, on_base, lr)
-    return {"cells": cells, "scrape": scrape}
+    return {"cells": cells, "scrape": scrape, "capture": capture}
+
+
+def captured(ctx, base, name):
+    """The capture's records written and dropped once the buffer is flushed (a 100 % cell that drops is cheaper
+    than one that writes everything, so the figure says which it was)."""
+    deadline = time.monotonic() + 30
+    while True:
+        state = http_json("GET", f"{base}/endpoints/{name}").get("dataCapture") or {}
+        time.sleep(6)  # the writer flushes every 5 s: wait until a flush writes nothing more
+        again = http_json("GET", f"{base}/endpoints/{name}").get("dataCapture") or {}
+        if again == state or time.monotonic() > deadline:
+            log(f"  capture of {name}: {again.get('recordsWritten', 0)} records written,"
+                f" {again.get('recordsDropped', 0)} dropped; last error: {again.get('lastError') or 'none'}")
+            return again
 
 
 def scrape_figures(ctx, server, base, lr):
@@ -186,6 +201,9 @@ def report(results):
     print(f"  capture 100 % / capture 0 %: {cells['metrics on, capture 100 %']['median_rps'] / capture_base:.3f}x"
           " (goal >= 0.90); metrics on / off:"
           f" {capture_base / base:.3f}x (goal >= 0.97)")
+    capture = results["overhead"]["capture"]
+    print(f"  capture 100 % wrote {capture.get('recordsWritten', 0)} records and dropped {capture.get('recordsDropped', 0)}"
+          + (f" (last error: {capture['lastError']})" if capture.get("lastError") else ""))
     scrape = results["overhead"]["scrape"]
     print(f"  /metrics with {scrape['endpoints']} endpoints: p50 {scrape['p50_ms']:.2f} ms, max {scrape['max_ms']:.2f} ms,"
           f" {scrape['bytes'] / 1024:.0f} KiB (goal < 10 ms)")
