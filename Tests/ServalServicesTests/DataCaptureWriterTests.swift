@@ -119,7 +119,9 @@ struct DataCaptureWriterTests {
 
     @Test("event ids are UUID-shaped, version 4, and distinct")
     func eventIDs() throws {
-        let (writer, _) = try Self.writer(StoreFolder())
+        let folder = StoreFolder()
+        defer { folder.remove() }
+        let (writer, _) = try Self.writer(folder)
         var seen = Set<String>()
         for _ in 0..<10_000 {
             var buffer = ByteBuffer()
@@ -134,7 +136,9 @@ struct DataCaptureWriterTests {
 
     @Test("the sampling draw takes a binomial share; 100 % takes every invocation")
     func sampling() throws {
-        let (writer, _) = try Self.writer(StoreFolder())
+        let folder = StoreFolder()
+        defer { folder.remove() }
+        let (writer, _) = try Self.writer(folder)
         var config = Self.config
         config.samplingPercentage = 20
         let stream = Self.stream(DropCounter(), config: config)
@@ -189,7 +193,9 @@ struct DataCaptureWriterTests {
 
     @Test("a full buffer drops what does not fit, counted and shown in the status, and never blocks")
     func drops() throws {
-        let (writer, _) = try Self.writer(StoreFolder(), maxBufferedBytes: 4096)
+        let folder = StoreFolder()
+        defer { folder.remove() }
+        let (writer, _) = try Self.writer(folder, maxBufferedBytes: 4096)
         let observer = DropCounter()
         let stream = Self.stream(observer)
         let big = String(repeating: "7", count: 1000)
