@@ -188,7 +188,7 @@ struct DataCaptureTests {
     @Test("OIP REST (JSON and binary tensors), gRPC, real-time and async invocations large and small: each captured once, as sent and answered")
     func everyPath() async throws {
         let server = try await ServalServer()
-        let output = try python(
+        let output = try await python(
             Self.prelude + #"""
             import grpc, urllib.request
             import numpy as np
@@ -321,7 +321,7 @@ struct DataCaptureTests {
     @Test("a destination the store cannot write: invocations still succeed, the deploy card shows the drops and why")
     func failingDestination() async throws {
         let server = try await ServalServer()
-        let output = try python(
+        let output = try await python(
             Self.prelude + #"""
             import urllib.request, urllib.error
 
@@ -383,7 +383,7 @@ struct DataCaptureTests {
         #expect(output.contains("ok"), "\(output)")
         let card = try await server.client.endpoint("blocked")
         #expect(card.dataCapture?.recordsDropped == 3 && card.dataCapture?.recordsWritten == 2)
-        let printed = try run([servalBinary, "endpoints", "describe", "blocked"], environment: ["SERVAL_URL": server.url])
+        let printed = try await run([servalBinary, "endpoints", "describe", "blocked"], environment: ["SERVAL_URL": server.url])
         #expect(printed.status == 0)
         for expected in [
             "Data capture       Started: 100 % of input and output to s3://blocked/data; 2 records written, 3 dropped",

@@ -47,7 +47,7 @@ struct HTTPApplicationFixture {
                 eventLoopGroup: MultiThreadedEventLoopGroup.singleton),
             logger: logger)
         let endpoints = EndpointManager(store: store, packages: packages, variants: variants, clock: clock, logger: logger)
-        let inference = InferenceService(endpoints: endpoints, clock: clock)
+        let inference = InferenceService(endpoints: endpoints)
         let configs = EndpointConfigService(store: store, clock: clock)
         let dispatcher = AsyncDispatcher(
             store: store, objects: objects, inference: inference, clock: clock, settings: AsyncSettings(owner: "test"),

@@ -120,13 +120,13 @@ struct InferenceServiceTests {
         try await Self.twoVariants { fixture, launcher, _, inference in
             #expect(try await inference.isReady(model: "e", version: nil))
             #expect(try await inference.isReady(model: "e", version: "B"))
-            let (response, version) = try await inference.infer(
+            let (response, version, _) = try await inference.infer(
                 model: "e", version: nil, request: row([1, 2, 3.5]), context: InferenceContext(path: .oipREST))
             #expect(version == "A")
             #expect(response.outputs.map(\.name) == ["sum"] && response.outputs[0].shape == [1])
             #expect(response.outputs[0].data.getInteger(at: 0, endianness: .little, as: UInt64.self).map(Double.init(bitPattern:)) == 6.5)
 
-            let (_, targeted) = try await inference.infer(
+            let (_, targeted, _) = try await inference.infer(
                 model: "e", version: "B", request: row([1]), context: InferenceContext(path: .oipGRPC))
             #expect(targeted == "B")
             let unknown = await caught {
