@@ -286,9 +286,10 @@ let package = Package(
             path: "bench/grpc-load",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "ServalCoreTests", dependencies: ["ServalCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "ServalCoreTests", dependencies: ["ServalCore", "ServalFuzzSupport"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "ServalSchedulingTests", dependencies: ["ServalScheduling", "ServalCore"], swiftSettings: swiftSettings
+            name: "ServalSchedulingTests", dependencies: ["ServalScheduling", "ServalCore", "ServalFuzzSupport"],
+            swiftSettings: swiftSettings
         ),
         .testTarget(name: "ServalMetricsTests", dependencies: ["ServalMetrics", "ServalCore"], swiftSettings: swiftSettings),
         .testTarget(
@@ -319,7 +320,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "ServalTransformTests", dependencies: ["ServalTransform", "ServalCore"], swiftSettings: swiftSettings
+            name: "ServalTransformTests", dependencies: ["ServalTransform", "ServalCore", "ServalFuzzSupport"],
+            swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ServalWorkerIPCTests",
@@ -328,7 +330,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ServalOIPTests",
-            dependencies: ["ServalOIP", "ServalCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["ServalOIP", "ServalCore", "ServalFuzzSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import Foundation
+import ServalFuzzSupport
 import Testing
 
 @testable import ServalCore
@@ -66,7 +67,7 @@ struct RecentActivityTests {
             durations.append(.nanoseconds(Int64(edge.rounded(.up))))
         }
         // Log-uniform from 1 µs to 200 s, with attoseconds, from a fixed seed.
-        var generator = SplitMix(seed: 42)
+        var generator = SeededGenerator(seed: 42)
         for _ in 0..<100_000 {
             let exponent = Double.random(in: 3...11.3, using: &generator)
             let nanoseconds = Int64(pow(10, exponent))
@@ -89,15 +90,3 @@ struct RecentActivityTests {
     }
 }
 
-/// A small deterministic generator for reproducible test values.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

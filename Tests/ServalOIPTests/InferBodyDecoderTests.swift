@@ -1,6 +1,7 @@
 import NIOCore
 import ServalCore
 import ServalOIP
+import ServalFuzzSupport
 import Testing
 
 /// Bodies to decode whole and in pieces: (body, Inference-Header-Content-Length).
@@ -73,7 +74,7 @@ struct InferBodyDecoderTests {
 
     @Test("random chunkings give what the one-shot decoder gives")
     func randomChunkings() throws {
-        var random = SplitMix64(seed: 2024)
+        var random = SeededGenerator(seed: 2024)
         for (body, headerLength) in sampleBodies() {
             let whole = try OIPCodec.decodeInferRequest(body, headerLength: headerLength)
             for round in 0..<40 {
@@ -89,7 +90,7 @@ struct InferBodyDecoderTests {
 
     @Test("bad bodies fail in pieces as they fail whole, with the same code")
     func badBodiesFail() throws {
-        var random = SplitMix64(seed: 99)
+        var random = SeededGenerator(seed: 99)
         for (body, headerLength) in badBodies() {
             var wholeError: ServalError?
             do { _ = try OIPCodec.decodeInferRequest(body, headerLength: headerLength) } catch { wholeError = error }

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import ServalCore
 import ServalOIP
+import ServalFuzzSupport
 import Testing
 
 /// The text of the `data` array of the first output in a response.
@@ -127,7 +128,7 @@ struct ResponseEncodingTests {
             ("FP16", TensorDatatype.fp16, 2), ("BF16", .bf16, 2), ("FP32", .fp32, 4), ("FP64", .fp64, 8),
         ])
     func floatRoundTrip(name: String, datatype: TensorDatatype, size: Int) throws {
-        var random = SplitMix64(seed: UInt64(size) * 7 + UInt64(name.utf8.first!))
+        var random = SeededGenerator(seed: UInt64(size) * 7 + UInt64(name.utf8.first!))
         let count = 20_000
         var data = ByteBuffer()
         for _ in 0..<count {

@@ -1,22 +1,6 @@
 import ServalScheduling
+import ServalFuzzSupport
 import Testing
-
-/// A small, seeded generator, so that a failing run can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Drives a ``BatchScheduler`` with thousands of random events next to a plain model of its policy, checking
 /// after each event that they agree and that the scheduler's invariants hold.
@@ -45,7 +29,7 @@ struct BatchSchedulerModelCheck {
 
     let configuration: Scheduler.Configuration
     var scheduler: Scheduler
-    var random: SplitMix64
+    var random: SeededGenerator
     var now = t0
 
     var queue: [QueuedItem] = []
@@ -59,7 +43,7 @@ struct BatchSchedulerModelCheck {
     var lastDequeued = -1
 
     init(seed: UInt64) {
-        random = SplitMix64(seed: seed)
+        random = SeededGenerator(seed: seed)
         configuration = Scheduler.Configuration(
             maxBatchSize: Int.random(in: 1...5, using: &random),
             maxQueueDelay: .milliseconds(Int.random(in: 0...8, using: &random)),

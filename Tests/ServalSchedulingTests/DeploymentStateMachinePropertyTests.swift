@@ -1,5 +1,6 @@
 import ServalCore
 import ServalScheduling
+import ServalFuzzSupport
 import Testing
 
 @Suite("DeploymentStateMachine: random events")
@@ -43,7 +44,7 @@ struct DeploymentStateMachinePropertyTests {
 
     @Test("variants start once and stop once, commits precede routes, nothing starts after a failure", arguments: 0..<16)
     func invariants(seed: UInt64) {
-        var random = SeededRandom(state: seed)
+        var random = SeededGenerator(seed: seed)
         var machine = Machine()
         var ledger = Ledger()
         var nextID: UInt64 = 1

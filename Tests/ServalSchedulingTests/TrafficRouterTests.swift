@@ -1,19 +1,7 @@
 import ServalCore
 import ServalScheduling
+import ServalFuzzSupport
 import Testing
-
-/// A seeded generator (SplitMix64), so that a weighted split is the same in every run.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// A generator that fails the test if the router draws from it.
 struct NoRandom: RandomNumberGenerator {
@@ -27,7 +15,7 @@ struct NoRandom: RandomNumberGenerator {
 struct TrafficRouterTests {
     /// How many of `count` requests without a target each variant gets.
     func split(_ router: WeightedRouter, count: Int, seed: UInt64) throws -> [Int] {
-        var random = SeededRandom(state: seed)
+        var random = SeededGenerator(seed: seed)
         var counts = Array(repeating: 0, count: router.variants.count)
         for _ in 0..<count { counts[try router.route(target: nil, using: &random)] += 1 }
         return counts

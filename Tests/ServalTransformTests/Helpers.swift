@@ -1,5 +1,6 @@
 import ServalCore
 import ServalTransform
+import ServalFuzzSupport
 import Testing
 
 /// The error a closure throws, or `nil` when it passes.
@@ -30,19 +31,6 @@ func expectError(
     }
 }
 
-/// A seeded generator, so random chunkings are the same on every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Plans `bytes` fed in chunks of the given sizes (cycled), taking completed units as it goes when `streaming`.
 func plan(
     _ bytes: [UInt8], splitType: TransformSplitType, max: Int, chunkSizes: [Int] = [Int.max], streaming: Bool = false
@@ -69,7 +57,7 @@ func plan(
 func planEveryWay(_ bytes: [UInt8], splitType: TransformSplitType, max: Int) throws -> [TransformUnit] {
     let whole = try plan(bytes, splitType: splitType, max: max)
     #expect(try plan(bytes, splitType: splitType, max: max, chunkSizes: [1]) == whole)
-    var random = SplitMix64(seed: UInt64(bytes.count))
+    var random = SeededGenerator(seed: UInt64(bytes.count))
     for _ in 0..<5 {
         let sizes = (0..<16).map { _ in Int.random(in: 1...Swift.max(1, bytes.count / 3 + 1), using: &random) }
         #expect(try plan(bytes, splitType: splitType, max: max, chunkSizes: sizes) == whole)

@@ -1,5 +1,6 @@
 import ServalCore
 import ServalTransform
+import ServalFuzzSupport
 import Testing
 
 @Suite("UnitPlanner: Line")
@@ -223,7 +224,7 @@ struct UnitPlannerTFRecordTests {
 struct UnitPlannerRandomTests {
     @Test("random objects plan the same in every chunking and their units keep every invariant", arguments: 0..<20)
     func random(seed: UInt64) throws {
-        var random = SplitMix64(seed: seed)
+        var random = SeededGenerator(seed: seed)
         let max = Int.random(in: 8...64, using: &random)
         // Lines: varied lengths, CRLF, blank and whitespace lines, sometimes no final newline.
         var lines: [UInt8] = []
