@@ -34,10 +34,12 @@ from bench import (cpu_busy, finish_run, http_json, instances_body, log, lua_scr
 
 
 def worker_path(binary):
-    """The Python worker that belongs to a Serval binary: its checkout's python/ (a binary in
-    CHECKOUT/.build/release/serval), else this checkout's."""
-    checkout = Path(binary).resolve().parent.parent.parent
-    return checkout / "python" if (checkout / "python" / "serval_worker").is_dir() else REPO_DIR / "python"
+    """The Python worker that belongs to a Serval binary: the python/ of the checkout it was built in (the nearest
+    folder above it that holds python/serval_worker), else this checkout's."""
+    for folder in Path(os.path.abspath(binary)).parents:
+        if (folder / "python" / "serval_worker").is_dir():
+            return folder / "python"
+    return REPO_DIR / "python"
 
 
 def serve(ctx, binary, label, extra=()):
