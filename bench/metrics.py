@@ -170,8 +170,10 @@ def scrape_figures(ctx, server, base, lr):
 def against_baseline(ctx, lr):
     row = lr["row"]
     servers, cells = [], []
-    for label, binary in (("baseline", ctx.baseline), ("current", ctx.serval)):
-        server, base, grpc_port = serve(ctx, binary, label)
+    # "unobserved" is the current binary with --no-metrics: what the change costs apart from the metrics.
+    for label, binary, flags in (("baseline", ctx.baseline, []), ("current", ctx.serval, []),
+                                 ("unobserved", ctx.serval, ["--no-metrics"])):
+        server, base, grpc_port = serve(ctx, binary, label, flags)
         servers.append(server)
         deploy(ctx, base, server, "lr", lr["package"])
         wait_in_service(ctx, base, server, ["lr"])
@@ -193,8 +195,15 @@ def against_baseline(ctx, lr):
 
 
 def report(results):
+    if "overhead" in results:
+        report_overhead(results["overhead"])
+    if "baseline" in results:
+        report_baseline(results["baseline"])
+
+
+def report_overhead(overhead):
     print("\n== Observing costs (SageMaker path, LogisticRegression, c=64, batching 32/2 ms; median of rounds)")
-    cells = results["overhead"]["cells"]
+    cells = overhead["cells"]
     base = cells["metrics off"]["median_rps"]
     capture_base = cells["metrics on, capture 0 %"]["median_rps"]
     for label, cell in cells.items():
@@ -203,21 +212,23 @@ def report(results):
     print(f"  capture 100 % / capture 0 %: {cells['metrics on, capture 100 %']['median_rps'] / capture_base:.3f}x"
           " (goal >= 0.90); metrics on / off:"
           f" {capture_base / base:.3f}x (goal >= 0.97)")
-    capture = results["overhead"]["capture"]
+    capture = overhead["capture"]
     print(f"  capture 100 % wrote {capture.get('recordsWritten', 0)} records and dropped {capture.get('recordsDropped', 0)}"
           + (f" (last error: {capture['lastError']})" if capture.get("lastError") else ""))
-    scrape = results["overhead"]["scrape"]
+    scrape = overhead["scrape"]
     print(f"  /metrics with {scrape['endpoints']} endpoints: p50 {scrape['p50_ms']:.2f} ms, max {scrape['max_ms']:.2f} ms,"
           f" {scrape['bytes'] / 1024:.0f} KiB (goal < 10 ms)")
-    if "baseline" in results:
-        print("\n== Against the baseline binary (c=64, median of rounds)")
-        cells = results["baseline"]
-        for label, cell in cells.items():
-            if label.startswith("current "):
-                protocol = label.split(" ", 1)[1]
-                old = cells[f"baseline {protocol}"]["median_rps"]
-                print(f"  {protocol:<16} baseline {old:>9.0f} req/s  current {cell['median_rps']:>9.0f} req/s"
-                      f"  {cell['median_rps'] / old:.3f}x")
+
+
+def report_baseline(cells):
+    print("\n== Against the baseline binary (c=64, median of rounds)")
+    for label, cell in cells.items():
+        if label.startswith("current "):
+            protocol = label.split(" ", 1)[1]
+            old = cells[f"baseline {protocol}"]["median_rps"]
+            bare = cells[f"unobserved {protocol}"]["median_rps"]
+            print(f"  {protocol:<16} baseline {old:>9.0f} req/s  current {cell['median_rps']:>9.0f} req/s"
+                  f"  {cell['median_rps'] / old:.3f}x;  current --no-metrics {bare:>9.0f} req/s  {bare / old:.3f}x")
 
 
 def main():
@@ -232,6 +243,7 @@ def main():
     parser.add_argument("--baseline", help="a serval binary of another commit to compare the core paths with")
     parser.add_argument("--grpc-load", default=str(REPO_DIR / ".build" / "release" / "serval-grpc-load"),
                         help="the gRPC load generator (skipped when missing)")
+    parser.add_argument("--baseline-only", action="store_true", help="only the core paths against --baseline")
     parser.add_argument("--keep-temp", action="store_true", help="keep the temp dir (logs, data dirs)")
     args = parser.parse_args()
     if not os.access(args.serval, os.X_OK):
@@ -250,7 +262,8 @@ def main():
         log(f"temp dir {ctx.tmp}")
         results["cpu_busy_before"] = cpu_busy(1.0)
         lr = train_models(ctx.tmp / "packages", ["lr"])["lr"]
-        results["overhead"] = overhead(ctx, lr)
+        if not args.baseline_only:
+            results["overhead"] = overhead(ctx, lr)
         if ctx.baseline:
             results["baseline"] = against_baseline(ctx, lr)
     finally:
