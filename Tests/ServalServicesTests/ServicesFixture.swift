@@ -114,19 +114,6 @@ func row(_ values: [Double]) -> InferenceRequest {
     return InferenceRequest(inputs: [Tensor(name: "input-0", datatype: .fp64, shape: [1, values.count], data: data)])
 }
 
-/// The ``ServalError`` `body` throws, or `nil` when it returns (any other error is recorded as an issue).
-func caught<T>(_ body: () async throws -> T) async -> ServalError? {
-    do {
-        _ = try await body()
-        return nil
-    } catch let error as ServalError {
-        return error
-    } catch {
-        Issue.record("not a ServalError: \(error)")
-        return nil
-    }
-}
-
 /// Records every invocation the inference entry reports, with the variant's labels.
 final class RecordingInferenceObserver: InferenceObserver {
     struct Ended: Equatable {
