@@ -77,8 +77,9 @@ extension EndpointManager {
         if restarted {
             endpoint.status = .updating
             endpoint.failureReason = nil
-            try await store.updateEndpoint(endpoint)
         }
+        // Recorded before anything changes, so that a store that cannot record it fails the call, not a restart later.
+        try await store.updateEndpoint(endpoint)
         let plan = UpdatePlan(
             id: driver.nextID(), runtime: runtime, deployment: try await driver.records.deployment(of: endpoint),
             overrides: overrides, previousOverrides: previous, weightsOnly: !restarted)
