@@ -25,13 +25,7 @@ func runServal(_ arguments: [String], environment: [String: String] = [:], timeo
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let output = OutputBuffer()
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    pipe.fileHandleForReading.readabilityHandler = { handle in
-        let data = handle.availableData
-        if data.isEmpty { handle.readabilityHandler = nil } else { output.append(data) }
-    }
+    output.collect(from: process)
     try process.run()
     let deadline = ContinuousClock.now + timeout
     while process.isRunning && ContinuousClock.now < deadline {

@@ -266,21 +266,9 @@ final class ScriptProcess: @unchecked Sendable {
         process.arguments = [testPython, "-c", Self.launcher] + arguments
         process.currentDirectoryURL = URL(fileURLWithPath: folder)
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
         process.standardInput = FileHandle.nullDevice
-        let buffer = self.buffer
         let ended = self.ended
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                ended.set()
-            } else {
-                buffer.append(data)
-            }
-        }
+        buffer.collect(from: process) { ended.set() }
         try process.run()
     }
 

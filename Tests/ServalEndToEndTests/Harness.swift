@@ -280,15 +280,9 @@ final class ServalServer: @unchecked Sendable {
             "--python-cache", pythonCache, "--worker-path", repositoryRoot + "/python", "--log-level", "info",
         ] + extraArguments
         process.environment = ProcessInfo.processInfo.environment.merging(extraEnvironment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
         let output = self.output
         output.reset()
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil } else { output.append(data) }
-        }
+        output.collect(from: process)
         try process.run()
         // Generous: a whole suite starts dozens of servers at once on two cores; a healthy start takes 0.3 s.
         let deadline = ContinuousClock.now + .seconds(120)
@@ -401,6 +395,23 @@ final class OutputBuffer: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Points `process`'s stdout and stderr at one pipe whose bytes this buffer collects as they come; `ended` runs
+    /// once the pipe closes. Call before `process.run()`.
+    func collect(from process: Process, ended: (@Sendable () -> Void)? = nil) {
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        pipe.fileHandleForReading.readabilityHandler = { [self] handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                ended?()
+            } else {
+                append(data)
+            }
+        }
     }
 }
 

@@ -202,13 +202,7 @@ struct WorkerLogTests {
         follower.arguments = ["logs", "loud", "--follow"]
         follower.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let followed = OutputBuffer()
-        let pipe = Pipe()
-        follower.standardOutput = pipe
-        follower.standardError = pipe
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil } else { followed.append(data) }
-        }
+        followed.collect(from: follower)
         try follower.run()
         defer { if follower.isRunning { follower.terminate() } }
         try await eventually("the follower prints what there is") { followed.text.contains("MARKER predict second") }
